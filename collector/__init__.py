@@ -1,0 +1,1 @@
+"""Inventar collector: stores reports, evaluates policies, exports metrics."""

@@ -90,6 +90,16 @@ class ProbeContext:
     def call(self, name: str, fn: Callable[[], JSON]) -> JSON:
         return self.machine.calls.call(name, fn)
 
+    def fact(self, name: str, fn: Callable[[], JSON]) -> JSON:
+        """A library call's result, or None with an error entry when it failed."""
+        try:
+            return self.call(name, fn)
+        except NotRecorded as exc:
+            self.error(str(exc))
+        except Exception as exc:  # psutil raises its own errors besides OSError
+            self.error(f"{name}: {type(exc).__name__}: {exc}")
+        return None
+
     def attr(self, path: str) -> str | None:
         """A one-line sysfs/procfs attribute or None (absent attributes are normal)."""
         return read_attr(self.files, path)

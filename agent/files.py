@@ -15,6 +15,7 @@ from typing import Protocol
 # sysfs attributes and config files are small; an EDID is at most 32 KiB. A bigger file is
 # cut rather than read whole, so a strange file cannot blow up the agent's memory.
 MAX_FILE_BYTES = 4 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 
 class FileSource(Protocol):
@@ -45,6 +46,20 @@ def read_attr(files: FileSource, path: str) -> str | None:
     return value or None
 
 
+def read_limited(path: Path, limit: int) -> bytes:
+    """Read at most ``limit`` bytes in modest chunks: /proc/sys refuses one huge read (ENOMEM)."""
+    chunks: list[bytes] = []
+    size = 0
+    with path.open("rb", buffering=0) as fh:
+        while size < limit:
+            chunk = fh.read(min(_CHUNK, limit - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    return b"".join(chunks)
+
+
 @dataclass(frozen=True)
 class RootedFiles:
     sysfs: str = "/sys"
@@ -60,8 +75,7 @@ class RootedFiles:
         return Path(self.rootfs.rstrip("/") + path)
 
     def read_bytes(self, path: str, limit: int = MAX_FILE_BYTES) -> bytes:
-        with self.resolve(path).open("rb") as fh:
-            return fh.read(limit)
+        return read_limited(self.resolve(path), limit)
 
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(self.resolve(path)))

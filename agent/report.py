@@ -57,11 +57,11 @@ class _Run:
     errors: ErrorLog = field(default_factory=ErrorLog)
 
     def probe(self, section: str) -> Any:
-        fn = probe_for(section, self.machine.platform)
-        if fn is None:
-            self.errors.add(section, f"no {section} probe for platform {self.machine.platform}")
-            return None
         try:
+            fn = probe_for(section, self.machine.platform)
+            if fn is None:
+                self.errors.add(section, f"no {section} probe for {self.machine.platform}")
+                return None
             return fn(ProbeContext(self.machine, section, self.errors))
         except Exception as exc:  # a probe bug must cost one section, not the report
             log.exception("probe %s failed", section)

@@ -1,0 +1,127 @@
+"""inventar-agent: collect | schema (enroll, run, status and discover follow in later issues)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent import __version__, cli_service
+from agent.bundle import BundleError, Recorder, open_bundle
+from agent.context import LiveCalls, Machine
+from agent.files import RootedFiles
+from agent.report import HostConfig, Selection, collect, sections_of
+from agent.runner import LocalRunner
+from agent.schema import json_schema_text
+
+log = logging.getLogger("inventar.agent")
+
+
+def _platform() -> str:
+    if sys.platform.startswith("win"):
+        return "windows"
+    if sys.platform == "darwin":
+        return "darwin"
+    return "linux"
+
+
+def live_machine(sysfs: str = "/sys", procfs: str = "/proc", rootfs: str = "/") -> Machine:
+    return Machine(LocalRunner(), RootedFiles(sysfs, procfs, rootfs), LiveCalls(), _platform())
+
+
+def _section_list(value: str) -> frozenset[str]:
+    return sections_of(value.split(","))
+
+
+def _add_collect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("collect", help="collect an inventory and print it as JSON")
+    p.add_argument("--pretty", action="store_true", help="indent the JSON")
+    p.add_argument("--output", type=Path, help="write the report to FILE instead of stdout")
+    p.add_argument("--only", type=_section_list, default=frozenset(), help="sections, a,b")
+    p.add_argument("--skip", type=_section_list, default=frozenset(), help="sections, a,b")
+    p.add_argument("--sysfs", default="/sys", help="where sysfs is mounted (default /sys)")
+    p.add_argument("--procfs", default="/proc", help="where procfs is mounted (default /proc)")
+    p.add_argument("--rootfs", default="/", help="root of the other files (default /)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--record", type=Path, metavar="DIR", help="also write a support bundle")
+    group.add_argument("--replay", type=Path, metavar="DIR", help="report from a support bundle")
+    p.add_argument("--source", default="", help="with --record: where the bundle comes from")
+    p.add_argument("--site", help="site name to put into host.site")
+    p.add_argument(
+        "--role",
+        choices=["workplace", "classroom", "pupil-device", "kiosk", "server", "other"],
+        help="role to put into host.role",
+    )
+    p.add_argument(
+        "--probe-timeout", type=float, default=60.0, help="seconds per probe (default 60)"
+    )
+    p.set_defaults(func=cmd_collect)
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    try:
+        selection = Selection(only=args.only, skip=args.skip)
+    except ValueError as exc:
+        print(f"inventar-agent: {exc}", file=sys.stderr)
+        return 2
+    recorder: Recorder | None = None
+    if args.replay is not None:
+        try:
+            machine = open_bundle(args.replay)
+        except BundleError as exc:
+            print(f"inventar-agent: {exc}", file=sys.stderr)
+            return 2
+    else:
+        machine = live_machine(args.sysfs, args.procfs, args.rootfs)
+        if args.record is not None:
+            recorder = Recorder(machine, args.record, source=args.source)
+            machine = recorder.machine()
+    report = collect(
+        machine,
+        selection,
+        HostConfig(site=args.site, role=args.role),
+        probe_timeout_s=args.probe_timeout,
+    )
+    if recorder is not None:
+        recorder.finish()
+    text = report.model_dump_json(indent=2 if args.pretty else None, exclude_none=False)
+    if args.output is not None:
+        args.output.write_text(text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text + "\n")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(json_schema_text() + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inventar-agent",
+        description="Inventar agent: reports this machine's inventory and security posture.",
+    )
+    parser.add_argument("--version", action="version", version=f"inventar-agent {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_collect(sub)
+    p = sub.add_parser("schema", help="print the report's JSON Schema")
+    p.set_defaults(func=cmd_schema)
+    cli_service.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    rc: int = args.func(args)
+    return rc
+

@@ -1,0 +1,55 @@
+"""Installed packages from dpkg-query and rpm, in the formats the software probe asks for."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DPKG_QUERY_ARGV = (
+    "dpkg-query",
+    "-W",
+    "-f",
+    "${db:Status-Abbrev}\\t${binary:Package}\\t${Version}\\t${Maintainer}\\n",
+)
+RPM_QA_ARGV = ("rpm", "-qa", "--qf", "%{NAME}\\t%{EPOCH}:%{VERSION}-%{RELEASE}\\t%{VENDOR}\\n")
+
+# "Jane Doe <jane@example.org>": the address is a person's; the project or team name suffices.
+_EMAIL = re.compile(r"\s*<[^>]*>")
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str | None
+    publisher: str | None
+
+
+def _publisher(value: str) -> str | None:
+    cleaned = _EMAIL.sub("", value).strip()
+    return cleaned or None
+
+
+def parse_dpkg_query(text: str) -> list[Package]:
+    """Lines of DPKG_QUERY_ARGV; only packages whose status is installed ("ii")."""
+    packages: list[Package] = []
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 4 or not fields[0].startswith("ii"):
+            continue
+        packages.append(Package(fields[1], fields[2] or None, _publisher(fields[3])))
+    return packages
+
+
+def parse_rpm_qa(text: str) -> list[Package]:
+    packages: list[Package] = []
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 3 or not fields[0]:
+            continue
+        version = fields[1]
+        # rpm prints "(none)" for an unset epoch: the version is then without it.
+        if version.startswith("(none):"):
+            version = version[len("(none):") :]
+        vendor = None if fields[2] == "(none)" else _publisher(fields[2])
+        packages.append(Package(fields[0], version or None, vendor))
+    return packages

@@ -119,6 +119,10 @@ def _dmi(ctx: ProbeContext, host: Host) -> None:
     product = ctx.attr(f"{DMI}/product_name")
     host.manufacturer = clean_dmi(vendor)
     host.model = clean_dmi(product)
+    # Lenovo puts the machine type (1298A8G) in product_name and the model name that people
+    # know (ThinkPad Edge E320) in product_version.
+    if (vendor or "").upper() == "LENOVO":
+        host.model = clean_dmi(ctx.attr(f"{DMI}/product_version")) or host.model
     # product_serial is readable by root only; a normal user gets None and an error entry.
     raw_serial = ctx.attr(f"{DMI}/product_serial")
     host.serial = clean_dmi(raw_serial)

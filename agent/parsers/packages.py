@@ -15,6 +15,16 @@ RPM_QA_ARGV = ("rpm", "-qa", "--qf", "%{NAME}\\t%{EPOCH}:%{VERSION}-%{RELEASE}\\
 
 # "Jane Doe <jane@example.org>": the address is a person's; the project or team name suffices.
 _EMAIL = re.compile(r"\s*<[^>]*>")
+_ADDRESS = re.compile(r"<[^@>]*@([^>]+)>")
+# A package maintained inside a distribution project is published by that project, whoever
+# maintains it: the publisher is then the project, not a volunteer's name (which would be
+# personal data and, repeated per package, bloat every report).
+_DISTRIBUTION_DOMAINS = (
+    ("debian.org", "Debian"),
+    ("debian.net", "Debian"),
+    ("ubuntu.com", "Ubuntu"),
+    ("canonical.com", "Ubuntu"),
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,12 @@ class Package:
 
 
 def _publisher(value: str) -> str | None:
+    match = _ADDRESS.search(value)
+    if match:
+        domain = match.group(1).strip().lower()
+        for suffix, project in _DISTRIBUTION_DOMAINS:
+            if domain == suffix or domain.endswith("." + suffix):
+                return project
     cleaned = _EMAIL.sub("", value).strip()
     return cleaned or None
 

@@ -58,8 +58,24 @@ def test_dpkg_query():
     assert len(packages) == 40
     adduser = packages[0]
     assert (adduser.name, adduser.version) == ("adduser", "3.134")
-    # The maintainer's address is dropped, the team name kept.
-    assert adduser.publisher == "Debian Adduser Developers"
+    # Maintained inside the Debian project (adduser@packages.debian.org): published by Debian.
+    assert adduser.publisher == "Debian"
+    # One of the 40 (checked by hand) is maintained by a volunteer outside debian.org.
+    others = {p.name: p.publisher for p in packages if p.publisher != "Debian"}
+    assert others == {"cscope": "Tobias Klauser"}
+
+
+def test_publisher_of_third_party_packages_is_their_maintainer_without_address():
+    text = (
+        "ii 	google-chrome-stable	120.0	Chrome Linux Team <chromium-dev@chromium.org>\n"
+        "ii 	firefox	121.0	Ubuntu Mozilla Team <ubuntu-mozillateam@lists.ubuntu.com>\n"
+        "ii 	local-tool	1.0	\n"
+    )
+    assert [p.publisher for p in parse_dpkg_query(text)] == [
+        "Chrome Linux Team",
+        "Ubuntu",
+        None,
+    ]
 
 
 def test_dpkg_query_skips_removed_packages():

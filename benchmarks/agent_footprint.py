@@ -1,0 +1,62 @@
+"""Agent footprint vs fusioninventory-agent: a full inventory without patches, side by side.
+
+Run: ``make bench`` or ``.venv/bin/python benchmarks/agent_footprint.py [--runs 5]``.
+Needs Debian's ``fusioninventory-agent`` package (``fusioninventory-inventory``).
+Goals (issue "agent inventory"): CPU ≤ 0.5×, peak RSS ≤ 0.6×, gzip'd report ≤ 0.5× of
+fusioninventory's, as medians of 5 runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.footprint import Run, measure, medians  # noqa: E402
+
+AGENT = [sys.executable, "-m", "agent", "collect", "--skip", "patches"]
+FUSION = ["fusioninventory-inventory"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    if shutil.which(FUSION[0]) is None:
+        print("fusioninventory-inventory not found: apt-get install fusioninventory-agent")
+        return 2
+    ours: list[Run] = []
+    theirs: list[Run] = []
+    # Interleaved, so that a change in machine load hits both alike.
+    for _ in range(args.runs):
+        ours.append(measure(AGENT))
+        theirs.append(measure(FUSION))
+    o_cpu, o_rss, o_wall = medians(ours)
+    f_cpu, f_rss, f_wall = medians(theirs)
+    o_gz = len(gzip.compress(ours[-1].stdout, 6))
+    f_gz = len(gzip.compress(theirs[-1].stdout, 6))
+    print(f"full inventory without patches, medians of {args.runs} runs")
+    print(f"{'':24}{'inventar-agent':>16}{'fusioninventory':>17}{'ratio':>8}{'goal':>7}")
+    rows = [
+        ("CPU time (s)", o_cpu, f_cpu, 0.5),
+        ("peak RSS (MiB)", o_rss, f_rss, 0.6),
+        ("gzip'd report (KiB)", o_gz / 1024, f_gz / 1024, 0.5),
+        ("wall time (s)", o_wall, f_wall, None),
+    ]
+    ok = True
+    for name, a, b, goal in rows:
+        ratio = a / b if b else float("inf")
+        verdict = "" if goal is None else (" ok" if ratio <= goal else " MISSED")
+        ok &= goal is None or ratio <= goal
+        goal_txt = "" if goal is None else f"≤{goal}"
+        print(f"{name:24}{a:16.3f}{b:17.3f}{ratio:8.2f}{goal_txt:>7}{verdict}")
+    print(f"raw report sizes: {len(ours[-1].stdout)} B JSON vs {len(theirs[-1].stdout)} B XML")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -316,4 +316,3 @@ class _ReplayCalls:
         if name not in self.answers:
             raise NotRecorded(f"{name} is not in the support bundle")
         return self.answers[name]
-

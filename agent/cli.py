@@ -124,4 +124,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rc: int = args.func(args)
     return rc
-

@@ -78,7 +78,10 @@ class ProbeContext:
         return self.machine.runner.run(argv, timeout=timeout, env=env)
 
     def output(
-        self, argv: Sequence[str], timeout: float = DEFAULT_TIMEOUT_S, ok_codes: tuple[int, ...] = (0,)
+        self,
+        argv: Sequence[str],
+        timeout: float = DEFAULT_TIMEOUT_S,
+        ok_codes: tuple[int, ...] = (0,),
     ) -> str | None:
         """A command's stdout, or None with an error entry when it did not succeed."""
         result = self.run(argv, timeout=timeout)

@@ -7,7 +7,6 @@ other absolute path into ``--rootfs``. A captured tree of a real machine is thus
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -78,7 +77,7 @@ class RootedFiles:
         return read_limited(self.resolve(path), limit)
 
     def listdir(self, path: str) -> list[str]:
-        return sorted(os.listdir(self.resolve(path)))
+        return sorted(p.name for p in self.resolve(path).iterdir())
 
     def exists(self, path: str) -> bool:
         return self.resolve(path).exists()

@@ -160,9 +160,7 @@ class Inputs(Model):
 class Interface(Model):
     name: Name | None = None
     mac: Name | None = None
-    addresses: Annotated[list[Name], Field(max_length=MAX_SMALL_LIST)] = Field(
-        default_factory=list
-    )
+    addresses: Annotated[list[Name], Field(max_length=MAX_SMALL_LIST)] = Field(default_factory=list)
     up: bool | None = None
     speed_mbps: NonNegInt | None = None
     kind: InterfaceKind | None = None
@@ -264,9 +262,7 @@ class Rdp(Model):
 
 class Security(Model):
     firewall: bool | None = None
-    disk_encryption: Annotated[list[DiskEncryption], Field(max_length=MAX_SMALL_LIST)] | None = (
-        None
-    )
+    disk_encryption: Annotated[list[DiskEncryption], Field(max_length=MAX_SMALL_LIST)] | None = None
     secure_boot: bool | None = None
     screen_lock: ScreenLock | None = None
     antivirus: Annotated[list[Antivirus], Field(max_length=MAX_SMALL_LIST)] | None = None
@@ -299,7 +295,7 @@ class Collection(Model):
 
 
 class Report(Model):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     report_id: uuid.UUID
     collected_at: dt.datetime
     agent: AgentInfo = Field(default_factory=AgentInfo)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.footprint import Run, measure, medians  # noqa: E402
+from benchmarks.footprint import Run, measure, medians
 
 AGENT = [sys.executable, "-m", "agent", "collect", "--skip", "patches"]
 FUSION = ["fusioninventory-inventory"]

@@ -26,9 +26,7 @@ def measure(argv: Sequence[str], env: dict[str, str] | None = None) -> Run:
     import time
 
     t0 = time.monotonic()
-    proc = subprocess.Popen(
-        list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env
-    )
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     assert proc.stdout is not None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.context import ErrorLog, JSON, Machine, NotRecorded, ProbeContext
+from agent.context import JSON, ErrorLog, Machine, NotRecorded, ProbeContext
 from agent.files import RootedFiles
 from agent.runner import CommandResult
 
@@ -31,7 +31,9 @@ class FixtureRunner:
         self.answers[key] = CommandResult(key, exit_code, stdout, stderr)
         return self
 
-    def add_file(self, argv: Sequence[str], fixture: str | Path, exit_code: int = 0) -> FixtureRunner:
+    def add_file(
+        self, argv: Sequence[str], fixture: str | Path, exit_code: int = 0
+    ) -> FixtureRunner:
         text = (FIXTURES / fixture).read_text(encoding="utf-8")
         return self.add(argv, text, exit_code)
 

@@ -6,8 +6,19 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("sqlalchemy", "sqlmodel", "fastapi", "starlette", "uvicorn", "alembic", "psycopg",
-         "celpy", "cel", "paramiko", "prometheus_client")
+HEAVY = (
+    "sqlalchemy",
+    "sqlmodel",
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "alembic",
+    "psycopg",
+    "celpy",
+    "cel",
+    "paramiko",
+    "prometheus_client",
+)
 
 SCRIPT = """
 import importlib, json, pkgutil, sys

@@ -7,12 +7,12 @@ import socket
 
 from agent.context import ProbeContext
 from agent.parsers.cpuinfo import parse_cpuinfo
-from agent.schema import Host
+from agent.schema import Chassis, Host
 
 DMI = "/sys/class/dmi/id"
 
 # SMBIOS 3.x, 7.4.1 "System Enclosure or Chassis Types".
-_CHASSIS: dict[int, str] = {
+_CHASSIS: dict[int, Chassis] = {
     **dict.fromkeys((3, 4, 5, 6, 7, 13, 15, 16, 24, 34, 35, 36), "desktop"),
     **dict.fromkeys((8, 9, 10, 14, 31, 32), "laptop"),
     **dict.fromkeys((11, 30), "tablet"),
@@ -64,7 +64,9 @@ def clean_dmi(value: str | None) -> str | None:
     return value
 
 
-def chassis_from_dmi(chassis_type: str | None, vendor: str | None, product: str | None) -> str | None:
+def chassis_from_dmi(
+    chassis_type: str | None, vendor: str | None, product: str | None
+) -> Chassis | None:
     text = f"{vendor or ''} {product or ''}".casefold()
     if any(marker in text for marker in _VM_MARKERS):
         return "vm"

@@ -11,7 +11,7 @@ import psutil
 from agent.context import ProbeContext
 from agent.parsers.proc_net import default_gateway_v4, default_gateway_v6
 from agent.parsers.resolv_conf import nameservers
-from agent.schema import Interface, ListeningSocket, Network
+from agent.schema import Interface, InterfaceKind, ListeningSocket, Network
 
 # ARPHRD_* from linux/if_arp.h, as /sys/class/net/<if>/type gives them.
 _ARPHRD_ETHER = 1
@@ -35,9 +35,7 @@ def _if_facts() -> dict[str, Any]:
         name: [{"family": int(a.family), "address": a.address, "netmask": a.netmask} for a in al]
         for name, al in psutil.net_if_addrs().items()
     }
-    stats = {
-        name: {"up": s.isup, "speed": s.speed} for name, s in psutil.net_if_stats().items()
-    }
+    stats = {name: {"up": s.isup, "speed": s.speed} for name, s in psutil.net_if_stats().items()}
     return {"addrs": addrs, "stats": stats}
 
 
@@ -54,7 +52,7 @@ def _cidr(address: str, netmask: str | None) -> str:
         return address
 
 
-def _kind(ctx: ProbeContext, name: str) -> str:
+def _kind(ctx: ProbeContext, name: str) -> InterfaceKind:
     base = f"/sys/class/net/{name}"
     arphrd = ctx.attr(f"{base}/type")
     if arphrd == str(_ARPHRD_LOOPBACK):
@@ -92,7 +90,7 @@ def _interfaces(ctx: ProbeContext) -> list[Interface] | None:
                 up=stat.get("up"),
                 # psutil reports 0 when the driver does not know (virtual NICs, Wi-Fi).
                 speed_mbps=speed or None,
-                kind=_kind(ctx, name),  # type: ignore[arg-type]
+                kind=_kind(ctx, name),
             )
         )
     return interfaces

@@ -6,8 +6,8 @@ import datetime as dt
 import platform
 
 from agent.context import ProbeContext
-from agent.schema import OperatingSystem
 from agent.parsers.os_release import parse_os_release
+from agent.schema import OperatingSystem
 
 
 def collect_linux(ctx: ProbeContext) -> OperatingSystem:

@@ -79,7 +79,7 @@ def test_a_command_missing_from_the_bundle_is_an_error_not_a_crash(recorded, tmp
 
 
 def test_not_a_bundle_is_refused(tmp_path):
-    with pytest.raises(BundleError, match="no bundle.json"):
+    with pytest.raises(BundleError, match=r"no bundle\.json"):
         open_bundle(tmp_path)
     (tmp_path / "bundle.json").write_text('{"format": 99, "platform": "linux"}')
     with pytest.raises(BundleError, match="format 99"):

@@ -115,7 +115,7 @@ def test_psutil_facts_come_from_the_call_source():
             {"mount": "/home", "fstype": "ext4", "size": 50, "free": 10},
         ],
     }
-    hw, errors = _hardware(SYSFS / "laptop-thinkpad-e320", calls)
+    hw, _errors = _hardware(SYSFS / "laptop-thinkpad-e320", calls)
     assert (hw.cpu_threads, hw.cpu_cores, hw.memory_bytes) == (8, 4, 16 * 2**30)
     assert [(v.mount, v.system) for v in hw.volumes] == [("/", True), ("/home", False)]
 

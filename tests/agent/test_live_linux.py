@@ -73,9 +73,7 @@ def test_software_agrees_with_dpkg_query(report):
         text=True,
         check=True,
     ).stdout
-    installed = {
-        (f[1], f[2]) for f in (line.split() for line in out.splitlines()) if f[0] == "ii"
-    }
+    installed = {(f[1], f[2]) for f in (line.split() for line in out.splitlines()) if f[0] == "ii"}
     assert {(s.name, s.version) for s in report.software} == installed
     assert all(s.publisher is None or "@" not in s.publisher for s in report.software)
 
@@ -102,7 +100,9 @@ def test_os_agrees_with_os_release_and_uname(report):
     assert report.os.arch == os.uname().machine
     with open("/etc/os-release") as fh:
         release = dict(
-            line.rstrip("\n").split("=", 1) for line in fh if "=" in line and not line.startswith("#")
+            line.rstrip("\n").split("=", 1)
+            for line in fh
+            if "=" in line and not line.startswith("#")
         )
     assert report.os.version == release.get("VERSION_ID", "").strip('"')
     assert report.host.hostname == socket.gethostname()

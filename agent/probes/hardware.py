@@ -14,6 +14,9 @@ from agent.schema import Battery, Disk, Hardware, Tpm, Volume
 _VIRTUAL_BLOCK_PREFIXES = ("loop", "ram", "zram", "dm-", "md", "nbd", "sr", "fd")
 # File systems without a disk below them, or on the network (a hung NFS server must not hang
 # the agent in statvfs).
+# /media/<user>/<label>, /run/media/<user>/…, /home/<user>, /run/user/<uid>: a USB stick
+# is no volume of the machine, and the path would name its user.
+_PERSONAL_MOUNT_PREFIXES = ("/media/", "/run/media/", "/home/", "/run/user/")
 _SKIP_FSTYPES = frozenset(
     {"squashfs", "tmpfs", "devtmpfs", "nfs", "nfs4", "cifs", "smb3", "sshfs", "9p", "autofs"}
 )
@@ -65,10 +68,17 @@ def _disks(ctx: ProbeContext) -> list[Disk]:
     return disks
 
 
+def is_personal_mount(mount: str) -> bool:
+    """Mount points that carry a user's name (removable media, per-user homes): DSGVO."""
+    return mount.startswith(_PERSONAL_MOUNT_PREFIXES)
+
+
 def _volume_facts() -> list[dict[str, Any]]:
     volumes = []
     for part in psutil.disk_partitions(all=False):
         if part.fstype in _SKIP_FSTYPES or part.fstype.startswith("fuse."):
+            continue
+        if is_personal_mount(part.mountpoint):
             continue
         try:
             usage = psutil.disk_usage(part.mountpoint)
@@ -92,7 +102,7 @@ def _volumes(ctx: ProbeContext) -> list[Volume] | None:
     seen: set[str] = set()
     volumes = []
     for v in facts:
-        if v["mount"] in seen:  # bind mounts of one file system show up more than once
+        if v["mount"] in seen or is_personal_mount(v["mount"]):  # bind mounts of one file system show up more than once
             continue
         seen.add(v["mount"])
         volumes.append(

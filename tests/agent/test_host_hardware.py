@@ -113,10 +113,13 @@ def test_psutil_facts_come_from_the_call_source():
             {"mount": "/", "fstype": "ext4", "size": 100, "free": 40},
             {"mount": "/", "fstype": "ext4", "size": 100, "free": 40},
             {"mount": "/home", "fstype": "ext4", "size": 50, "free": 10},
+            {"mount": "/media/anna/USB-STICK", "fstype": "vfat", "size": 8, "free": 1},
+            {"mount": "/home/anna", "fstype": "ext4", "size": 50, "free": 10},
         ],
     }
     hw, _errors = _hardware(SYSFS / "laptop-thinkpad-e320", calls)
     assert (hw.cpu_threads, hw.cpu_cores, hw.memory_bytes) == (8, 4, 16 * 2**30)
+    # Bind mounts appear once; removable media and per-user mounts (a user's name) not at all.
     assert [(v.mount, v.system) for v in hw.volumes] == [("/", True), ("/home", False)]
 
 

@@ -102,7 +102,9 @@ def _volumes(ctx: ProbeContext) -> list[Volume] | None:
     seen: set[str] = set()
     volumes = []
     for v in facts:
-        if v["mount"] in seen or is_personal_mount(v["mount"]):  # bind mounts of one file system show up more than once
+        if v["mount"] in seen or is_personal_mount(
+            v["mount"]
+        ):  # bind mounts of one file system show up more than once
             continue
         seen.add(v["mount"])
         volumes.append(

@@ -24,9 +24,12 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/agent_footprint.py
+	$(PY) benchmarks/patch_probe.py
+	$(PY) benchmarks/ingest.py
 
+# A collector on embedded SQLite (var/inventar.db) with this machine's agent enrolled.
 run: install
-	$(VENV)/bin/inventar-agent collect --pretty
+	$(PY) -m collector.devrun
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var

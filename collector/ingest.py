@@ -1,0 +1,354 @@
+"""Report ingestion: decode (bounded) -> parse (bounded) -> validate -> store in one transaction.
+
+Every refusal is a :class:`BadReport` with a 4xx status and a message saying what is wrong;
+nothing is written before a report has passed every check, and the store is one transaction,
+so a refused or failed report leaves the stored data as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, select
+
+from agent.schema import SCHEMA_VERSION, SECTIONS, Report
+from collector.models import (
+    Agent,
+    DisplayRow,
+    Host,
+    InterfaceRow,
+    PendingPatchRow,
+    ReportRecord,
+    Site,
+    SoftwareRow,
+    WlanRow,
+    utcnow,
+)
+
+MAX_ERRORS_SHOWN = 20
+
+
+class BadReport(Exception):
+    """A refused report: HTTP ``status`` (4xx) and a message; ``errors`` for schema details."""
+
+    def __init__(self, status: int, message: str, errors: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors or []
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"detail": self.message}
+        if self.errors:
+            out["errors"] = self.errors
+        return out
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_decompressed_bytes: int = 32 * 1024 * 1024
+    max_json_depth: int = 16
+
+
+def decompress(body: bytes, content_encoding: str | None, limits: Limits) -> bytes:
+    """Undoes Content-Encoding; gzip is inflated with a cap on the output (no gzip bomb)."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding in ("identity", ""):
+        if len(body) > limits.max_decompressed_bytes:
+            raise BadReport(413, f"body exceeds {limits.max_decompressed_bytes} bytes")
+        return body
+    if encoding not in ("gzip", "x-gzip"):
+        raise BadReport(415, f"unsupported Content-Encoding {encoding[:40]!r}; use gzip")
+    cap = limits.max_decompressed_bytes
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, cap + 1)
+    except zlib.error as exc:
+        raise BadReport(400, f"body is not valid gzip: {exc}") from None
+    if len(out) > cap or inflater.unconsumed_tail:
+        raise BadReport(413, f"decompressed body exceeds {cap} bytes")
+    if not inflater.eof:
+        raise BadReport(400, "body is not valid gzip: truncated stream")
+    if inflater.unused_data:
+        raise BadReport(400, "body is not valid gzip: data after the end of the stream")
+    return out
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _check_tree(obj: Any, max_depth: int, strings: bool = True) -> None:
+    """Nesting depth, NUL characters and lone surrogates (which no database can store).
+
+    ``strings=False`` skips the string checks: in valid UTF-8 JSON text, NUL and lone
+    surrogates can only come from ``\\u`` escapes, so text without any needs none.
+    """
+    check = _check_string if strings else _no_check
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth > max_depth:
+                raise BadReport(400, f"JSON nesting deeper than {max_depth} levels")
+            for key, item in value.items():
+                check(key)
+                if isinstance(item, dict | list):
+                    stack.append((item, depth + 1))
+                elif isinstance(item, str):
+                    check(item)
+        elif isinstance(value, list):
+            if depth > max_depth:
+                raise BadReport(400, f"JSON nesting deeper than {max_depth} levels")
+            for item in value:
+                if isinstance(item, dict | list):
+                    stack.append((item, depth + 1))
+                elif isinstance(item, str):
+                    check(item)
+
+
+def _no_check(_value: str) -> None:
+    return None
+
+
+def _check_string(value: str) -> None:
+    if "\x00" in value:
+        raise BadReport(400, "strings must not contain NUL characters (\\u0000)")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadReport(400, "strings must not contain lone UTF-16 surrogates") from None
+
+
+def _clean_loc(loc: Iterable[Any]) -> list[Any]:
+    return [part if isinstance(part, int) else str(part)[:100] for part in loc]
+
+
+def parse_report(data: bytes, limits: Limits) -> Report:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadReport(400, f"body is not valid UTF-8 (at byte {exc.start})") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise BadReport(400, f"JSON nesting deeper than {limits.max_json_depth} levels") from None
+    except json.JSONDecodeError as exc:
+        raise BadReport(
+            400, f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except ValueError as exc:  # NaN/Infinity, integers beyond Python's digit limit
+        raise BadReport(400, f"malformed JSON: {str(exc)[:200]}") from None
+    _check_tree(obj, limits.max_json_depth, strings="\\u" in text)
+    if not isinstance(obj, dict):
+        raise BadReport(422, "a report must be a JSON object")
+    version = obj.get("schema_version")
+    if version != SCHEMA_VERSION:
+        shown = json.dumps(version)[:40]
+        raise BadReport(
+            422, f"unsupported schema_version {shown}; this collector accepts {SCHEMA_VERSION}"
+        )
+    try:
+        report = Report.model_validate(obj)
+    except ValidationError as exc:
+        errors = [
+            {"loc": _clean_loc(e["loc"]), "msg": e["msg"][:300], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise BadReport(
+            422,
+            f"report does not match schema version {SCHEMA_VERSION}: {exc.error_count()} error(s)",
+            errors[:MAX_ERRORS_SHOWN],
+        ) from None
+    if report.host is None or not report.host.machine_id:
+        raise BadReport(422, "host.machine_id is required")
+    return report
+
+
+@dataclass
+class StoreResult:
+    status: str  # "stored" | "duplicate"
+    report_id: str
+    host_id: int
+    changed_sections: list[str] = field(default_factory=list)
+
+
+def section_hashes(dump: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for section in SECTIONS:
+        text = json.dumps(dump.get(section), sort_keys=True, separators=(",", ":"))
+        out[section] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return out
+
+
+_HOST_FIELDS = {
+    "host": {
+        "hostname": "hostname",
+        "fqdn": "fqdn",
+        "serial": "serial",
+        "manufacturer": "manufacturer",
+        "model": "model",
+        "chassis": "chassis",
+        "role": "role",
+    },
+    "os": {
+        "family": "os_family",
+        "name": "os_name",
+        "version": "os_version",
+        "build": "os_build",
+        "kernel": "kernel",
+        "arch": "arch",
+    },
+    "hardware": {"cpu_model": "cpu_model", "memory_bytes": "memory_bytes"},
+}
+
+
+def _rows(
+    section: str, dump: dict[str, Any], host_id: int
+) -> tuple[type[SQLModel], list[dict[str, Any]]]:
+    keys: tuple[str, ...]
+    if section == "displays":
+        keys = ("connector", "internal", "vendor_pnp", "model", "serial", "diagonal_in")
+        keys += ("native_width_px", "native_height_px", "year")
+        return DisplayRow, [
+            {"host_id": host_id, **{k: d.get(k) for k in keys}} for d in dump["displays"] or []
+        ]
+    if section == "network":
+        interfaces = (dump["network"] or {}).get("interfaces") or []
+        return InterfaceRow, [
+            {
+                "host_id": host_id,
+                "name": i.get("name"),
+                "mac": i.get("mac"),
+                "kind": i.get("kind"),
+                "up": i.get("up"),
+                "speed_mbps": i.get("speed_mbps"),
+                "addresses": i.get("addresses") or [],
+            }
+            for i in interfaces
+        ]
+    if section == "wlan":
+        interfaces = (dump["wlan"] or {}).get("interfaces") or []
+        keys = ("connected", "ssid", "bssid", "security", "cipher", "frequency_mhz", "signal_dbm")
+        return WlanRow, [
+            {"host_id": host_id, "interface": w.get("name"), **{k: w.get(k) for k in keys}}
+            for w in interfaces
+        ]
+    if section == "patches":
+        pending = (dump["patches"] or {}).get("pending") or []
+        keys = ("name", "installed", "available", "security")
+        return PendingPatchRow, [
+            {"host_id": host_id, **{k: p.get(k) for k in keys}} for p in pending
+        ]
+    if section == "software":
+        keys = ("name", "version", "publisher")
+        return SoftwareRow, [
+            {"host_id": host_id, **{k: s.get(k) for k in keys}} for s in dump["software"] or []
+        ]
+    raise KeyError(section)
+
+
+NORMALIZED = ("displays", "network", "wlan", "patches", "software")
+
+
+def store_report(
+    session: Session,
+    report: Report,
+    raw: str,
+    *,
+    site: Site,
+    agent: Agent | None = None,
+    source: str = "agent",
+) -> StoreResult:
+    """Stores one validated report in one transaction; a known report_id stores nothing."""
+    assert report.host is not None and report.host.machine_id
+    assert site.id is not None
+    report_id = str(report.report_id)
+    machine_id = report.host.machine_id
+    host = session.exec(
+        select(Host).where(Host.org_id == site.org_id, Host.machine_id == machine_id)
+    ).first()
+    existing = session.exec(
+        select(ReportRecord.host_id).where(ReportRecord.report_id == report_id)
+    ).first()
+    if existing is not None:
+        if host is None or existing != host.id:
+            raise BadReport(409, "report_id is already used by a report of another host")
+        return StoreResult("duplicate", report_id, existing)
+
+    now = utcnow()
+    collected_at = report.collected_at
+    if collected_at.tzinfo is None:
+        collected_at = collected_at.replace(tzinfo=dt.UTC)
+    if host is None:
+        host = Host(org_id=site.org_id, site_id=site.id, machine_id=machine_id, first_seen=now)
+        session.add(host)
+        session.flush()
+    assert host.id is not None
+    host_id = host.id
+    # An older report (sent late from the agent's spool) goes into the history only.
+    is_latest = host.last_collected_at is None or collected_at >= host.last_collected_at
+    changed: list[str] = []
+    if is_latest:
+        dump = report.model_dump(mode="json")
+        hashes = section_hashes(dump)
+        old = host.section_hashes or {}
+        changed = [s for s in SECTIONS if old.get(s) != hashes[s]]
+        for section in changed:
+            for key, column in _HOST_FIELDS.get(section, {}).items():
+                setattr(host, column, (dump[section] or {}).get(key))
+            if section in NORMALIZED:
+                model, rows = _rows(section, dump, host_id)
+                conn = session.connection()
+                table = model.__table__  # type: ignore[attr-defined]
+                conn.execute(sa.delete(table).where(table.c.host_id == host_id))
+                if rows:
+                    conn.execute(sa.insert(table), rows)
+        host.section_hashes = hashes
+        host.site_id = site.id
+        host.last_collected_at = collected_at
+        host.last_report_id = report_id
+        if agent is not None:
+            host.agent_id = agent.id
+    host.last_seen = now
+    session.add(host)
+    session.add(
+        ReportRecord(
+            report_id=report_id,
+            host_id=host_id,
+            agent_id=agent.id if agent else None,
+            schema_version=report.schema_version,
+            collected_at=collected_at,
+            received_at=now,
+            source=source,
+            size_bytes=len(raw.encode("utf-8")) if not raw.isascii() else len(raw),
+            changed_sections=changed,
+            raw=raw,
+        )
+    )
+    if agent is not None:
+        agent.last_seen = now
+        session.add(agent)
+    try:
+        session.commit()
+    except IntegrityError:
+        # Another request stored the same report_id (or created the host) meanwhile.
+        session.rollback()
+        again = session.exec(
+            select(ReportRecord.host_id).where(ReportRecord.report_id == report_id)
+        ).first()
+        if again is not None:
+            return StoreResult("duplicate", report_id, again)
+        raise
+    return StoreResult("stored", report_id, host_id, changed)

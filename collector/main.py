@@ -1,0 +1,145 @@
+"""The collector's ASGI application."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agent.schema import Report
+from collector import __version__
+from collector.api.routes import enroll, health, hosts, reports, sites
+from collector.db import Database
+from collector.ingest import BadReport
+from collector.metrics import Metrics
+from collector.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Bodies other than reports are small (an enrollment request is ~200 bytes).
+SMALL_BODY_BYTES = 64 * 1024
+REPORTS_PATH = "/api/v1/reports"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies over a limit with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, report_limit: int, default_limit: int) -> None:
+        self.app = app
+        self.report_limit = report_limit
+        self.default_limit = default_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.report_limit if scope["path"] == REPORTS_PATH else self.default_limit
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    too_large = int(value) > limit
+                except ValueError:
+                    too_large = False
+                if too_large:
+                    await self._refuse(send, limit)
+                    return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send, limit)
+
+    @staticmethod
+    async def _refuse(send: Send, limit: int) -> None:
+        body = JSONResponse({"detail": f"request body exceeds {limit} bytes"}, 413).body
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    db = db or Database(settings.database_url, settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="Inventar collector",
+        version=__version__,
+        description="Inventory and security posture of municipal IT: agents report here.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.metrics = Metrics(db)
+
+    @app.exception_handler(BadReport)
+    async def bad_report(_request: Request, exc: BadReport) -> JSONResponse:
+        return JSONResponse(exc.body(), exc.status)
+
+    for module in (health, enroll, reports, hosts, sites):
+        app.include_router(module.router)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        report_limit=settings.max_body_bytes,
+        default_limit=SMALL_BODY_BYTES,
+    )
+    _add_report_schema(app)
+    return app
+
+
+def _add_report_schema(app: FastAPI) -> None:
+    """Puts the wire contract (agent.schema.Report) into the OpenAPI components."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        report = Report.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(report.pop("$defs", {}))
+        components["Report"] = report
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,44 @@
+"""The collector's settings: environment (prefix ``INVENTAR_``), then command-line overrides."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///" + str(Path("var") / "inventar.db")
+DEFAULT_PORT = 8740
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INVENTAR_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Alembic upgrade at start; None = only for SQLite (the embedded default).
+    auto_migrate: bool | None = None
+    # Request limits. A full report of a developer PC is ~1 MB of JSON, ~100 kB gzip'd.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_decompressed_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(default=16, ge=4)
+    # Bearer token that /metrics requires; unset = /metrics is open (scrape on loopback).
+    metrics_token: str | None = None
+    db_pool_size: int = 10
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def should_migrate(self) -> bool:
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,310 @@
+"""Derived facts: what the collector knows beyond one report, as plain CEL-ready data.
+
+``derive()`` is pure: the collector passes what it has stored (when it first saw each
+pending security update, the purchase date from its asset records) and the time. All
+values are JSON-like or ``datetime`` (CEL timestamps); ``None`` means unknown.
+
+Facts (the `derived` variable of the CEL expressions):
+  now                         evaluation time (timestamp, UTC)
+  os_support_end              end of vendor security support (timestamp, 00:00 UTC of the
+                              last supported day) or null when the release is not in
+                              data/os_support.yaml
+  os_support_days_left        whole days from today to that day (negative once ended)
+  windows_version             10 or 11 by build number (Windows only), else null
+  os_support_release          matched release label, os_support_source its source,
+                              os_support_estimated whether the vendor published no date
+  security_pending_max_days   the longest time (days) any pending security update has been
+                              pending, counted from the collector's first sighting; 0 when
+                              none is pending or nothing is known about earlier sightings
+                              (`policy eval` on one report); null when pending updates are
+                              unknown
+  device_age_years            age from the purchase date, else the BIOS date (years, float)
+  device_age_source           "purchase" | "bios" | null
+  device_category             lifecycle category of host.chassis (desktop/laptop/tablet)
+  replacement_years           that category's replacement cycle (years)
+  win11_cpu_supported         true / false / null (rules in data/hardware.yaml)
+  antivirus_signature_age_days  age (days) of the newest signatures among products with
+                              real-time protection on; null if unknown
+  text_char_arcmin            per display, the visual angle (arc minutes) of standard body
+                              text at the reference viewing distance (data/ergonomics.yaml);
+                              null where size, resolution or scaling is unknown
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from collector.policy.reference import NamedRelease, ReferenceData, WindowsRelease
+
+DAYS_PER_YEAR = 365.2425
+
+
+def derive(
+    report: Mapping[str, Any],
+    reference_data: ReferenceData,
+    now: dt.datetime,
+    first_seen_pending: Mapping[str, dt.datetime] | None = None,
+    purchase_date: dt.date | None = None,
+) -> dict[str, Any]:
+    """Compute the derived facts of one report.
+
+    ``first_seen_pending`` maps the name of a pending update to when the collector first
+    saw it pending; ``purchase_date`` comes from the asset register.
+    """
+    now = _aware(now)
+    facts: dict[str, Any] = {"now": now}
+    facts.update(_os_support(report.get("os"), reference_data, now))
+    facts["windows_version"] = windows_version(report.get("os"))
+    facts["security_pending_max_days"] = _pending_days(
+        report.get("patches"), first_seen_pending, now
+    )
+    facts.update(_age(report.get("host"), reference_data, now, purchase_date))
+    hardware = report.get("hardware") or {}
+    facts["win11_cpu_supported"] = cpu_supported(
+        hardware.get("cpu_model") if isinstance(hardware, dict) else None, reference_data
+    )
+    facts["antivirus_signature_age_days"] = _antivirus_age(report.get("security"), now)
+    facts["text_char_arcmin"] = [
+        text_char_arcmin(d, reference_data) for d in (report.get("displays") or [])
+    ]
+    return facts
+
+
+# --- operating system support ---------------------------------------------------------
+
+
+def os_release(os_info: Any, reference: ReferenceData) -> WindowsRelease | NamedRelease | None:
+    """The reference entry for a report's `os` section, or None."""
+    if not isinstance(os_info, dict):
+        return None
+    family = os_info.get("family")
+    support = reference.os_support
+    if family == "windows":
+        build = _major_build(os_info.get("build")) or _major_build(os_info.get("version"))
+        group = _edition_group(os_info.get("edition"), os_info.get("name"), reference)
+        if build is None or group is None:
+            return None
+        for entry in support.windows:
+            if entry.build == build and entry.group == group:
+                return entry
+        return None
+    entries = support.linux if family == "linux" else support.darwin if family == "darwin" else []
+    name = str(os_info.get("name") or "").lower()
+    version = str(os_info.get("version") or "")
+    if not name or not version:
+        return None
+    major = version.split(".", 1)[0]
+    for named in entries:
+        if not any(n in name for n in named.names):
+            continue
+        if named.version == (major if named.match == "major" else version):
+            return named
+    return None
+
+
+def windows_version(os_info: Any) -> int | None:
+    """10 or 11 for Windows (by build number: 22000 and later is Windows 11), else None."""
+    if not isinstance(os_info, dict) or os_info.get("family") != "windows":
+        return None
+    build = _major_build(os_info.get("build")) or _major_build(os_info.get("version"))
+    if build is None:
+        return None
+    return 11 if build >= 22000 else 10
+
+
+def _os_support(os_info: Any, reference: ReferenceData, now: dt.datetime) -> dict[str, Any]:
+    entry = os_release(os_info, reference)
+    if entry is None:
+        return {
+            "os_support_end": None,
+            "os_support_days_left": None,
+            "os_support_release": None,
+            "os_support_source": None,
+            "os_support_estimated": None,
+        }
+    label = (
+        f"{entry.product} {entry.release} ({entry.group})"
+        if isinstance(entry, WindowsRelease)
+        else entry.label
+    )
+    return {
+        "os_support_end": dt.datetime.combine(entry.end, dt.time(), dt.UTC),
+        "os_support_days_left": (entry.end - now.date()).days,
+        "os_support_release": label,
+        "os_support_source": entry.source,
+        "os_support_estimated": entry.estimated,
+    }
+
+
+def _major_build(value: Any) -> int | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    # "19045", "19045.5011", "10.0.19045", "10.0.19045.5011"
+    parts = text.split(".")
+    if len(parts) >= 3 and parts[0] == "10" and parts[1] == "0":
+        parts = parts[2:]
+    return int(parts[0]) if parts and parts[0].isdigit() and len(parts[0]) >= 4 else None
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def _edition_group(edition: Any, name: Any, reference: ReferenceData) -> str | None:
+    candidates: list[str] = []
+    if isinstance(edition, str) and edition:
+        candidates.append(_norm(edition))
+    if isinstance(name, str) and name:
+        # "Microsoft Windows 10 Enterprise LTSC" -> "enterpriseltsc"
+        candidates.append(_norm(re.sub(r"(?i)^(microsoft\s+)?windows\s+1[01]\s*", "", name)))
+    groups = reference.os_support.windows_edition_groups
+    for candidate in candidates:
+        stripped = re.sub(r"(n|kn)$", "", candidate)  # "ProfessionalN", "EnterpriseN"
+        for group, editions in groups.items():
+            if candidate in editions or stripped in editions:
+                return group
+    return None
+
+
+# --- patches -------------------------------------------------------------------------
+
+
+def _pending_days(
+    patches: Any, first_seen: Mapping[str, dt.datetime] | None, now: dt.datetime
+) -> int | None:
+    if not isinstance(patches, dict):
+        return None
+    pending = patches.get("pending")
+    if pending is None:
+        # Only a count: nothing to key first sightings by. None pending -> 0; some
+        # pending -> 0 for a single report (no history), unknown for the collector.
+        count = patches.get("pending_security_count")
+        if count is None:
+            return None
+        if count == 0 or first_seen is None:
+            return 0
+        return None
+    security = [p for p in pending if isinstance(p, dict) and p.get("security") is True]
+    if not security:
+        return 0
+    if not first_seen:
+        return 0
+    days = 0
+    for update in security:
+        seen = first_seen.get(str(update.get("name")))
+        if seen is not None:
+            days = max(days, (now - _aware(seen)).days)
+    return days
+
+
+# --- lifecycle -----------------------------------------------------------------------
+
+
+def _age(
+    host: Any, reference: ReferenceData, now: dt.datetime, purchase: dt.date | None
+) -> dict[str, Any]:
+    host = host if isinstance(host, dict) else {}
+    category = reference.lifecycle.chassis.get(str(host.get("chassis")))
+    years = (
+        reference.lifecycle.categories[category].replacement_years
+        if category in reference.lifecycle.categories
+        else None
+    )
+    start, source = purchase, "purchase" if purchase is not None else None
+    if start is None:
+        start = _date(host.get("bios_date"))
+        source = "bios" if start is not None else None
+    age = None if start is None else round((now.date() - start).days / DAYS_PER_YEAR, 2)
+    return {
+        "device_age_years": age,
+        "device_age_source": source,
+        "device_category": category,
+        "replacement_years": years,
+    }
+
+
+def cpu_supported(cpu_model: Any, reference: ReferenceData) -> bool | None:
+    if not isinstance(cpu_model, str) or not cpu_model:
+        return None
+    model = cpu_model.lower()
+    rules = reference.hardware.win11_cpu
+    if any(re.search(p, model) for p in rules.supported):
+        return True
+    if any(re.search(p, model) for p in rules.unsupported):
+        return False
+    return None
+
+
+# --- security ------------------------------------------------------------------------
+
+
+def _antivirus_age(security: Any, now: dt.datetime) -> float | None:
+    if not isinstance(security, dict) or not isinstance(security.get("antivirus"), list):
+        return None
+    ages = []
+    for product in security["antivirus"]:
+        if not isinstance(product, dict) or product.get("realtime") is not True:
+            continue
+        updated = _datetime(product.get("signatures_updated"))
+        if updated is not None:
+            ages.append((now - updated).total_seconds() / 86400)
+    return round(min(ages), 2) if ages else None
+
+
+# --- ergonomics ----------------------------------------------------------------------
+
+
+def text_char_arcmin(display: Any, reference: ReferenceData) -> float | None:
+    """Visual angle (arc minutes) of standard body text's capital letters on ``display``.
+
+    pitch [mm] = width_cm * 10 / current_width_px; height [mm] = cap_px * scale * pitch;
+    angle = 2 * atan(height / (2 * distance)), in arc minutes (data/ergonomics.yaml).
+    """
+    if not isinstance(display, dict):
+        return None
+    width_cm = display.get("width_cm")
+    pixels = display.get("current_width_px")
+    scale = display.get("scale")
+    if not width_cm or not pixels or not scale:
+        return None
+    params = reference.ergonomics.text_size
+    pitch_mm = float(width_cm) * 10.0 / float(pixels)
+    height_mm = params.reference_cap_height_px * float(scale) * pitch_mm
+    angle = 2 * math.atan(height_mm / (2 * params.viewing_distance_mm))
+    return round(math.degrees(angle) * 60, 1)
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _datetime(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return _aware(value)
+    if isinstance(value, str):
+        try:
+            return _aware(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+    return None
+
+
+def _date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,381 @@
+"""Policy packs: YAML -> validated, compiled checks (PolicySet) and a reloading holder.
+
+A pack is ``policies/<name>.yaml``; the reference data lives in ``policies/data/``. The
+format is documented in policies/README.md. Every CEL expression is compiled exactly once,
+here; a broken pack raises PolicyLoadError listing every problem with file and check id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import cel
+
+from collector.policy import _yaml
+from collector.policy.model import CATEGORIES, SEVERITIES, Category, Severity
+from collector.policy.reference import ReferenceData, ReferenceDataError, load_reference_data
+
+if TYPE_CHECKING:
+    from collector.policy.model import Result, Waiver
+
+# The report's top-level names an expression may use (agent/schema.py, Report), and
+# `derived` for the collector's derived facts. Kept here rather than imported so that
+# the engine does not depend on the schema module's internals.
+REPORT_VARIABLES: frozenset[str] = frozenset(
+    {
+        "schema_version",
+        "report_id",
+        "collected_at",
+        "agent",
+        "host",
+        "os",
+        "hardware",
+        "displays",
+        "inputs",
+        "network",
+        "wlan",
+        "patches",
+        "security",
+        "software",
+        "collection",
+    }
+)
+DERIVED = "derived"
+ALLOWED_VARIABLES = REPORT_VARIABLES | {DERIVED}
+
+_CHECK_KEYS = {
+    "id",
+    "title",
+    "category",
+    "severity",
+    "applies",
+    "condition",
+    "detail",
+    "remediation",
+    "references",
+}
+_REQUIRED = ("id", "title", "category", "severity", "condition", "remediation", "references")
+# Functions the CEL implementation (common-expression-language 0.10) provides; anything else
+# (lowerAscii, split, join, max, ...) would only fail at evaluation time, so the loader
+# refuses it. Operators (`_+_`, `@in`, `!_`) and macros (all, exists, map, ...) are not
+# listed by Program.functions() as names and need no entry.
+KNOWN_FUNCTIONS: frozenset[str] = frozenset(
+    {
+        "size", "contains", "startsWith", "endsWith", "matches",
+        "int", "uint", "double", "string", "bytes", "dyn", "type",
+        "timestamp", "duration",
+        "getFullYear", "getMonth", "getDayOfMonth", "getDate", "getDayOfWeek",
+        "getDayOfYear", "getHours", "getMinutes", "getSeconds", "getMilliseconds",
+    }
+)  # fmt: skip
+_ID = re.compile(r"^[a-z][a-z0-9]*(\.[a-z0-9][a-z0-9-]*)+$")
+# Names bound by CEL's comprehension macros: `list.all(x, ...)`, `.exists(x, ...)`, ...
+_BOUND = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a pack: file, check id (if known) and what is wrong."""
+
+    file: str
+    check: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.check}" if self.check else self.file
+        return f"{where}: {self.message}"
+
+
+class PolicyLoadError(Exception):
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """A compiled CEL expression and the top-level variables it reads."""
+
+    source: str
+    program: cel.Program
+    variables: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    id: str
+    title: Mapping[str, str]
+    category: Category
+    severity: Severity
+    condition: Expression
+    remediation: Mapping[str, str]
+    references: tuple[str, ...]
+    file: str
+    applies: Expression | None = None
+    detail: Expression | None = None
+
+    @property
+    def variables(self) -> frozenset[str]:
+        names = set(self.condition.variables)
+        for expr in (self.applies, self.detail):
+            if expr is not None:
+                names |= expr.variables
+        return frozenset(names)
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """All checks of a directory of packs plus its reference data, compiled and checked."""
+
+    directory: Path
+    checks: tuple[Check, ...]
+    reference: ReferenceData
+    digest: str
+    files: tuple[str, ...] = ()
+    # The report sections any check reads: only these are handed to CEL.
+    report_sections: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> PolicySet:
+        """Load and compile every ``*.yaml`` pack in ``directory``; raise PolicyLoadError."""
+        result = _load(Path(directory))
+        if isinstance(result, PolicyLoadError):
+            raise result
+        return result
+
+    def check(self, check_id: str) -> Check:
+        for check in self.checks:
+            if check.id == check_id:
+                return check
+        raise KeyError(check_id)
+
+    def evaluate(
+        self,
+        report: Mapping[str, Any],
+        derived: Mapping[str, Any],
+        waivers: Iterable[Waiver] = (),
+        *,
+        lang: str = "en",
+    ) -> list[Result]:
+        # engine imports this module; import it late to avoid the cycle
+        from collector.policy.engine import evaluate  # noqa: PLC0415
+
+        return evaluate(self, report, derived, waivers, lang=lang)
+
+
+def lint(directory: str | Path) -> list[Problem]:
+    """Every problem of the packs in ``directory`` (empty when they load cleanly)."""
+    result = _load(Path(directory))
+    return result.problems if isinstance(result, PolicyLoadError) else []
+
+
+class Policies:
+    """Holds the current PolicySet; ``reload()`` swaps in a new one only if it loads.
+
+    The collector keeps one instance: a pack edited into a broken state is reported (the
+    error is returned and can be logged or shown) while evaluation goes on with the last
+    good set.
+    """
+
+    def __init__(self, directory: str | Path, initial: PolicySet | None = None) -> None:
+        self.directory = Path(directory)
+        self._lock = threading.Lock()
+        self._current = initial if initial is not None else PolicySet.load(self.directory)
+        self.last_error: PolicyLoadError | None = None
+
+    @property
+    def current(self) -> PolicySet:
+        return self._current
+
+    def reload(self) -> PolicyLoadError | None:
+        """Load the directory again. On success the new set becomes current and None is
+        returned; on failure the previous set stays current and the error is returned."""
+        result = _load(self.directory)
+        with self._lock:
+            if isinstance(result, PolicyLoadError):
+                self.last_error = result
+                return result
+            self._current = result
+            self.last_error = None
+            return None
+
+
+def compile_expression(source: str) -> Expression:
+    """Compile one CEL expression (ValueError on a syntax error)."""
+    program = cel.compile(source)
+    bound = set(_BOUND.findall(source))
+    names = frozenset(str(v) for v in program.variables() if v not in bound)
+    return Expression(source=source, program=program, variables=names)
+
+
+def unknown_functions(expr: Expression) -> list[str]:
+    return sorted(
+        str(f)
+        for f in expr.program.functions()
+        if f[:1] not in ("_", "@", "!", "-") and f not in KNOWN_FUNCTIONS
+    )
+
+
+def _load(directory: Path) -> PolicySet | PolicyLoadError:
+    problems: list[Problem] = []
+    if not directory.is_dir():
+        return PolicyLoadError([Problem(str(directory), None, "not a directory")])
+    try:
+        reference = load_reference_data(directory)
+    except ReferenceDataError as exc:
+        return PolicyLoadError([Problem(str(exc.file), None, exc.message)])
+
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        problems.append(Problem(str(directory), None, "no policy packs (*.yaml)"))
+    digest = hashlib.sha256()
+    for path in sorted(directory.glob(f"{'data'}/*.yaml")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    checks: list[Check] = []
+    seen: dict[str, str] = {}
+    for path in files:
+        try:
+            raw_text = path.read_bytes()
+            digest.update(path.name.encode() + b"\0" + raw_text)
+            data = _yaml.load(raw_text.decode("utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(Problem(str(path), None, f"cannot read: {exc}"))
+            continue
+        except _yaml.YAMLError as exc:
+            problems.append(Problem(str(path), None, f"invalid YAML: {exc}"))
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
+            problems.append(Problem(str(path), None, "a pack is a mapping with a `checks` list"))
+            continue
+        unknown_top = set(data) - {"pack", "description", "checks"}
+        if unknown_top:
+            problems.append(Problem(str(path), None, f"unknown keys {sorted(unknown_top)}"))
+        for index, raw in enumerate(data["checks"]):
+            check = _check(path, index, raw, reference, problems)
+            if check is None:
+                continue
+            if check.id in seen:
+                problems.append(
+                    Problem(str(path), check.id, f"duplicate check id (first in {seen[check.id]})")
+                )
+                continue
+            seen[check.id] = str(path)
+            checks.append(check)
+    if problems:
+        return PolicyLoadError(problems)
+    sections = frozenset().union(*(c.variables for c in checks)) & REPORT_VARIABLES
+    return PolicySet(
+        directory=directory,
+        checks=tuple(checks),
+        reference=reference,
+        digest=digest.hexdigest(),
+        files=tuple(str(p) for p in files),
+        report_sections=sections,
+    )
+
+
+def _check(
+    path: Path, index: int, raw: object, reference: ReferenceData, problems: list[Problem]
+) -> Check | None:
+    file = str(path)
+    if not isinstance(raw, dict):
+        problems.append(Problem(file, f"checks[{index}]", "a check is a mapping"))
+        return None
+    cid = raw.get("id")
+    name = cid if isinstance(cid, str) and cid else f"checks[{index}]"
+    before = len(problems)
+
+    def bad(message: str) -> None:
+        problems.append(Problem(file, name, message))
+
+    for key in _REQUIRED:
+        if raw.get(key) in (None, "", [], {}):
+            bad(f"missing required field `{key}`")
+    for key in sorted(set(raw) - _CHECK_KEYS):
+        bad(f"unknown field `{key}`")
+    if isinstance(cid, str) and cid and not _ID.match(cid):
+        bad("id must look like `area.topic[.detail]` (lower case, dots, dashes)")
+    title = _texts(raw.get("title"), "title", bad)
+    remediation = _texts(raw.get("remediation"), "remediation", bad)
+    category = raw.get("category")
+    if category is not None and category not in CATEGORIES:
+        bad(f"category {category!r} is not one of {', '.join(CATEGORIES)}")
+    severity = raw.get("severity")
+    if severity is not None and severity not in SEVERITIES:
+        bad(f"severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    refs = raw.get("references")
+    references: tuple[str, ...] = ()
+    if refs is not None:
+        if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+            bad("references must be a list of strings")
+        else:
+            references = tuple(refs)
+            for ref in references:
+                if ref not in reference.references:
+                    bad(
+                        f"reference {ref!r} is not in the references catalogue "
+                        "(data/references.yaml)"
+                    )
+    compiled: dict[str, Expression | None] = {}
+    for key in ("applies", "condition", "detail"):
+        source = raw.get(key)
+        if source is None:
+            compiled[key] = None
+            continue
+        if not isinstance(source, str):
+            bad(f"`{key}` must be a CEL expression (a string)")
+            compiled[key] = None
+            continue
+        try:
+            expr = compile_expression(source)
+        except Exception as exc:  # the CEL binding raises ValueError; be safe
+            bad(f"`{key}`: CEL error: {exc}")
+            compiled[key] = None
+            continue
+        missing = unknown_functions(expr)
+        if missing:
+            bad(
+                f"`{key}`: function(s) not provided by the CEL implementation: {', '.join(missing)}"
+            )
+        stray = sorted(expr.variables - ALLOWED_VARIABLES)
+        if stray:
+            bad(
+                f"`{key}`: unknown identifier(s) {', '.join(stray)} "
+                f"(use report sections or `derived`)"
+            )
+        compiled[key] = expr
+    if len(problems) > before:
+        return None
+    condition = compiled["condition"]
+    assert condition is not None and isinstance(cid, str)
+    return Check(
+        id=cid,
+        title=title,
+        category=cast("Category", category),
+        severity=cast("Severity", severity),
+        condition=condition,
+        applies=compiled["applies"],
+        detail=compiled["detail"],
+        remediation=remediation,
+        references=references,
+        file=file,
+    )
+
+
+def _texts(value: object, key: str, bad: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        bad(f"`{key}` must be a mapping with `de` and `en`")
+        return {}
+    for lang in ("de", "en"):
+        text = value.get(lang)
+        if not isinstance(text, str) or not text.strip():
+            bad(f"`{key}.{lang}` is missing")
+    return {str(k): str(v) for k, v in value.items()}

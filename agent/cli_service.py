@@ -1,18 +1,22 @@
-"""inventar-agent's service commands: enroll (once, with a site's secret) and run."""
+"""inventar-agent's service commands: enroll (once, with a site's secret), run (the service,
+or one cycle with --once) and status."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
-import random
+import signal
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
+from agent import config as agent_config
+from agent import delta, scheduler, spool, transport
 from agent import state as agent_state
-from agent import transport
+from agent.bundle import BundleError, open_bundle
 from agent.context import Machine
-from agent.report import HostConfig, Selection, collect
+from agent.report import Selection, collect
 
 log = logging.getLogger("inventar.agent")
 
@@ -20,37 +24,81 @@ log = logging.getLogger("inventar.agent")
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Adds the service subcommands to the agent's parser."""
     p = sub.add_parser("enroll", help="enroll this machine at a collector")
-    p.add_argument("--server", required=True, help="collector URL, https://host:8740")
+    p.add_argument("--server", help="collector URL, https://host:8740 (default: config)")
     secret = p.add_mutually_exclusive_group(required=True)
     secret.add_argument("--secret", help="the site's enrollment secret")
     secret.add_argument("--secret-file", type=Path, help="read the secret from FILE")
     p.add_argument("--ca-file", help="CA bundle (PEM) to verify the collector's certificate")
+    _config_arg(p)
     _state_dir_arg(p)
     p.add_argument("--allow-http", action="store_true", help="allow plain http (testing only)")
-    p.add_argument("--timeout", type=float, default=transport.DEFAULT_TIMEOUT_S)
+    p.add_argument("--timeout", type=float, default=None, help="seconds (default: config, 30)")
     p.set_defaults(func=cmd_enroll)
 
-    p = sub.add_parser("run", help="collect and send reports to the collector")
-    p.add_argument("--once", action="store_true", help="send one report and exit")
-    p.add_argument("--server", help="collector URL (default: the one enrolled with)")
-    p.add_argument("--ca-file", help="CA bundle (default: the one enrolled with)")
+    p = sub.add_parser("run", help="run as a service: collect and send reports on a schedule")
+    p.add_argument("--once", action="store_true", help="one full cycle (send the queue), exit")
+    p.add_argument("--server", help="collector URL (default: config, else the enrolled one)")
+    p.add_argument("--ca-file", help="CA bundle (default: config, else the enrolled one)")
+    _config_arg(p)
     _state_dir_arg(p)
     p.add_argument("--allow-http", action="store_true", help="allow plain http (testing only)")
-    p.add_argument("--timeout", type=float, default=transport.DEFAULT_TIMEOUT_S)
+    p.add_argument("--timeout", type=float, default=None, help="seconds (default: config, 30)")
     p.add_argument(
-        "--interval", type=float, default=3600.0, help="seconds between reports (default 3600)"
+        "--interval",
+        type=float,
+        default=None,
+        help="full inventory interval in seconds (default: config full_interval, 6 h)",
     )
+    p.add_argument("--probe-timeout", type=float, default=None, help="seconds per probe")
     p.add_argument(
-        "--probe-timeout", type=float, default=60.0, help="seconds per probe (default 60)"
+        "--replay", type=Path, metavar="DIR", help="report from a support bundle (tests, support)"
     )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", help="enrollment, last success, last error, queue length")
+    _config_arg(p)
+    _state_dir_arg(p)
+    p.set_defaults(func=cmd_status)
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        type=Path,
+        help=f"configuration file (default ${agent_config.CONFIG_ENV}, else "
+        f"{agent_config.DEFAULT_CONFIG} if it exists)",
+    )
 
 
 def _state_dir_arg(p: argparse.ArgumentParser) -> None:
     default = agent_state.default_state_dir()
     p.add_argument(
-        "--state-dir", type=Path, default=default, help=f"state directory (default {default})"
+        "--state-dir",
+        type=Path,
+        default=None,
+        help=f"state directory (default: config state_dir, else {default})",
     )
+
+
+def _setup(args: argparse.Namespace) -> tuple[agent_config.AgentConfig, Path]:
+    """The configuration (raises ConfigError) and the state directory."""
+    config, _path = agent_config.load_config(args.config)
+    overrides: dict[str, object] = {}
+    for name in ("timeout", "probe_timeout"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if getattr(args, "interval", None) is not None:
+        overrides["full_interval"] = args.interval
+    if overrides:
+        try:
+            config = agent_config.AgentConfig.model_validate(
+                {**config.model_dump(exclude_unset=True), **overrides}
+            )
+        except ValueError as exc:
+            raise agent_config.ConfigError(f"invalid option: {exc}") from None
+    state_dir = args.state_dir or config.state_dir or agent_state.default_state_dir()
+    return config, state_dir
 
 
 def _live_machine() -> Machine:
@@ -66,7 +114,14 @@ def _fail(message: str, rc: int = 1) -> int:
 
 def cmd_enroll(args: argparse.Namespace) -> int:
     try:
-        server = transport.check_server_url(args.server, args.allow_http)
+        config, state_dir = _setup(args)
+    except agent_config.ConfigError as exc:
+        return _fail(str(exc), 2)
+    server_url = args.server or config.server
+    if not server_url:
+        return _fail("no server: give --server or set `server` in the configuration", 2)
+    try:
+        server = transport.check_server_url(server_url, args.allow_http or config.allow_http)
     except transport.TransportError as exc:
         return _fail(exc.message, 2)
     if args.secret_file is not None:
@@ -76,6 +131,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
             return _fail(f"cannot read the secret: {exc}", 2)
     else:
         secret = args.secret
+    ca_file = args.ca_file or (str(config.ca_file) if config.ca_file else None)
     report = collect(_live_machine(), Selection(only=frozenset({"host"})), probe_timeout_s=30)
     host = report.host
     if host is None or not host.machine_id:
@@ -87,57 +143,169 @@ def cmd_enroll(args: argparse.Namespace) -> int:
             secret,
             host.machine_id,
             host.hostname,
-            ca_file=args.ca_file,
-            timeout=args.timeout,
+            ca_file=ca_file,
+            timeout=config.timeout,
+            proxy=config.proxy,
         )
     except transport.TransportError as exc:
         return _fail(f"enrollment failed: {exc.message}")
     site = answer.get("site")
     path = agent_state.save(
-        args.state_dir,
+        state_dir,
         agent_state.AgentState(
             server=server,
             agent_id=answer["agent_id"],
             token=answer["token"],
             machine_id=host.machine_id,
             site=site if isinstance(site, str) else None,
-            ca_file=args.ca_file,
+            ca_file=ca_file,
         ),
     )
     print(f"enrolled as agent {answer['agent_id']}; state in {path}")
     return 0
 
 
-def _send_once(args: argparse.Namespace, st: agent_state.AgentState, server: str) -> int:
-    report = collect(
-        _live_machine(),
-        host_config=HostConfig(site=st.site, agent_id=st.agent_id),
-        probe_timeout_s=args.probe_timeout,
-    )
-    if report.host is not None and report.host.machine_id != st.machine_id:
-        return _fail(
-            f"this machine's id changed since enrollment ({st.machine_id} -> "
-            f"{report.host.machine_id}); enroll again"
-        )
-    body = report.model_dump_json().encode("utf-8")
-    try:
-        answer = transport.send_report(
-            server, st.token, body, ca_file=args.ca_file or st.ca_file, timeout=args.timeout
-        )
-    except transport.TransportError as exc:
-        return _fail(f"sending the report failed: {exc.message}")
-    print(f"report {report.report_id}: {answer.get('status', 'sent')}")
-    return 0
+def _machine_factory(args: argparse.Namespace) -> Callable[[], Machine]:
+    if args.replay is None:
+        return _live_machine
+    replay: Path = args.replay
+
+    def from_bundle() -> Machine:
+        return open_bundle(replay)
+
+    open_bundle(replay)  # fail at start, not at the first job
+    return from_bundle
+
+
+# Exit code of `run --once` when the report is safely queued but could not be sent (yet).
+EX_TEMPFAIL = 75
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    for name in ("agent.scheduler", "agent.spool", "agent.delta", "agent.transport", log.name):
+        logging.getLogger(name).setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
-        st = agent_state.load(args.state_dir)
-        server = transport.check_server_url(args.server or st.server, args.allow_http)
-    except (agent_state.StateError, transport.TransportError) as exc:
+        config, state_dir = _setup(args)
+    except agent_config.ConfigError as exc:
         return _fail(str(exc), 2)
-    if args.once:
-        return _send_once(args, st, server)
-    while True:  # the apscheduler-based scheduler with splay replaces this loop later
-        _send_once(args, st, server)
-        time.sleep(args.interval * random.uniform(0.9, 1.1))
+    try:
+        machine = _machine_factory(args)
+        agent_state.load(state_dir)  # enrolled at all?
+        lock = agent_state.StateLock(state_dir, timeout_s=10.0 if args.once else 120.0)
+        lock.__enter__()
+    except (agent_state.StateError, BundleError) as exc:
+        return _fail(str(exc), 2)
+    try:
+        service = scheduler.Service(
+            config,
+            state_dir,
+            machine,
+            server=args.server,
+            ca_file=args.ca_file,
+            allow_http=args.allow_http,
+        )
+        service.enrollment()
+    except (agent_state.StateError, transport.TransportError) as exc:
+        lock.__exit__()
+        return _fail(str(exc), 2)
+    try:
+        if args.once:
+            return _once(service)
+        return _serve(service)
+    finally:
+        lock.__exit__()
+
+
+def _once(service: scheduler.Service) -> int:
+    try:
+        result = service.cycle("full")
+    except scheduler.ServiceError as exc:
+        return _fail(str(exc))
+    for report_id, status in result.sent:
+        print(f"report {report_id}: {status}")
+    if result.stopped:
+        return _fail(result.stopped)
+    if result.error:
+        return _fail(
+            f"{result.queued} report(s) queued, sending failed: {result.error}", EX_TEMPFAIL
+        )
+    return 0
+
+
+def _serve(service: scheduler.Service) -> int:
+    sched = service.build_scheduler()
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        sched.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "inventar-agent service started; state in %s, %d report(s) queued",
+        service.state_dir,
+        len(service.spool),
+    )
+    sched.start()  # blocks until shutdown; the process sleeps between jobs
+    return 0
+
+
+def _when(value: object) -> str:
+    return value if isinstance(value, str) else "never"
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    try:
+        config, state_dir = _setup(args)
+    except agent_config.ConfigError as exc:
+        return _fail(str(exc), 2)
+    lines: list[str] = []
+    rc = 0
+    try:
+        st = agent_state.load(state_dir)
+        lines.append(
+            f"enrolled:      yes, agent {st.agent_id} at {config.server or st.server} "
+            f"(site {config.site or st.site or '-'}, machine {st.machine_id})"
+        )
+        fingerprint: str | None = agent_state.token_fingerprint(st.token)
+    except agent_state.StateError as exc:
+        lines.append(f"enrolled:      no ({exc})")
+        fingerprint = None
+        rc = 1
+    status = agent_state.load_status(state_dir)
+    ok = status.get("last_success")
+    if isinstance(ok, dict):
+        kind = f"{ok.get('kind', '?')}{', delta' if ok.get('delta') else ''}"
+        lines.append(
+            f"last success:  {_when(ok.get('at'))}: report {ok.get('report_id')} ({kind}) "
+            f"{ok.get('status')}"
+        )
+    else:
+        lines.append("last success:  never")
+    err = status.get("last_error")
+    if isinstance(err, dict):
+        lines.append(f"last error:    {_when(err.get('at'))}: {err.get('message')}")
+    else:
+        lines.append("last error:    none")
+    revoked = status.get("revoked")
+    if isinstance(revoked, dict) and fingerprint and revoked.get("token") == fingerprint:
+        lines.append(
+            f"sending:       STOPPED since {revoked.get('at')}: the collector refused this "
+            f"agent's token ({revoked.get('message')}); enroll again"
+        )
+        rc = 1
+    else:
+        lines.append("sending:       on")
+    count, size, oldest = spool.peek(state_dir / "spool")
+    since = ""
+    if oldest is not None:
+        since = f", oldest from {dt.datetime.fromtimestamp(oldest, dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+    lines.append(f"queue:         {count} report(s), {size} bytes{since}")
+    base = delta.load_base(state_dir)
+    lines.append(
+        f"delta base:    report {base.report_id}"
+        if base
+        else "delta base:    none (next report is a full inventory)"
+    )
+    print("\n".join(lines))
+    return rc

@@ -52,7 +52,7 @@ Port = Annotated[int, Field(ge=0, le=65535)]
 class Model(BaseModel):
     """Base of every report part: unknown fields are refused, so a typo cannot pass silently."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
 
 class AgentInfo(Model):
@@ -294,6 +294,17 @@ class Collection(Model):
     )
 
 
+class Delta(Model):
+    """Added: marks a delta report. Its sections that are absent mean "unchanged since the
+    report ``base_report_id``"; ``section_hashes`` are the hashes (agent.delta) of ALL
+    sections of the full state the agent now has, so the collector can verify its base."""
+
+    base_report_id: uuid.UUID | None = None
+    section_hashes: Annotated[
+        dict[Name, Annotated[str, StringConstraints(max_length=128)]], Field(max_length=64)
+    ] = Field(default_factory=dict)
+
+
 class Report(Model):
     schema_version: Literal[1] = 1
     report_id: uuid.UUID
@@ -310,6 +321,8 @@ class Report(Model):
     security: Security | None = None
     software: Annotated[list[Software], Field(max_length=MAX_SOFTWARE)] | None = None
     collection: Collection = Field(default_factory=Collection)
+    # Added: present only on a delta report (see Delta); absent/null = a full report.
+    delta: Delta | None = None
 
 
 # The report's sections in the order the agent collects and prints them.

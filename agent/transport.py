@@ -2,7 +2,8 @@
 
 Verified TLS (system trust store or a CA bundle file), gzip'd bodies, bearer tokens,
 timeouts, no redirects (a token must never follow one), retries with backoff for
-failures that may pass (network errors, 429, 5xx).
+failures that may pass (network errors, 429, 5xx). A certificate the agent cannot verify is
+reported as such ("TLS certificate problem: certificate verify failed: ...").
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import gzip
 import ipaddress
 import json
 import logging
+import os
 import random
 import ssl
 import time
@@ -29,11 +31,48 @@ USER_AGENT = f"inventar-agent/{__version__}"
 
 
 class TransportError(Exception):
-    def __init__(self, message: str, status: int | None = None, retryable: bool = False):
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        retryable: bool = False,
+        answer: dict[str, Any] | None = None,
+        certificate: bool = False,
+    ):
         super().__init__(message)
         self.message = message
         self.status = status
         self.retryable = retryable
+        self.answer = answer or {}
+        self.certificate = certificate  # the collector's certificate could not be verified
+
+    @property
+    def need_full(self) -> bool:
+        """The collector lacks the base of a delta report (409, ``need_full: true``)."""
+        return self.status == 409 and self.answer.get("need_full") is True
+
+
+def _pause_point(name: str) -> None:
+    """Test hook: with INVENTAR_AGENT_TEST_PAUSE=name the agent stops here (writes the file
+    $INVENTAR_AGENT_TEST_PAUSE_FILE and sleeps) so that a test can kill it at this point."""
+    if os.environ.get("INVENTAR_AGENT_TEST_PAUSE") != name:
+        return
+    marker = os.environ.get("INVENTAR_AGENT_TEST_PAUSE_FILE")
+    if marker:
+        with open(marker, "a", encoding="utf-8") as f:
+            f.write(f"{name} {os.getpid()}\n")
+    time.sleep(3600)
+
+
+def _tls_error(url: str, exc: ssl.SSLError) -> TransportError:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = exc.verify_message or exc.reason or str(exc)
+        return TransportError(
+            f"{url}: TLS certificate problem: certificate verify failed: {reason} (the "
+            "collector's certificate is not trusted here; give its CA with --ca-file / ca_file)",
+            certificate=True,
+        )
+    return TransportError(f"{url}: TLS failed: {exc}")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -77,6 +116,7 @@ def request_json(
     compress: bool = False,
     timeout: float = DEFAULT_TIMEOUT_S,
     body: bytes | None = None,
+    proxy: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """POSTs JSON (``payload``, or ready ``body`` bytes) and returns (status, JSON answer)."""
     data = body if body is not None else json.dumps(payload).encode("utf-8")
@@ -91,31 +131,45 @@ def request_json(
     if token:
         headers["Authorization"] = f"Bearer {token}"
     handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
+    if proxy:  # else urllib's default: http(s)_proxy / no_proxy from the environment
+        handlers.append(urllib.request.ProxyHandler({"http": proxy, "https": proxy}))
     if url.startswith("https:"):
         handlers.append(urllib.request.HTTPSHandler(context=ssl_context(ca_file)))
     opener = urllib.request.build_opener(*handlers)
     req = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
         with opener.open(req, timeout=timeout) as resp:
+            _pause_point("after-request")  # the collector has answered; nothing read yet
             status = int(resp.status)
             text = resp.read(MAX_RESPONSE_BYTES)
     except urllib.error.HTTPError as exc:
         status = exc.code
-        detail = _detail(exc.read(MAX_RESPONSE_BYTES))
+        raw = exc.read(MAX_RESPONSE_BYTES)
+        detail = _detail(raw)
         retryable = status == 429 or status >= 500
-        raise TransportError(f"{url}: HTTP {status}: {detail}", status, retryable) from None
+        raise TransportError(
+            f"{url}: HTTP {status}: {detail}", status, retryable, _answer(raw)
+        ) from None
     except ssl.SSLError as exc:
-        raise TransportError(f"{url}: TLS failed: {exc}") from None
+        raise _tls_error(url, exc) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         if isinstance(reason, ssl.SSLError):
-            raise TransportError(f"{url}: TLS failed: {reason}") from None
+            raise _tls_error(url, reason) from None
         raise TransportError(f"{url}: {reason}", retryable=True) from None
     try:
         answer = json.loads(text) if text else {}
     except ValueError:
         raise TransportError(f"{url}: answer is not JSON", status) from None
     return status, answer if isinstance(answer, dict) else {"value": answer}
+
+
+def _answer(text: bytes) -> dict[str, Any]:
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
 
 
 def _detail(text: bytes) -> str:
@@ -136,12 +190,14 @@ def enroll(
     *,
     ca_file: str | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
+    proxy: str | None = None,
 ) -> dict[str, Any]:
     _status, answer = request_json(
         f"{server}/api/v1/enroll",
         {"secret": secret, "machine_id": machine_id, "hostname": hostname},
         ca_file=ca_file,
         timeout=timeout,
+        proxy=proxy,
     )
     if not isinstance(answer.get("agent_id"), str) or not isinstance(answer.get("token"), str):
         raise TransportError("enrollment answer lacks agent_id/token")
@@ -157,11 +213,15 @@ def send_report(
     timeout: float = DEFAULT_TIMEOUT_S,
     attempts: int = 3,
     backoff_s: float = 2.0,
+    proxy: str | None = None,
 ) -> dict[str, Any]:
-    """Sends one report (gzip'd); retries what may pass, with exponential backoff + jitter."""
+    """Sends one report (gzip'd); retries what may pass, with exponential backoff + jitter.
+
+    The answer is the collector's JSON with ``http_status`` added (201 stored, 200 a resend).
+    """
     for attempt in range(1, attempts + 1):
         try:
-            _status, answer = request_json(
+            status, answer = request_json(
                 f"{server}/api/v1/reports",
                 None,
                 body=report_json,
@@ -169,7 +229,9 @@ def send_report(
                 ca_file=ca_file,
                 compress=True,
                 timeout=timeout,
+                proxy=proxy,
             )
+            answer["http_status"] = status
             return answer
         except TransportError as exc:
             if not exc.retryable or attempt == attempts:

@@ -13,6 +13,7 @@ from collector import __version__
 from collector.db import Database
 from collector.ingest import BadReport, Limits, parse_report, store_report
 from collector.models import ROLES, SITE_KINDS
+from collector.policy import cli as policy_cli
 from collector.services import (
     ServiceError,
     add_org,
@@ -262,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--site", help="site of the hosts (default: the report's host.site)")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.set_defaults(func=cmd_import)
+    policy_cli.register(sub)
     return parser
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, select
+from sqlmodel import Session, SQLModel
 
 from agent.schema import SCHEMA_VERSION, SECTIONS, Report
 from collector.models import (
@@ -136,6 +136,29 @@ def _clean_loc(loc: Iterable[Any]) -> list[Any]:
 
 
 def parse_report(data: bytes, limits: Limits) -> Report:
+    """The validated report, or a BadReport saying what is wrong.
+
+    Most reports take the fast path: pydantic parses and validates the bytes in one go. A body
+    with ``\\u`` escapes (which could hide NUL or lone surrogates) and every body the fast path
+    refuses go through the careful path, which gives each kind of bad input its own answer.
+    """
+    if b"\\u" not in data:
+        try:
+            report = Report.model_validate_json(data)
+        except ValidationError:
+            pass  # let the careful path say precisely what is wrong
+        else:
+            # schema_version has a default in the model, but a report must say it.
+            if (
+                "schema_version" in report.model_fields_set
+                and report.host is not None
+                and report.host.machine_id
+            ):
+                return report
+    return _parse_report_carefully(data, limits)
+
+
+def _parse_report_carefully(data: bytes, limits: Limits) -> Report:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -262,6 +285,51 @@ def _rows(
 NORMALIZED = ("displays", "network", "wlan", "patches", "software")
 
 
+_HOSTS = Host.__table__  # type: ignore[attr-defined]
+_REPORTS = ReportRecord.__table__  # type: ignore[attr-defined]
+_AGENTS = Agent.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class AgentIdentity:
+    id: str
+    machine_id: str
+    site_id: int
+    org_id: int
+
+
+_SITES = Site.__table__  # type: ignore[attr-defined]
+
+
+# The hot path's statements, built once: building a statement per request costs more than
+# SQLite takes to run it. Executions then hit SQLAlchemy's compiled-statement cache.
+_FIND_AGENT = (
+    sa.select(_AGENTS.c.id, _AGENTS.c.machine_id, _AGENTS.c.site_id, _SITES.c.org_id)
+    .join(_SITES, _SITES.c.id == _AGENTS.c.site_id)
+    .where(_AGENTS.c.token_hash == sa.bindparam("token_hash"), _AGENTS.c.revoked == sa.false())
+)
+_FIND_HOST = sa.select(_HOSTS.c.id, _HOSTS.c.last_collected_at, _HOSTS.c.section_hashes).where(
+    _HOSTS.c.org_id == sa.bindparam("org_id"), _HOSTS.c.machine_id == sa.bindparam("machine_id")
+)
+_FIND_REPORT = sa.select(_REPORTS.c.host_id).where(
+    _REPORTS.c.report_id == sa.bindparam("report_id")
+)
+_TOUCH_AGENT = (
+    sa.update(_AGENTS)
+    .where(_AGENTS.c.id == sa.bindparam("agent_id"), _AGENTS.c.revoked == sa.false())
+    .values(last_seen=sa.bindparam("now"))
+)
+_INSERT_REPORT = sa.insert(_REPORTS)
+
+
+def find_agent(conn: sa.Connection, token_hash: str) -> AgentIdentity | None:
+    """The enrolled, not revoked agent with this token hash, with its site's organization."""
+    row = conn.execute(_FIND_AGENT, {"token_hash": token_hash}).first()
+    if row is None:
+        return None
+    return AgentIdentity(row.id, row.machine_id, row.site_id, row.org_id)
+
+
 def store_report(
     session: Session,
     report: Report,
@@ -272,82 +340,109 @@ def store_report(
     source: str = "agent",
 ) -> StoreResult:
     """Stores one validated report in one transaction; a known report_id stores nothing."""
-    assert report.host is not None and report.host.machine_id
     assert site.id is not None
+    return store(session, report, raw, site_id=site.id, org_id=site.org_id,
+                 agent_id=agent.id if agent else None, source=source)  # fmt: skip
+
+
+def store(
+    session: Session,
+    report: Report,
+    raw: str,
+    *,
+    site_id: int,
+    org_id: int,
+    agent_id: str | None,
+    source: str = "agent",
+) -> StoreResult:
+    """The ingest hot path, in SQLAlchemy Core: a handful of statements, one transaction."""
+    assert report.host is not None and report.host.machine_id
+    conn = session.connection()
     report_id = str(report.report_id)
     machine_id = report.host.machine_id
-    host = session.exec(
-        select(Host).where(Host.org_id == site.org_id, Host.machine_id == machine_id)
-    ).first()
-    existing = session.exec(
-        select(ReportRecord.host_id).where(ReportRecord.report_id == report_id)
-    ).first()
+    host = conn.execute(_FIND_HOST, {"org_id": org_id, "machine_id": machine_id}).first()
+    existing = conn.execute(_FIND_REPORT, {"report_id": report_id}).scalar()
     if existing is not None:
         if host is None or existing != host.id:
             raise BadReport(409, "report_id is already used by a report of another host")
         return StoreResult("duplicate", report_id, existing)
 
     now = utcnow()
+    # Revoked since the request was authenticated? Checked inside the transaction.
+    if (
+        agent_id is not None
+        and conn.execute(_TOUCH_AGENT, {"agent_id": agent_id, "now": now}).rowcount == 0
+    ):
+        raise BadReport(401, "agent token was revoked")
+    if report.delta is not None:  # merged into the host's latest report, or 409 need_full
+        from collector.delta import resolve  # noqa: PLC0415  (it imports this module)
+
+        report, raw = resolve(session, host.id if host is not None else None, report)
     collected_at = report.collected_at
     if collected_at.tzinfo is None:
         collected_at = collected_at.replace(tzinfo=dt.UTC)
     if host is None:
-        host = Host(org_id=site.org_id, site_id=site.id, machine_id=machine_id, first_seen=now)
-        session.add(host)
-        session.flush()
-    assert host.id is not None
-    host_id = host.id
+        host_id = conn.execute(
+            sa.insert(_HOSTS)
+            .values(org_id=org_id, site_id=site_id, machine_id=machine_id, first_seen=now,
+                    last_seen=now, section_hashes={})
+            .returning(_HOSTS.c.id)
+        ).scalar_one()  # fmt: skip
+        last_collected, old_hashes = None, {}
+    else:
+        host_id, last_collected, old_hashes = host.id, host.last_collected_at, host.section_hashes
     # An older report (sent late from the agent's spool) goes into the history only.
-    is_latest = host.last_collected_at is None or collected_at >= host.last_collected_at
+    is_latest = last_collected is None or collected_at >= last_collected
     changed: list[str] = []
+    values: dict[str, Any] = {"last_seen": now}
     if is_latest:
         dump = report.model_dump(mode="json")
         hashes = section_hashes(dump)
-        old = host.section_hashes or {}
+        old = old_hashes or {}
         changed = [s for s in SECTIONS if old.get(s) != hashes[s]]
         for section in changed:
             for key, column in _HOST_FIELDS.get(section, {}).items():
-                setattr(host, column, (dump[section] or {}).get(key))
+                values[column] = (dump[section] or {}).get(key)
             if section in NORMALIZED:
                 model, rows = _rows(section, dump, host_id)
-                conn = session.connection()
                 table = model.__table__  # type: ignore[attr-defined]
                 conn.execute(sa.delete(table).where(table.c.host_id == host_id))
                 if rows:
                     conn.execute(sa.insert(table), rows)
-        host.section_hashes = hashes
-        host.site_id = site.id
-        host.last_collected_at = collected_at
-        host.last_report_id = report_id
-        if agent is not None:
-            host.agent_id = agent.id
-    host.last_seen = now
-    session.add(host)
-    session.add(
-        ReportRecord(
-            report_id=report_id,
-            host_id=host_id,
-            agent_id=agent.id if agent else None,
-            schema_version=report.schema_version,
-            collected_at=collected_at,
-            received_at=now,
-            source=source,
-            size_bytes=len(raw.encode("utf-8")) if not raw.isascii() else len(raw),
-            changed_sections=changed,
-            raw=raw,
+        values.update(
+            section_hashes=hashes,
+            site_id=site_id,
+            last_collected_at=collected_at,
+            last_report_id=report_id,
         )
+        if agent_id is not None:
+            values["agent_id"] = agent_id
+    conn.execute(sa.update(_HOSTS).where(_HOSTS.c.id == host_id).values(**values))
+    conn.execute(
+        _INSERT_REPORT,
+        {
+            "report_id": report_id,
+            "host_id": host_id,
+            "agent_id": agent_id,
+            "schema_version": report.schema_version,
+            "collected_at": collected_at,
+            "received_at": now,
+            "source": source,
+            "size_bytes": len(raw) if raw.isascii() else len(raw.encode("utf-8")),
+            "changed_sections": changed,
+            "raw": raw,
+        },
     )
-    if agent is not None:
-        agent.last_seen = now
-        session.add(agent)
     try:
         session.commit()
     except IntegrityError:
         # Another request stored the same report_id (or created the host) meanwhile.
         session.rollback()
-        again = session.exec(
-            select(ReportRecord.host_id).where(ReportRecord.report_id == report_id)
-        ).first()
+        again = (
+            session.connection()
+            .execute(sa.select(_REPORTS.c.host_id).where(_REPORTS.c.report_id == report_id))
+            .scalar()
+        )
         if again is not None:
             return StoreResult("duplicate", report_id, again)
         raise

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.schema import Report
 from collector import __version__
+from collector.api.ingest_endpoint import IngestEndpoint
 from collector.api.routes import enroll, health, hosts, reports, sites
 from collector.db import Database
 from collector.ingest import BadReport
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         report_limit=settings.max_body_bytes,
         default_limit=SMALL_BODY_BYTES,
     )
+    # Outermost: agents' reports are answered before the framework's layers (see there why).
+    app.add_middleware(IngestEndpoint, settings=settings, db=db, metrics=app.state.metrics)
     _add_report_schema(app)
     return app
 

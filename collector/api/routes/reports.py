@@ -1,15 +1,20 @@
-"""Report ingestion by agents."""
+"""Report ingestion by agents: the API's description of POST /api/v1/reports.
+
+Requests to this path are answered by :class:`collector.api.ingest_endpoint.IngestEndpoint`
+before they reach the framework (the hot path); this route documents the endpoint in the
+OpenAPI description and serves it should the app run without that layer. Both call the same
+:func:`~collector.api.ingest_endpoint.ingest`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
+import anyio.to_thread
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 
-from collector.api.deps import AgentDep, DbDep, MetricsDep, SettingsDep
-from collector.db import Database
-from collector.ingest import BadReport, Limits, StoreResult, decompress, parse_report, store_report
-from collector.models import Agent, Site
+from collector.api.deps import CredentialsDep, DbDep, SettingsDep, agent_token_hash
+from collector.api.ingest_endpoint import Unauthorized, ingest
+from collector.ingest import Limits
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -19,23 +24,6 @@ class ReportAccepted(BaseModel):
     report_id: str
     host_id: int
     changed_sections: list[str]
-
-
-def _ingest(
-    db: Database, agent: Agent, body: bytes, encoding: str | None, limits: Limits
-) -> StoreResult:
-    data = decompress(body, encoding, limits)
-    report = parse_report(data, limits)
-    assert report.host is not None
-    if report.host.machine_id != agent.machine_id:
-        raise BadReport(403, "this agent may only report the machine it was enrolled on")
-    raw = data.decode("utf-8")  # the report as received (valid UTF-8: parse_report checked)
-    with db.write_session() as session:
-        site = session.get(Site, agent.site_id)
-        fresh = session.get(Agent, agent.id)
-        if site is None or fresh is None or fresh.revoked:
-            raise BadReport(401, "agent was revoked")
-        return store_report(session, report, raw, site=site, agent=fresh)
 
 
 @router.post(
@@ -53,27 +41,22 @@ async def post_report(
     *,
     request: Request,
     response: Response,
-    agent: AgentDep,
+    credentials: CredentialsDep,
     db: DbDep,
     settings: SettingsDep,
-    metrics: MetricsDep,
 ) -> ReportAccepted:
     """Stores one report (JSON, optionally ``Content-Encoding: gzip``); idempotent by
     ``report_id``."""
     limits = Limits(
         settings.max_body_bytes, settings.max_decompressed_bytes, settings.max_json_depth
     )
+    token_hash = agent_token_hash(credentials)
     body = await request.body()
     encoding = request.headers.get("content-encoding")
     try:
-        result = await run_in_threadpool(_ingest, db, agent, body, encoding, limits)
-    except BadReport:
-        metrics.reports.labels("rejected").inc()
-        raise
-    except Exception:
-        metrics.reports.labels("error").inc()
-        raise
-    metrics.reports.labels(result.status).inc()
+        result = await anyio.to_thread.run_sync(ingest, db, token_hash, body, encoding, limits)
+    except Unauthorized as exc:
+        raise HTTPException(401, exc.message, headers={"WWW-Authenticate": "Bearer"}) from None
     if result.status == "duplicate":
         response.status_code = 200
     return ReportAccepted(

@@ -1,0 +1,468 @@
+"""The agent service: apscheduler jobs with random splay, the outbox, and deltas.
+
+Three jobs, each on its own interval with random splay so that a site's devices, booted at
+the same minute, spread their sends over the splay window:
+
+- ``full``: a full inventory (all sections but the configured ``skip_probes``);
+- ``status``: a light report: os (boot time), network, wlan, security, and the patch state
+  from the last patch refresh;
+- ``patches``: refreshes the patch state (the expensive part: ``apt list --upgradable``,
+  dnf, zypper) and keeps it for the light reports; it sends nothing itself.
+
+Each report is put into the spool (durable outbox) first, then the spool is drained oldest
+first. A report leaves the spool only once the collector acknowledged it (2xx). After an
+acknowledged full inventory the agent sends deltas (agent.delta). A transient failure keeps
+the queue and retries with exponential backoff and jitter; a 401/403 stops sending until
+the agent is enrolled again; a 409 ``need_full`` makes the next report a full one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor  # type: ignore[import-untyped]
+from apscheduler.schedulers.base import BaseScheduler  # type: ignore[import-untyped]
+from apscheduler.schedulers.blocking import BlockingScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
+
+from agent import delta, transport
+from agent import state as agent_state
+from agent.config import AgentConfig
+from agent.context import Machine
+from agent.report import HostConfig, Selection, collect
+from agent.schema import SECTIONS, CollectionError, Patches, Report
+from agent.spool import Kind, Spool
+
+log = logging.getLogger(__name__)
+
+LIGHT_SECTIONS = ("os", "network", "wlan", "security", "patches")
+# Per-run jitter of a job, as a fraction of min(splay, interval); the first run's splay is
+# drawn so that first run + jitter stays inside the splay window.
+JITTER_FRACTION = 0.1
+MAX_RETRY_DELAY_S = 30 * 60.0
+
+
+# -- schedule --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    name: str  # full | status | patches
+    interval_s: float
+    first_run: dt.datetime  # before the trigger's per-run jitter
+    jitter_s: float
+
+    def trigger(self) -> IntervalTrigger:
+        return IntervalTrigger(
+            seconds=self.interval_s,
+            start_date=self.first_run,
+            jitter=self.jitter_s or None,
+            timezone=dt.UTC,
+        )
+
+    def first_fire(self) -> dt.datetime:
+        """The first run: ``first_run`` plus the trigger's jitter. Given to the scheduler
+        explicitly, so that a start a moment past ``first_run`` does not skip an interval."""
+        fire: dt.datetime = self.trigger().get_next_fire_time(None, self.first_run)
+        return fire
+
+
+def run_jitter(interval_s: float, splay_s: float) -> float:
+    return min(splay_s, interval_s) * JITTER_FRACTION
+
+
+def plan_jobs(
+    config: AgentConfig,
+    now: dt.datetime,
+    rng: random.Random,
+    *,
+    has_base: bool,
+    last_full_at: dt.datetime | None = None,
+) -> list[JobPlan]:
+    """When each job first runs. The first report goes out within ``splay`` of the start:
+    a full inventory if the collector has none yet (or the last one is older than the full
+    interval), else a light report. Each first run is ``now + uniform(0, splay - jitter)``;
+    the trigger then adds ``uniform(0, jitter)``, so the first send lies in [now, now+splay].
+    """
+    splay = config.splay
+
+    def at(offset_s: float, interval_s: float) -> tuple[dt.datetime, float]:
+        jitter = run_jitter(interval_s, splay)
+        delay = offset_s + rng.uniform(0.0, max(0.0, splay - jitter))
+        return now + dt.timedelta(seconds=delay), jitter
+
+    # The first report is either a full inventory (none acknowledged yet, or the last one is
+    # older than the full interval) or a light one; never both at once.
+    if has_base and last_full_at is None:
+        full_due = config.full_interval
+    elif has_base and last_full_at is not None:
+        full_due = (last_full_at - now).total_seconds() + config.full_interval
+    else:
+        full_due = 0.0
+    full_due = max(0.0, full_due)
+    full_first, full_jitter = at(full_due, config.full_interval)
+    status_offset = config.status_interval if full_due == 0.0 else 0.0
+    status_first, status_jitter = at(status_offset, config.status_interval)
+    patch_first, patch_jitter = at(config.patch_interval, config.patch_interval)
+    return [
+        JobPlan("full", config.full_interval, full_first, full_jitter),
+        JobPlan("status", config.status_interval, status_first, status_jitter),
+        JobPlan("patches", config.patch_interval, patch_first, patch_jitter),
+    ]
+
+
+def first_send(plans: list[JobPlan]) -> dt.datetime:
+    """The time of the first report (full or status job) by the jobs' triggers."""
+    return min(p.first_fire() for p in plans if p.name != "patches")
+
+
+# -- the service -----------------------------------------------------------------------------
+
+
+class ServiceError(Exception):
+    pass
+
+
+@dataclass
+class DrainResult:
+    sent: list[tuple[str, str]] = field(default_factory=list)  # (report_id, status)
+    queued: int = 0
+    error: str | None = None  # transient: the queue stays and is retried
+    stopped: str | None = None  # 401/403: sending stopped until enrolled again
+    need_full: bool = False
+
+
+class Service:
+    def __init__(
+        self,
+        config: AgentConfig,
+        state_dir: Path,
+        machine: Callable[[], Machine],
+        *,
+        server: str | None = None,
+        ca_file: str | None = None,
+        allow_http: bool = False,
+    ):
+        self.config = config
+        self.state_dir = state_dir
+        self.machine = machine
+        self.server_override = server
+        self.ca_override = ca_file
+        self.allow_http = allow_http or config.allow_http
+        self.spool = Spool(state_dir / "spool", config.spool_max_bytes, config.spool_max_age)
+        self.spool.open()
+        self.scheduler: BaseScheduler | None = None
+        self._lock = threading.Lock()
+        self._patches: tuple[Patches | None, list[CollectionError]] | None = None
+        self._failures = 0
+
+    # -- enrollment, collection ----------------------------------------------------------
+
+    def enrollment(self) -> tuple[agent_state.AgentState, str, str | None]:
+        """Re-read at every use: `enroll` may have run meanwhile."""
+        st = agent_state.load(self.state_dir)
+        server = transport.check_server_url(
+            self.server_override or self.config.server or st.server, self.allow_http
+        )
+        ca = self.ca_override or (str(self.config.ca_file) if self.config.ca_file else None)
+        return st, server, ca or st.ca_file
+
+    def host_config(self, st: agent_state.AgentState) -> HostConfig:
+        return HostConfig(
+            site=self.config.site or st.site,
+            role=self.config.role,
+            tags=self.config.tags,
+            agent_id=st.agent_id,
+        )
+
+    def collect_full(self) -> tuple[Report, list[str]]:
+        st, _server, _ca = self.enrollment()
+        selection = Selection(skip=frozenset(self.config.skip_probes))
+        report = collect(self.machine(), selection, self.host_config(st), self.config.probe_timeout)
+        if report.host is not None and report.host.machine_id != st.machine_id:
+            raise ServiceError(
+                f"this machine's id changed since enrollment ({st.machine_id} -> "
+                f"{report.host.machine_id}); enroll again"
+            )
+        self._keep_patches(report)
+        return report, list(SECTIONS)
+
+    def collect_light(self) -> tuple[Report, list[str]]:
+        st, _server, _ca = self.enrollment()
+        wanted = [s for s in LIGHT_SECTIONS if s not in self.config.skip_probes]
+        cached = self._patches
+        probe = [s for s in wanted if s != "patches" or cached is None]
+        report = collect(
+            self.machine(),
+            Selection(only=frozenset(probe)),
+            self.host_config(st),
+            self.config.probe_timeout,
+        )
+        if "patches" in wanted:
+            if cached is None:
+                self._keep_patches(report)
+            else:
+                report.patches = cached[0]
+                report.collection.errors.extend(cached[1])
+        return report, wanted
+
+    def _keep_patches(self, report: Report) -> None:
+        if "patches" in self.config.skip_probes:
+            return
+        errors = [e for e in report.collection.errors if e.probe == "patches"]
+        self._patches = (report.patches, errors)
+
+    def refresh_patches(self) -> None:
+        report = collect(
+            self.machine(), Selection(only=frozenset({"patches"})), None, self.config.probe_timeout
+        )
+        self._keep_patches(report)
+
+    # -- cycles ------------------------------------------------------------------------
+
+    def cycle(self, kind: Kind) -> DrainResult:
+        """Collects a report of ``kind``, queues it durably, then drains the queue."""
+        with self._lock:
+            no_base = delta.load_base(self.state_dir) is None
+            if kind == "light" and no_base and not self.spool.has_full():
+                log.info("no full inventory acknowledged or queued yet: collecting one")
+                kind = "full"
+            report, sections = self.collect_full() if kind == "full" else self.collect_light()
+            self.spool.put(kind, sections, report.model_dump(mode="json"))
+            log.info(
+                "queued %s report %s (%d in the queue)", kind, report.report_id, len(self.spool)
+            )
+            transport._pause_point("after-spool")
+            return self._drain_locked()
+
+    def drain(self) -> DrainResult:
+        with self._lock:
+            return self._drain_locked()
+
+    def _drain_locked(self) -> DrainResult:
+        result = DrainResult()
+        try:
+            st, server, ca = self.enrollment()
+        except (agent_state.StateError, transport.TransportError) as exc:
+            result.stopped = str(exc)
+            result.queued = len(self.spool)
+            return result
+        fingerprint = agent_state.token_fingerprint(st.token)
+        revoked = agent_state.load_status(self.state_dir).get("revoked")
+        if isinstance(revoked, dict) and revoked.get("token") == fingerprint:
+            result.stopped = (
+                f"not sending: the collector refused this agent's token on {revoked.get('at')} "
+                f"({revoked.get('message')}); enroll again"
+            )
+            result.queued = len(self.spool)
+            return result
+        for entry in self.spool.entries():
+            envelope = self.spool.load(entry)
+            if envelope is None:
+                continue
+            while True:  # at most twice: once as delta, once in full after a 409 need_full
+                base = delta.load_base(self.state_dir)
+                try:
+                    body, current = delta.wire_body(envelope.report, envelope.sections, base)
+                except delta.NoBase as exc:
+                    self.spool.drop(entry, f"{exc}; a full inventory follows")
+                    result.need_full = True
+                    break
+                report_id = str(envelope.report["report_id"])
+                try:
+                    answer = transport.send_report(
+                        server,
+                        st.token,
+                        delta.encode(body),
+                        ca_file=ca,
+                        timeout=self.config.timeout,
+                        attempts=self.config.send_attempts,
+                        backoff_s=self.config.backoff,
+                        proxy=self.config.proxy,
+                    )
+                except transport.TransportError as exc:
+                    if exc.need_full and base is not None:
+                        log.warning(
+                            "collector lacks the base of delta %s: %s", report_id, exc.message
+                        )
+                        delta.clear_base(self.state_dir)
+                        result.need_full = True
+                        if envelope.kind == "full":
+                            continue  # resend this very report in full
+                        self.spool.drop(entry, "its base is unknown to the collector")
+                        break
+                    if exc.status in (401, 403):
+                        message = (
+                            f"sending stopped: the collector refused this agent "
+                            f"({exc.message}); enroll again"
+                        )
+                        log.error("%s", message)
+                        agent_state.update_status(
+                            self.state_dir,
+                            revoked={
+                                "at": agent_state.now_iso(),
+                                "message": exc.message,
+                                "token": fingerprint,
+                            },
+                            last_error={"at": agent_state.now_iso(), "message": message},
+                        )
+                        result.stopped = message
+                        result.queued = len(self.spool)
+                        return result
+                    if exc.status is not None and 400 <= exc.status < 500 and not exc.retryable:
+                        log.error("report %s refused: %s", report_id, exc.message)
+                        self.spool.reject(entry, exc.message)
+                        agent_state.update_status(
+                            self.state_dir,
+                            last_error={"at": agent_state.now_iso(), "message": exc.message},
+                        )
+                        break
+                    log.warning(
+                        "sending failed, %d report(s) stay queued: %s", len(self.spool), exc.message
+                    )
+                    agent_state.update_status(
+                        self.state_dir,
+                        last_error={"at": agent_state.now_iso(), "message": exc.message},
+                    )
+                    result.error = exc.message
+                    result.queued = len(self.spool)
+                    return result
+                transport._pause_point("after-ack")
+                delta.save_base(self.state_dir, delta.Base(report_id, current))
+                self.spool.remove(entry)
+                status = str(answer.get("status", "sent"))
+                result.sent.append((report_id, status))
+                fields: dict[str, Any] = {
+                    "last_success": {
+                        "at": agent_state.now_iso(),
+                        "report_id": report_id,
+                        "status": status,
+                        "kind": envelope.kind,
+                        "delta": body.get("delta") is not None,
+                    }
+                }
+                if envelope.kind == "full":
+                    fields["last_full_at"] = agent_state.now_iso()
+                agent_state.update_status(self.state_dir, **fields)
+                log.info(
+                    "report %s (%s%s): %s",
+                    report_id,
+                    envelope.kind,
+                    ", delta" if body.get("delta") else "",
+                    status,
+                )
+                break
+        result.queued = len(self.spool)
+        return result
+
+    # -- scheduled jobs ----------------------------------------------------------------
+
+    def _job(self, name: str, fn: Callable[[], DrainResult | None]) -> None:
+        try:
+            result = fn()
+        except Exception as exc:  # a job must never take the scheduler down
+            log.exception("job %s failed: %s", name, exc)
+            agent_state.update_status(
+                self.state_dir,
+                last_error={"at": agent_state.now_iso(), "message": f"{name}: {exc}"},
+            )
+            return
+        if result is None:
+            return
+        if result.stopped:
+            log.error("%s", result.stopped)
+        if result.error:
+            self._schedule_retry()
+        else:
+            self._failures = 0
+        if result.need_full and self.scheduler is not None:
+            self.scheduler.add_job(
+                self.job_full, id="full-now", replace_existing=True, misfire_grace_time=None
+            )
+
+    def _schedule_retry(self) -> None:
+        self._failures += 1
+        base = max(self.config.backoff, 1.0) * 15
+        delay = min(MAX_RETRY_DELAY_S, base * 2 ** (self._failures - 1))
+        delay *= random.uniform(0.5, 1.5)
+        log.info("next attempt to send the queue in %.0f s", delay)
+        if self.scheduler is not None:
+            self.scheduler.add_job(
+                self.job_retry,
+                "date",
+                run_date=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay),
+                id="retry",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+
+    def job_full(self) -> None:
+        self._job("full", lambda: self.cycle("full"))
+
+    def job_status(self) -> None:
+        self._job("status", lambda: self.cycle("light"))
+
+    def job_patches(self) -> None:
+        self._job("patches", self.refresh_patches)
+
+    def job_retry(self) -> None:
+        self._job("retry", self.drain)
+
+    def build_scheduler(
+        self,
+        now: dt.datetime | None = None,
+        rng: random.Random | None = None,
+        scheduler_class: type[BaseScheduler] = BlockingScheduler,
+    ) -> BaseScheduler:
+        now = now or dt.datetime.now(dt.UTC)
+        status = agent_state.load_status(self.state_dir)
+        last_full = _parse_time(status.get("last_full_at"))
+        plans = plan_jobs(
+            self.config,
+            now,
+            rng or random.Random(),
+            has_base=delta.load_base(self.state_dir) is not None,
+            last_full_at=last_full,
+        )
+        scheduler = scheduler_class(
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=dt.UTC,
+        )
+        jobs = {"full": self.job_full, "status": self.job_status, "patches": self.job_patches}
+        for plan in plans:
+            scheduler.add_job(
+                jobs[plan.name],
+                plan.trigger(),
+                id=plan.name,
+                name=plan.name,
+                next_run_time=plan.first_fire(),
+            )
+            log.info(
+                "job %s: every %g s, first run after %s (+ up to %g s jitter)",
+                plan.name,
+                plan.interval_s,
+                plan.first_run.isoformat(timespec="seconds"),
+                plan.jitter_s,
+            )
+        # What an earlier run left queued goes out with the first report (within the splay
+        # window, not all devices at once after an outage).
+        self.scheduler = scheduler
+        return scheduler
+
+
+def _parse_time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

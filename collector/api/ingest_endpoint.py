@@ -1,0 +1,179 @@
+"""POST /api/v1/reports as a plain ASGI endpoint: the one hot path skips the framework.
+
+Every agent of a town sends here several times an hour. Routed through FastAPI (dependency
+resolution, request/response models, three middleware layers) a report cost more than twice
+what validating and storing it costs (benchmarks/ingest.py), so this endpoint speaks ASGI
+directly and does one trip to a worker thread per request. It answers exactly as the rest of
+the API does: JSON bodies with ``detail``, 401 with ``WWW-Authenticate: Bearer``, 413 for
+oversize bodies. Its OpenAPI description stays with the FastAPI route in routes/reports.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from collector.db import Database
+from collector.ingest import (
+    BadReport,
+    Limits,
+    StoreResult,
+    decompress,
+    find_agent,
+    parse_report,
+    store,
+)
+from collector.metrics import Metrics
+from collector.security import hash_secret
+from collector.settings import Settings
+
+REPORTS_PATH = "/api/v1/reports"
+MAX_TOKEN_LENGTH = 512
+
+# Ingest is CPU-bound Python (validation, hashing) plus short database writes: more threads
+# than cores only contend for the GIL.
+_INGEST_THREADS = CapacityLimiter(2)
+
+
+class Unauthorized(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def ingest(
+    db: Database, token_hash: str, body: bytes, encoding: str | None, limits: Limits
+) -> StoreResult:
+    """Auth, decode, validate, store: everything a report needs, in the calling thread."""
+    with db.engine.connect() as conn:
+        agent = find_agent(conn, token_hash)
+    if agent is None:
+        raise Unauthorized("invalid or revoked agent token")
+    data = decompress(body, encoding, limits)
+    report = parse_report(data, limits)
+    assert report.host is not None
+    if report.host.machine_id != agent.machine_id:
+        raise BadReport(403, "this agent may only report the machine it was enrolled on")
+    raw = data.decode("utf-8")  # the report as received (valid UTF-8: parse_report checked)
+    with db.write_session() as session:
+        return store(
+            session, report, raw, site_id=agent.site_id, org_id=agent.org_id, agent_id=agent.id
+        )
+
+
+def bearer_token_hash(authorization: bytes | None) -> str:
+    if not authorization:
+        raise Unauthorized("missing bearer token")
+    scheme, _, token = authorization.decode("latin-1").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("missing bearer token")
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthorized("invalid token")
+    return hash_secret(token)
+
+
+class IngestEndpoint:
+    """Serves POST /api/v1/reports; passes every other request on to ``app``."""
+
+    def __init__(self, app: ASGIApp, settings: Settings, db: Database, metrics: Metrics) -> None:
+        self.app = app
+        self.db = db
+        self.metrics = metrics
+        self.limits = Limits(
+            settings.max_body_bytes, settings.max_decompressed_bytes, settings.max_json_depth
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != REPORTS_PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        try:
+            token_hash = bearer_token_hash(headers.get(b"authorization"))
+            body = await self._body(headers, receive)
+            if body is None:
+                await _answer(
+                    send,
+                    413,
+                    {"detail": f"request body exceeds {self.limits.max_body_bytes} bytes"},
+                    close=True,
+                )
+                self.metrics.reports.labels("rejected").inc()
+                return
+            encoding = headers.get(b"content-encoding", b"").decode("latin-1")
+            result = await anyio.to_thread.run_sync(
+                ingest,
+                self.db,
+                token_hash,
+                body,
+                encoding or None,
+                self.limits,
+                limiter=_INGEST_THREADS,
+            )
+        except Unauthorized as exc:
+            self.metrics.reports.labels("unauthorized").inc()
+            await _answer(
+                send, 401, {"detail": exc.message}, extra=[(b"www-authenticate", b"Bearer")]
+            )
+            return
+        except BadReport as exc:
+            self.metrics.reports.labels("rejected").inc()
+            await _answer(send, exc.status, exc.body())
+            return
+        except Exception:
+            self.metrics.reports.labels("error").inc()
+            raise
+        self.metrics.reports.labels(result.status).inc()
+        await _answer(
+            send,
+            200 if result.status == "duplicate" else 201,
+            {
+                "status": result.status,
+                "report_id": result.report_id,
+                "host_id": result.host_id,
+                "changed_sections": result.changed_sections,
+            },
+        )
+
+    async def _body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes | None:
+        """The request body, or None when it exceeds the limit (by header or while read)."""
+        limit = self.limits.max_body_bytes
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+async def _answer(
+    send: Send,
+    status: int,
+    payload: dict[str, Any],
+    extra: list[tuple[bytes, bytes]] | None = None,
+    close: bool = False,
+) -> None:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + (extra or [])}
+    )
+    await send({"type": "http.response.body", "body": body})

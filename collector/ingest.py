@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
@@ -207,12 +207,28 @@ class StoreResult:
     changed_sections: list[str] = field(default_factory=list)
 
 
-def section_hashes(dump: dict[str, Any]) -> dict[str, str]:
-    out = {}
-    for section in SECTIONS:
-        text = json.dumps(dump.get(section), sort_keys=True, separators=(",", ":"))
-        out[section] = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return out
+# One serializer per section, built once: pydantic's (Rust) JSON of a section is what the
+# collector compares to notice a change. Only the collector reads these hashes; the agent's
+# delta hashes are agent.delta's, a different (slower, canonical) form.
+def _section_adapter(section: str) -> TypeAdapter[Any]:
+    annotation: Any = Report.model_fields[section].annotation
+    return TypeAdapter(annotation)
+
+
+_SECTION_ADAPTERS = {s: _section_adapter(s) for s in SECTIONS}
+
+
+def section_hashes(report: Report) -> dict[str, str]:
+    """A short hash of each section's content, for change detection."""
+    return {
+        s: hashlib.blake2b(adapter.dump_json(getattr(report, s)), digest_size=16).hexdigest()
+        for s, adapter in _SECTION_ADAPTERS.items()
+    }
+
+
+def section_data(report: Report, sections: Iterable[str]) -> dict[str, Any]:
+    """The named sections as JSON data (only those: a whole dump costs more)."""
+    return {s: _SECTION_ADAPTERS[s].dump_python(getattr(report, s), mode="json") for s in sections}
 
 
 _HOST_FIELDS = {
@@ -320,6 +336,50 @@ _TOUCH_AGENT = (
     .values(last_seen=sa.bindparam("now"))
 )
 _INSERT_REPORT = sa.insert(_REPORTS)
+_HOST_COLUMNS = [column for fields in _HOST_FIELDS.values() for column in fields.values()]
+# Every column a report sets, always all of them: one statement shape, compiled once.
+
+
+def _bind(column: str) -> sa.BindParameter[Any]:
+    """A bind parameter carrying its column's type (UTC timestamps, JSON)."""
+    return sa.bindparam(f"b_{column}", type_=_HOSTS.c[column].type)
+
+
+# Every column a report sets, always all of them: one statement shape, compiled once.
+_UPDATE_HOST_LATEST = (
+    sa.update(_HOSTS)
+    .where(_HOSTS.c.id == sa.bindparam("b_host_id"))
+    .values(
+        {
+            column: _bind(column)
+            for column in (
+                *_HOST_COLUMNS,
+                "last_seen",
+                "section_hashes",
+                "site_id",
+                "last_collected_at",
+                "last_report_id",
+            )
+        }
+        # An import carries no agent: the host keeps the agent it has.
+        | {"agent_id": sa.func.coalesce(_bind("agent_id"), _HOSTS.c.agent_id)}
+    )
+)
+_UPDATE_HOST_SEEN = (
+    sa.update(_HOSTS)
+    .where(_HOSTS.c.id == sa.bindparam("b_host_id"))
+    .values(last_seen=_bind("last_seen"))
+)
+
+
+def _host_columns(report: Report) -> dict[str, Any]:
+    """The host table's columns that mirror report fields, as bind parameters."""
+    out: dict[str, Any] = {}
+    for section, fields in _HOST_FIELDS.items():
+        part = getattr(report, section)
+        for key, column in fields.items():
+            out[f"b_{column}"] = getattr(part, key) if part is not None else None
+    return out
 
 
 def find_agent(conn: sa.Connection, token_hash: str) -> AgentIdentity | None:
@@ -394,30 +454,30 @@ def store(
     # An older report (sent late from the agent's spool) goes into the history only.
     is_latest = last_collected is None or collected_at >= last_collected
     changed: list[str] = []
-    values: dict[str, Any] = {"last_seen": now}
     if is_latest:
-        dump = report.model_dump(mode="json")
-        hashes = section_hashes(dump)
+        hashes = section_hashes(report)
         old = old_hashes or {}
         changed = [s for s in SECTIONS if old.get(s) != hashes[s]]
-        for section in changed:
-            for key, column in _HOST_FIELDS.get(section, {}).items():
-                values[column] = (dump[section] or {}).get(key)
-            if section in NORMALIZED:
-                model, rows = _rows(section, dump, host_id)
-                table = model.__table__  # type: ignore[attr-defined]
-                conn.execute(sa.delete(table).where(table.c.host_id == host_id))
-                if rows:
-                    conn.execute(sa.insert(table), rows)
+        dump = section_data(report, [s for s in changed if s in NORMALIZED])
+        for section in dump:
+            model, rows = _rows(section, dump, host_id)
+            table = model.__table__  # type: ignore[attr-defined]
+            conn.execute(sa.delete(table).where(table.c.host_id == host_id))
+            if rows:
+                conn.execute(sa.insert(table), rows)
+        values = _host_columns(report)
         values.update(
-            section_hashes=hashes,
-            site_id=site_id,
-            last_collected_at=collected_at,
-            last_report_id=report_id,
+            b_host_id=host_id,
+            b_last_seen=now,
+            b_section_hashes=hashes,
+            b_site_id=site_id,
+            b_last_collected_at=collected_at,
+            b_last_report_id=report_id,
+            b_agent_id=agent_id,
         )
-        if agent_id is not None:
-            values["agent_id"] = agent_id
-    conn.execute(sa.update(_HOSTS).where(_HOSTS.c.id == host_id).values(**values))
+        conn.execute(_UPDATE_HOST_LATEST, values)
+    else:
+        conn.execute(_UPDATE_HOST_SEEN, {"b_host_id": host_id, "b_last_seen": now})
     conn.execute(
         _INSERT_REPORT,
         {

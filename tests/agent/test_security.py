@@ -456,3 +456,19 @@ def test_live_ssh_facts_agree_with_sshd_t() -> None:
         expected.permit_empty_passwords,
         expected.password_authentication,
     )
+
+
+def test_ufw_disabled_in_its_config_is_not_asked() -> None:
+    # etc/ufw/ufw.conf: Debian 12's ufw 0.36.2 after `ufw --force reset` (ENABLED=no).
+    runner = _runner(nft="nft-j-list-ruleset-empty.json", ipt="iptables-save-empty.out")
+    sec, _, _ = _probe(runner, "security-ufw-disabled")
+    assert ["ufw", "status"] not in [list(c) for c in runner.calls]
+    assert sec.firewall is False  # from nft and iptables, which were read
+
+
+def test_ufw_disabled_alone_is_no_verdict() -> None:
+    runner = FixtureRunner()  # nft, iptables-save: not installed / unreadable
+    runner.add_file(LSBLK, "linux/security/lsblk-debian12-vm.json")
+    sec, _, errors = _probe(runner, "security-ufw-disabled")
+    assert sec.firewall is None
+    assert any("firewall state not readable" in m for _, m in errors.entries)

@@ -234,3 +234,57 @@ def freq_to_channel(freq_mhz: int | None) -> int | None:
     if 5150 <= f <= 5925:
         return (f - 5000) // 5
     return None
+
+
+def from_windows(authentication: str | None, cipher: str | None = None) -> Security:
+    """netsh's ``Authentication``/``Authentifizierung`` and ``Cipher``/``Verschlüsselung``.
+
+    The security words are not translated by Windows (``WPA2-Personal`` in German output
+    too); "Open"/"Offen" and "Shared"/"Gemeinsam" are. TKIP as cipher means the network
+    accepts WPA1-era clients: ``wpa-psk`` (the weakest mode wins).
+    """
+    if authentication is None:
+        return "unknown"
+    auth = authentication.strip().casefold()
+    ciph = (cipher or "").strip().casefold()
+    if auth in {"open", "offen"}:
+        return "wep" if ciph.startswith("wep") else "open"
+    if auth in {"shared", "gemeinsam", "freigegeben"}:
+        return "wep"
+    if "owe" in auth:
+        return "owe"
+    if "enterprise" in auth or "unternehmen" in auth:
+        if auth.startswith("wpa3") and "wpa2" not in auth:
+            return "wpa3-enterprise"
+        return "wpa2-enterprise"
+    if "wpa3" in auth and "wpa2" not in auth:
+        return "wpa3-sae"
+    if auth.startswith("wpa2") or auth == "wpa2-psk":
+        return "wpa-psk" if ciph == "tkip" else "wpa2-psk"
+    if auth.startswith("wpa"):
+        return "wpa-psk"
+    return "unknown"
+
+
+_MACOS_MODES: dict[str, Security] = {
+    "spairport_security_mode_none": "open",
+    "spairport_security_mode_wep": "wep",
+    "spairport_security_mode_wpa_personal": "wpa-psk",
+    "spairport_security_mode_wpa_personal_mixed": "wpa-psk",
+    "spairport_security_mode_wpa2_personal": "wpa2-psk",
+    "spairport_security_mode_wpa3_transition": "wpa2-psk",
+    "spairport_security_mode_wpa3_personal": "wpa3-sae",
+    "spairport_security_mode_wpa_enterprise": "wpa2-enterprise",
+    "spairport_security_mode_wpa_enterprise_mixed": "wpa2-enterprise",
+    "spairport_security_mode_wpa2_enterprise": "wpa2-enterprise",
+    "spairport_security_mode_wpa3_enterprise": "wpa3-enterprise",
+    "spairport_security_mode_owe": "owe",
+    "spairport_security_mode_owe_transition": "open",
+}
+
+
+def from_macos(mode: str | None) -> Security:
+    """``spairport_security_mode`` of ``system_profiler SPAirPortDataType``."""
+    if mode is None:
+        return "unknown"
+    return _MACOS_MODES.get(mode.strip(), "unknown")

@@ -17,16 +17,47 @@ ProbeFn = Callable[[ProbeContext], Any]
 # section -> platform -> "module:function". Strings, so that a Linux agent never imports the
 # Windows or macOS probes (and the other way round).
 PROBES: dict[str, dict[str, str]] = {
-    "host": {"linux": "agent.probes.host:collect_linux"},
-    "os": {"linux": "agent.probes.os:collect_linux"},
-    "hardware": {"linux": "agent.probes.hardware:collect_linux"},
+    "host": {
+        "linux": "agent.probes.host:collect_linux",
+        "windows": "agent.probes.windows.system:collect_host",
+        "darwin": "agent.probes.darwin.system:collect_host",
+    },
+    "os": {
+        "linux": "agent.probes.os:collect_linux",
+        "windows": "agent.probes.windows.system:collect_os",
+        "darwin": "agent.probes.darwin.system:collect_os",
+    },
+    "hardware": {
+        "linux": "agent.probes.hardware:collect_linux",
+        "windows": "agent.probes.windows.system:collect_hardware",
+        "darwin": "agent.probes.darwin.system:collect_hardware",
+    },
     "displays": {"linux": "agent.probes.displays:collect_linux"},
     "inputs": {"linux": "agent.probes.inputs:collect_linux"},
-    "network": {"linux": "agent.probes.network:collect_linux"},
-    "wlan": {"linux": "agent.probes.wlan:collect_linux"},
-    "patches": {"linux": "agent.probes.patches:collect_linux"},
-    "security": {"linux": "agent.probes.security:collect_linux"},
-    "software": {"linux": "agent.probes.software:collect_linux"},
+    "network": {
+        "linux": "agent.probes.network:collect_linux",
+        "windows": "agent.probes.windows.network:collect",
+        "darwin": "agent.probes.windows.network:collect",
+    },
+    "wlan": {
+        "linux": "agent.probes.wlan:collect_linux",
+        "windows": "agent.probes.windows.wlan:collect",
+        "darwin": "agent.probes.darwin.wlan:collect",
+    },
+    "patches": {
+        "linux": "agent.probes.patches:collect_linux",
+        "windows": "agent.probes.windows.patches:collect",
+        "darwin": "agent.probes.darwin.patches:collect",
+    },
+    "security": {
+        "linux": "agent.probes.security:collect_linux",
+        "windows": "agent.probes.windows.security:collect",
+        "darwin": "agent.probes.darwin.security:collect",
+    },
+    "software": {
+        "linux": "agent.probes.software:collect_linux",
+        "windows": "agent.probes.windows.software:collect",
+    },
 }
 
 

@@ -1,0 +1,89 @@
+"""Host, operating system and hardware on macOS (SPHardwareDataType, SPSoftwareDataType,
+SPPowerDataType)."""
+
+from __future__ import annotations
+
+from agent.context import ProbeContext
+from agent.parsers import system_profiler as sp
+from agent.probes.hardware import _cpu_counts, _volume_facts
+from agent.schema import Chassis, Hardware, Host, OperatingSystem, Volume
+
+TIMEOUT_S = 60.0
+
+
+def profiler_argv(data_type: str) -> list[str]:
+    return ["system_profiler", "-json", data_type]
+
+
+def _hardware(ctx: ProbeContext) -> sp.Hardware | None:
+    text = ctx.output(profiler_argv("SPHardwareDataType"), timeout=TIMEOUT_S)
+    if text is None:
+        return None
+    try:
+        return sp.parse_hardware(text)
+    except sp.ProfilerError as exc:
+        ctx.error(f"SPHardwareDataType: {exc}")
+        return None
+
+
+def _chassis(model_name: str | None, identifier: str | None) -> Chassis | None:
+    text = f"{model_name or ''} {identifier or ''}".casefold()
+    if "virtual" in text:
+        return "vm"
+    if "macbook" in text:
+        return "laptop"
+    if any(k in text for k in ("imac", "mac mini", "macmini", "mac pro", "mac studio")):
+        return "desktop"
+    return None
+
+
+def collect_host(ctx: ProbeContext) -> Host:
+    host = Host(manufacturer="Apple Inc.")
+    hw = _hardware(ctx)
+    if hw is not None:
+        host.model = hw.model_name
+        host.serial = hw.serial
+        host.chassis = _chassis(hw.model_name, hw.model_identifier)
+        if hw.serial is None:
+            ctx.error("SPHardwareDataType: no serial_number")
+    return host
+
+
+def collect_os(ctx: ProbeContext) -> OperatingSystem:
+    info = OperatingSystem(family="darwin")
+    text = ctx.output(profiler_argv("SPSoftwareDataType"), timeout=TIMEOUT_S)
+    if text is None:
+        return info
+    try:
+        sw = sp.parse_software(text)
+    except sp.ProfilerError as exc:
+        ctx.error(f"SPSoftwareDataType: {exc}")
+        return info
+    info.name, info.version, info.build, info.kernel = sw.name, sw.version, sw.build, sw.kernel
+    return info
+
+
+def collect_hardware(ctx: ProbeContext) -> Hardware:
+    result = Hardware()
+    hw = _hardware(ctx)
+    if hw is not None:
+        result.cpu_model = hw.cpu
+        result.memory_bytes = hw.memory_bytes
+    counts = ctx.fact("psutil.cpu_count", _cpu_counts)
+    if counts is not None:
+        result.cpu_threads = counts["logical"]
+        result.cpu_cores = counts["physical"]
+    facts = ctx.fact("psutil.disk_partitions", _volume_facts)
+    if facts is not None:
+        result.volumes = [
+            Volume(
+                mount=v["mount"],
+                fstype=v["fstype"] or None,
+                size_bytes=v["size"],
+                free_bytes=v["free"],
+                system=v["mount"] == "/",
+            )
+            for v in facts
+            if not str(v["mount"]).startswith("/System/Volumes/")
+        ]
+    return result

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent import config as agent_config
-from agent import delta, scheduler, spool, transport
+from agent import delta, discover, scheduler, spool, transport
 from agent import state as agent_state
 from agent.bundle import BundleError, open_bundle
 from agent.context import Machine
@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _config_arg(p)
     _state_dir_arg(p)
     p.set_defaults(func=cmd_status)
+    discover.register(sub)  # inventar-agent discover (agent/discover.py)
 
 
 def _config_arg(p: argparse.ArgumentParser) -> None:

@@ -101,6 +101,28 @@ class AgentConfig(BaseModel):
     state_dir: Path | None = None
     spool_max_bytes: Annotated[Size, Field(ge=64 * 1024, le=2**40)] = 64 * 1024 * 1024
     spool_max_age: Annotated[Duration, Field(ge=60, le=365 * 86400)] = 30 * 86400.0
+    # network discovery (`inventar-agent discover`) on a schedule: only where both interface
+    # and cidr are set; needs CAP_NET_RAW
+    discovery_interface: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    discovery_cidr: str | None = None
+    discovery_interval: Annotated[Duration, Field(ge=0, le=30 * 86400)] = 86400.0
+    discovery_ports: Annotated[
+        tuple[Annotated[int, Field(ge=1, le=65535)], ...],
+        BeforeValidator(_comma_list),
+        Field(max_length=64),
+    ] = (22, 23, 80, 443, 445, 3389, 515, 631, 9100)
+
+    @field_validator("discovery_cidr")
+    @classmethod
+    def _network(cls, value: str | None) -> str | None:
+        from agent.discover import DiscoveryError, check_network  # noqa: PLC0415
+
+        if value is None:
+            return None
+        try:
+            return str(check_network(value))
+        except DiscoveryError as exc:
+            raise ValueError(exc.message) from None
 
     @field_validator("skip_probes")
     @classmethod

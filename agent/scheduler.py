@@ -32,7 +32,7 @@ from apscheduler.schedulers.base import BaseScheduler  # type: ignore[import-unt
 from apscheduler.schedulers.blocking import BlockingScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
-from agent import delta, transport
+from agent import delta, discover, transport
 from agent import state as agent_state
 from agent.config import AgentConfig
 from agent.context import Machine
@@ -454,6 +454,7 @@ class Service:
             )
         # What an earlier run left queued goes out with the first report (within the splay
         # window, not all devices at once after an outage).
+        discover.add_job(scheduler, self)  # network discovery, where the configuration enables it
         self.scheduler = scheduler
         return scheduler
 

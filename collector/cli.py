@@ -10,7 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from collector import __version__
+from collector.budget import cli as budget_cli
 from collector.db import Database
+from collector.findings import cli as findings_cli
+from collector.findings import evaluate_imported
 from collector.ingest import BadReport, Limits, parse_report, store_report
 from collector.models import ROLES, SITE_KINDS
 from collector.policy import cli as policy_cli
@@ -27,6 +30,7 @@ from collector.services import (
     revoke_agent,
 )
 from collector.settings import Settings
+from collector.ssh import cli as ssh_cli
 
 log = logging.getLogger("inventar.collector")
 
@@ -180,6 +184,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             failed += 1
             continue
         print(f"{path}: {result.status} (host {result.host_id}, report {result.report_id})")
+        evaluate_imported(db, [result.host_id] if result.status == "stored" else [])
     return 1 if failed else 0
 
 
@@ -264,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     p.set_defaults(func=cmd_import)
     policy_cli.register(sub)
+    findings_cli.register(sub)
+    ssh_cli.register(sub)
+    budget_cli.register(sub)
     return parser
 
 

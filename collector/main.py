@@ -14,11 +14,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent.schema import Report
 from collector import __version__
 from collector.api.ingest_endpoint import IngestEndpoint
-from collector.api.routes import enroll, health, hosts, reports, sites
+from collector.api.routes import budget, enroll, findings, health, hosts, reports, sites
 from collector.db import Database
+from collector.findings import start_evaluator
 from collector.ingest import BadReport
 from collector.metrics import Metrics
 from collector.settings import Settings
+from collector.ssh.jobs import install as install_agentless
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        evaluator = start_evaluator(db)  # findings: evaluates queued hosts, reloads packs
         yield
+        evaluator.stop()
         db.dispose()
 
     app = FastAPI(
@@ -111,14 +115,15 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = db
-    app.state.metrics = Metrics(db)
+    app.state.metrics = Metrics(db, settings.metrics_cache_seconds)
 
     @app.exception_handler(BadReport)
     async def bad_report(_request: Request, exc: BadReport) -> JSONResponse:
         return JSONResponse(exc.body(), exc.status)
 
-    for module in (health, enroll, reports, hosts, sites):
+    for module in (health, enroll, reports, hosts, sites, findings, budget):
         app.include_router(module.router)
+    install_agentless(app, db, settings)  # devices/discoveries routes, SSH collection job
     app.add_middleware(
         BodyLimitMiddleware,
         report_limit=settings.max_body_bytes,

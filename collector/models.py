@@ -219,3 +219,141 @@ class SoftwareRow(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=256, index=True)
     version: str | None = Field(default=None, max_length=256)
     publisher: str | None = Field(default=None, max_length=256)
+
+
+# -- agentless SSH collection and network discovery (collector/ssh, collector/discovery.py) --
+
+
+class SshTarget(SQLModel, table=True):
+    """A host collected over SSH. Credentials are never stored: a key file's path, or the
+    name of an environment variable / the path of a 0600 file that holds the password."""
+
+    __tablename__ = "ssh_targets"
+    __table_args__ = (sa.UniqueConstraint("host", "port", name="uq_ssh_targets_host_port"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    site_id: int = Field(foreign_key="sites.id", index=True)
+    host: str = Field(max_length=256)
+    port: int = 22
+    user: str = Field(max_length=256)
+    key_file: str | None = Field(default=None, max_length=4096)
+    password_env: str | None = Field(default=None, max_length=256)
+    password_file: str | None = Field(default=None, max_length=4096)
+    known_hosts: str | None = Field(default=None, max_length=4096)
+    role: str | None = Field(default=None, max_length=32)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_attempt_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_success_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    host_id: int | None = Field(default=None, foreign_key="hosts.id")
+
+
+class Device(SQLModel, table=True):
+    """A device seen on the network by an agent's discovery (ARP), with or without agent."""
+
+    __tablename__ = "devices"
+    __table_args__ = (sa.UniqueConstraint("org_id", "mac", name="uq_devices_org_mac"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organizations.id", index=True)
+    site_id: int = Field(foreign_key="sites.id", index=True)
+    mac: str = Field(max_length=17, index=True)  # lower case, colon separated
+    ip: str | None = Field(default=None, max_length=64)
+    vendor: str | None = Field(default=None, max_length=256)
+    open_ports: list[int] = Field(default_factory=list, sa_type=JSON)
+    first_seen: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    seen_by: str | None = Field(default=None, max_length=36)  # the agent that reported it
+
+
+# --- Findings and waivers (collector/findings/) ------------------------------------------
+
+
+class Finding(SQLModel, table=True):
+    """One check on one host over one episode; the life is described in collector/findings/.
+
+    The current finding of a (host, check) is the one with ``resolved_at`` NULL (at most one,
+    a partial unique index); resolved rows are the history.
+    """
+
+    __tablename__ = "findings"
+    __table_args__ = (
+        sa.Index(
+            "uq_findings_current",
+            "host_id",
+            "check_id",
+            unique=True,
+            sqlite_where=sa.text("resolved_at IS NULL"),
+            postgresql_where=sa.text("resolved_at IS NULL"),
+        ),
+        sa.Index("ix_findings_host_check", "host_id", "check_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    host_id: int = Field(foreign_key="hosts.id")
+    check_id: str = Field(max_length=128)
+    status: str = Field(max_length=16, index=True)
+    severity: str = Field(max_length=16)
+    category: str = Field(max_length=16)
+    message: str = Field(sa_type=sa.Text)
+    first_seen: dt.datetime = Field(sa_type=UTCDateTime)
+    last_seen: dt.datetime = Field(sa_type=UTCDateTime)
+    # Last evaluation that failed (fail or waived); None = this episode never failed.
+    last_failed: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    waiver_id: int | None = None
+    waiver_reason: str | None = Field(default=None, sa_type=sa.Text)
+    waiver_until: dt.date | None = None
+
+
+class WaiverRecord(SQLModel, table=True):
+    """An accepted exception for a check on one host or a whole site, up to ``until``."""
+
+    __tablename__ = "waivers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    check_id: str = Field(max_length=128)
+    host_id: int | None = Field(default=None, foreign_key="hosts.id", index=True)
+    site_id: int | None = Field(default=None, foreign_key="sites.id", index=True)
+    reason: str = Field(sa_type=sa.Text)
+    until: dt.date
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SecurityUpdateSighting(SQLModel, table=True):
+    """When the collector first saw a security update pending on a host (derived facts)."""
+
+    __tablename__ = "security_update_sightings"
+
+    host_id: int = Field(foreign_key="hosts.id", primary_key=True)
+    name: str = Field(max_length=256, primary_key=True)
+    first_seen: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class PolicyState(SQLModel, table=True):
+    """Small key/value state of the findings evaluator (the digest last evaluated with)."""
+
+    __tablename__ = "policy_state"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=256)
+
+
+# --- Asset register for the budget forecast (collector/budget/) ---------------------------
+
+
+class Asset(SQLModel, table=True):
+    """Purchase data imported from the asset register, linked to hosts (and monitors) by
+    serial number within one organization."""
+
+    __tablename__ = "assets"
+    __table_args__ = (sa.UniqueConstraint("org_id", "serial", name="uq_assets_org_serial"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: int = Field(foreign_key="organizations.id", index=True)
+    serial: str = Field(max_length=256)
+    asset_tag: str | None = Field(default=None, max_length=128)
+    purchase_date: dt.date | None = None
+    price_eur: float | None = None
+    cost_center: str | None = Field(default=None, max_length=128)
+    imported_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=16, ge=4)
     # Bearer token that /metrics requires; unset = /metrics is open (scrape on loopback).
     metrics_token: str | None = None
+    # Basic auth for /metrics instead of or beside the token: "user:password" or
+    # "user:sha256:<hex SHA-256 of the password>" (collector/metrics.py authorized()).
+    metrics_basic_auth: str | None = None
+    # Seconds the computed inventory metrics are reused (0 = computed for every scrape).
+    metrics_cache_seconds: float = Field(default=0.0, ge=0)
     db_pool_size: int = 10
 
     @property

@@ -11,6 +11,7 @@ oversize bodies. Its OpenAPI description stays with the FastAPI route in routes/
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import anyio.to_thread
@@ -18,6 +19,7 @@ from anyio import CapacityLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector.db import Database
+from collector.findings import notify
 from collector.ingest import (
     BadReport,
     Limits,
@@ -60,9 +62,11 @@ def ingest(
         raise BadReport(403, "this agent may only report the machine it was enrolled on")
     raw = data.decode("utf-8")  # the report as received (valid UTF-8: parse_report checked)
     with db.write_session() as session:
-        return store(
+        result = store(
             session, report, raw, site_id=agent.site_id, org_id=agent.org_id, agent_id=agent.id
         )
+    notify(db, result.host_id)  # findings: only queues the host for the background evaluator
+    return result
 
 
 def bearer_token_hash(authorization: bytes | None) -> str:
@@ -107,6 +111,7 @@ class IngestEndpoint:
                 return
             encoding = headers.get(b"content-encoding", b"").decode("latin-1")
             encoding_or_none = encoding or None
+            started = time.perf_counter()
             if self.db.is_sqlite:
                 # SQLite serializes every write behind one lock and a report takes ~1 ms:
                 # doing it on the event loop beats handing it to a thread, whose handoff and
@@ -122,6 +127,7 @@ class IngestEndpoint:
                     self.limits,
                     limiter=_INGEST_THREADS,
                 )
+            self.metrics.ingest_seconds.observe(time.perf_counter() - started)
         except Unauthorized as exc:
             self.metrics.reports.labels("unauthorized").inc()
             await _answer(

@@ -214,8 +214,9 @@ def test_metrics(env: Env) -> None:
     env.post(token, make_report("m-1", "pc-1"))
     env.post("bad", make_report("m-1", "pc-1"))
     text = env.client.get("/metrics").text
-    assert 'inventar_hosts{site="GS Nord",site_kind="school"} 1.0' in text
-    assert 'inventar_hosts{site="Kita Sonnenschein",site_kind="kindergarten"} 0.0' in text
+    assert 'inventar_hosts{os_family="linux",site="GS Nord",site_kind="school"} 1.0' in text
+    kita = 'site="Kita Sonnenschein",site_kind="kindergarten"'
+    assert f'inventar_hosts{{os_family="linux",{kita}}} 0.0' in text
     assert 'inventar_host_last_seen_timestamp_seconds{host="pc-1",site="GS Nord"}' in text
     assert 'inventar_reports_received_total{result="stored"} 1.0' in text
     assert 'inventar_reports_received_total{result="unauthorized"} 1.0' in text

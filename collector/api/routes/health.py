@@ -6,10 +6,10 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from collector.api.deps import DbDep, MetricsDep, SettingsDep
-from collector.security import hash_secret, same
+from collector.metrics import authorized
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -34,10 +34,15 @@ async def readyz(db: DbDep) -> dict[str, str]:
 
 @router.get("/metrics", response_class=Response)
 async def metrics(request: Request, settings: SettingsDep, m: MetricsDep) -> Response:
-    """Prometheus exposition; needs ``Bearer INVENTAR_METRICS_TOKEN`` when that is set."""
-    if settings.metrics_token:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not same(hash_secret(given), hash_secret(settings.metrics_token)):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "metrics need a bearer token")
-    body = await run_in_threadpool(generate_latest, m.registry)
+    """Prometheus exposition; needs ``Bearer INVENTAR_METRICS_TOKEN`` or the basic auth of
+    ``INVENTAR_METRICS_BASIC_AUTH`` when one of them is set."""
+    given = request.headers.get("authorization")
+    if not authorized(given, settings.metrics_token, settings.metrics_basic_auth):
+        challenge = "Basic" if settings.metrics_basic_auth else "Bearer"
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "metrics need credentials",
+            headers={"WWW-Authenticate": f'{challenge} realm="metrics"'},
+        )
+    body = await run_in_threadpool(m.render)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

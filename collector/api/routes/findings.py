@@ -1,0 +1,175 @@
+"""Findings: policy results per host and check, filtered and paginated, organization-scoped."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlmodel import Session, col, func, select
+
+from collector.api.deps import Principal, ReaderDep, SessionDep
+from collector.api.routes.hosts import NAME_PATTERN, HostId, Limit, Offset, _visible_host
+from collector.models import Finding, Host, Site
+from collector.policy.model import Category, Severity, Status
+
+router = APIRouter(prefix="/api/v1", tags=["findings"])
+
+CHECK_PATTERN = r"^[a-z0-9.\-]+$"
+
+
+class FindingItem(BaseModel):
+    id: int
+    host_id: int
+    hostname: str | None
+    site: str
+    check: str
+    status: str
+    severity: str
+    category: str
+    message: str
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    resolved_at: dt.datetime | None
+    waiver_reason: str | None
+    waiver_until: dt.date | None
+
+
+class FindingPage(BaseModel):
+    items: list[FindingItem]
+    total: int
+    limit: int
+    offset: int
+
+
+def _page(
+    session: Session,
+    principal: Principal,
+    *,
+    host_id: int | None = None,
+    site: str | None = None,
+    category: Category | None = None,
+    severity: Severity | None = None,
+    status: Status | None = None,
+    check: str | None = None,
+    history: bool = False,
+    limit: int,
+    offset: int,
+) -> FindingPage:
+    query: Any = (
+        select(Finding, Host.hostname, Site.name)
+        .join(Host, col(Host.id) == col(Finding.host_id))
+        .join(Site, col(Site.id) == col(Host.site_id))
+    )
+    if principal.org_id is not None:
+        query = query.where(Host.org_id == principal.org_id)
+    if host_id is not None:
+        query = query.where(Finding.host_id == host_id)
+    if not history:
+        query = query.where(col(Finding.resolved_at).is_(None))
+    if site is not None:
+        query = query.where(Site.name == site)
+    if category is not None:
+        query = query.where(Finding.category == category)
+    if severity is not None:
+        query = query.where(Finding.severity == severity)
+    if status is not None:
+        query = query.where(Finding.status == status)
+    if check is not None:
+        query = query.where(Finding.check_id == check)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(
+        query.order_by(col(Finding.host_id), col(Finding.check_id), col(Finding.id))
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    items = []
+    for finding, hostname, site_name in rows:
+        assert finding.id is not None
+        items.append(
+            FindingItem(
+                id=finding.id,
+                host_id=finding.host_id,
+                hostname=hostname,
+                site=site_name,
+                check=finding.check_id,
+                status=finding.status,
+                severity=finding.severity,
+                category=finding.category,
+                message=finding.message,
+                first_seen=finding.first_seen,
+                last_seen=finding.last_seen,
+                resolved_at=finding.resolved_at,
+                waiver_reason=finding.waiver_reason,
+                waiver_until=finding.waiver_until,
+            )
+        )
+    return FindingPage(items=items, total=total, limit=limit, offset=offset)
+
+
+SiteQuery = Annotated[str | None, Query(max_length=256, pattern=NAME_PATTERN)]
+CheckQuery = Annotated[str | None, Query(max_length=128, pattern=CHECK_PATTERN)]
+History = Annotated[
+    bool, Query(description="include resolved findings (the history), not only current ones")
+]
+
+
+@router.get("/findings")
+def list_findings(
+    *,
+    session: SessionDep,
+    principal: ReaderDep,
+    site: SiteQuery = None,
+    category: Category | None = None,
+    severity: Severity | None = None,
+    status: Status | None = None,
+    check: CheckQuery = None,
+    history: History = False,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> FindingPage:
+    """Current findings (``history=true``: also resolved ones) of the token's organization(s),
+    filtered by site name, category, severity, status and check id."""
+    return _page(
+        session,
+        principal,
+        site=site,
+        category=category,
+        severity=severity,
+        status=status,
+        check=check,
+        history=history,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get("/hosts/{host_id}/findings")
+def host_findings(
+    *,
+    session: SessionDep,
+    principal: ReaderDep,
+    host_id: HostId,
+    category: Category | None = None,
+    severity: Severity | None = None,
+    status: Status | None = None,
+    check: CheckQuery = None,
+    history: History = False,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> FindingPage:
+    """One host's findings (``history=true``: with resolved ones)."""
+    _visible_host(session, principal, host_id)
+    return _page(
+        session,
+        principal,
+        host_id=host_id,
+        category=category,
+        severity=severity,
+        status=status,
+        check=check,
+        history=history,
+        limit=limit,
+        offset=offset,
+    )

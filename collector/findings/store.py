@@ -1,0 +1,426 @@
+"""Evaluate hosts' latest reports and keep their findings (synchronous; one batch at a time).
+
+The life of a finding (one row of ``findings`` is one *episode* of a check on a host):
+
+* The first evaluation of a check on a host inserts a row with the result's status.
+* Later evaluations update that row (status, message, severity, category, waiver,
+  ``last_seen``) as long as the check does not pass after having failed.
+* ``fail`` and ``waived`` count as failing: the row's ``last_failed`` is set. A row that had
+  never failed (pass, unknown, not-applicable) and now fails starts the failure: its
+  ``first_seen`` is reset to now, so ``first_seen`` of a failing finding is when the collector
+  first saw it fail.
+* A row that has failed and now passes (or is no longer applicable) is **resolved**:
+  ``resolved_at`` is set, the row keeps its last status and message as history, and a new
+  row starts with the new status. If the check fails again later, that is a **new finding**
+  (a new row with its own ``first_seen``); the resolved rows are the history.
+* ``unknown`` neither opens nor resolves: a failing finding whose fact stops being known
+  stays open (status ``unknown``) until a report shows it passing.
+* A check that is no longer in the packs: its open failure is resolved; a row that never
+  failed is deleted.
+
+The current finding of a (host, check) is the row with ``resolved_at`` NULL; a partial unique
+index keeps it unique even with several evaluators (replicas, the CLI): the loser of a race
+rolls back and evaluates its batch again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from collector.db import Database
+from collector.models import (
+    Finding,
+    Host,
+    PolicyState,
+    ReportRecord,
+    SecurityUpdateSighting,
+    Site,
+    WaiverRecord,
+    utcnow,
+)
+from collector.policy import PolicySet, Result, Waiver, derive, evaluate
+
+log = logging.getLogger(__name__)
+
+FAILING = frozenset({"fail", "waived"})
+RESOLVING = frozenset({"pass", "not-applicable"})
+BATCH_SIZE = 200
+DIGEST_KEY = "policy_digest"
+
+_F = Finding.__table__  # type: ignore[attr-defined]
+_H = Host.__table__  # type: ignore[attr-defined]
+_S = Site.__table__  # type: ignore[attr-defined]
+_R = ReportRecord.__table__  # type: ignore[attr-defined]
+_W = WaiverRecord.__table__  # type: ignore[attr-defined]
+_SIGHT = SecurityUpdateSighting.__table__  # type: ignore[attr-defined]
+_STATE = PolicyState.__table__  # type: ignore[attr-defined]
+
+_UPDATE = (
+    sa.update(_F)
+    .where(_F.c.id == sa.bindparam("_id"))
+    .values(
+        status=sa.bindparam("status"),
+        severity=sa.bindparam("severity"),
+        category=sa.bindparam("category"),
+        message=sa.bindparam("message"),
+        first_seen=sa.bindparam("first_seen"),
+        last_seen=sa.bindparam("last_seen"),
+        last_failed=sa.bindparam("last_failed"),
+        waiver_id=sa.bindparam("waiver_id"),
+        waiver_reason=sa.bindparam("waiver_reason"),
+        waiver_until=sa.bindparam("waiver_until"),
+    )
+)
+_RESOLVE = (
+    sa.update(_F)
+    .where(_F.c.id == sa.bindparam("_id"))
+    .values(resolved_at=sa.bindparam("resolved_at"), last_seen=sa.bindparam("last_seen"))
+)
+# Most evaluations change nothing but the times: one statement for all current rows.
+_TOUCH = (
+    sa.update(_F)
+    .where(_F.c.host_id.in_(sa.bindparam("host_ids", expanding=True)), _F.c.resolved_at.is_(None))
+    .values(
+        last_seen=sa.bindparam("now"),
+        last_failed=sa.case(
+            (_F.c.status.in_(sorted(FAILING)), sa.bindparam("now")), else_=_F.c.last_failed
+        ),
+    )
+)
+_COMPARED = ("status", "severity", "category", "message", "first_seen", "waiver_id",
+             "waiver_reason", "waiver_until")  # fmt: skip
+
+
+@dataclass
+class _HostInput:
+    id: int
+    site_id: int
+    site: str
+    machine_id: str
+    report: dict[str, Any]
+    collected_at: dt.datetime
+
+
+@dataclass
+class _Changes:
+    inserts: list[dict[str, Any]]
+    updates: list[dict[str, Any]]
+    resolves: list[dict[str, Any]]
+    deletes: list[int]
+    touched_hosts: list[int]
+    new_sightings: list[dict[str, Any]]
+    gone_sightings: list[tuple[int, str]]
+
+
+def evaluate_hosts(
+    db: Database,
+    host_ids: Iterable[int],
+    policies: PolicySet,
+    *,
+    now: dt.datetime | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> int:
+    """Evaluate the latest report of each host and store the findings; returns how many
+    hosts were evaluated (hosts without a report are skipped). One transaction per batch."""
+    now = now or utcnow()
+    ids = sorted(set(host_ids))
+    done = 0
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        for attempt in range(3):
+            try:
+                done += _evaluate_batch(db, chunk, policies, now)
+                break
+            except IntegrityError:
+                # Another evaluator wrote the same current findings meanwhile: read again.
+                if attempt == 2:
+                    raise
+                log.info("findings of hosts %s changed concurrently; evaluating again", chunk)
+    return done
+
+
+def _evaluate_batch(
+    db: Database, host_ids: Sequence[int], policies: PolicySet, now: dt.datetime
+) -> int:
+    # Read and compute outside the write lock (SQLite has one writer: ingest waits for it).
+    with db.engine.connect() as conn:
+        hosts = _load_hosts(conn, host_ids)
+        if not hosts:
+            return 0
+        ids = [h.id for h in hosts]
+        site_ids = sorted({h.site_id for h in hosts})
+        current = _current_findings(conn, ids)
+        waivers = _waivers(conn, ids, site_ids)
+        sightings = _sightings(conn, ids)
+    changes = _Changes([], [], [], [], ids, [], [])
+    for host in hosts:
+        seen = _update_sightings(host, sightings.get(host.id, {}), now, changes)
+        facts = derive(host.report, policies.reference, now, first_seen_pending=seen)
+        report = dict(host.report)
+        # Site waivers name the collector's site (the agent's host.site is only a hint).
+        host_section = report.get("host")
+        report["host"] = {**(host_section if isinstance(host_section, dict) else {}),
+                          "site": host.site}  # fmt: skip
+        host_waivers = waivers.get(host.id, []) + waivers.get(-host.site_id, [])
+        results = evaluate(policies, report, facts, [_policy_waiver(w, host) for w in host_waivers])
+        _diff(host.id, results, current.get(host.id, {}), host_waivers, now=now, changes=changes)
+    with db.write_session() as session:
+        conn = session.connection()
+        conn.execute(_TOUCH, {"host_ids": changes.touched_hosts, "now": now})
+        if changes.resolves:
+            conn.execute(_RESOLVE, changes.resolves)
+        if changes.deletes:
+            conn.execute(sa.delete(_F).where(_F.c.id.in_(changes.deletes)))
+        if changes.updates:
+            conn.execute(_UPDATE, changes.updates)
+        if changes.inserts:
+            conn.execute(sa.insert(_F), changes.inserts)
+        if changes.gone_sightings:
+            for host_id, name in changes.gone_sightings:
+                conn.execute(
+                    sa.delete(_SIGHT).where(_SIGHT.c.host_id == host_id, _SIGHT.c.name == name)
+                )
+        if changes.new_sightings:
+            conn.execute(sa.insert(_SIGHT), changes.new_sightings)
+        session.commit()
+    return len(hosts)
+
+
+def _load_hosts(conn: sa.Connection, host_ids: Sequence[int]) -> list[_HostInput]:
+    rows = conn.execute(
+        sa.select(_H.c.id, _H.c.site_id, _H.c.machine_id, _S.c.name, _R.c.raw, _R.c.collected_at)
+        .join(_S, _S.c.id == _H.c.site_id)
+        .join(_R, _R.c.report_id == _H.c.last_report_id)
+        .where(_H.c.id.in_(host_ids))
+        .order_by(_H.c.id)
+    ).all()
+    out = []
+    for row in rows:
+        try:
+            report = json.loads(row.raw)
+        except ValueError:
+            log.warning("host %s: stored report is not JSON; not evaluated", row.id)
+            continue
+        if isinstance(report, dict):
+            out.append(
+                _HostInput(row.id, row.site_id, row.name, row.machine_id, report, row.collected_at)
+            )
+    return out
+
+
+def _current_findings(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    rows = conn.execute(
+        sa.select(_F).where(_F.c.host_id.in_(host_ids), _F.c.resolved_at.is_(None))
+    ).mappings()
+    for row in rows:
+        out.setdefault(row["host_id"], {})[row["check_id"]] = dict(row)
+    return out
+
+
+def _waivers(
+    conn: sa.Connection, host_ids: Sequence[int], site_ids: Sequence[int]
+) -> dict[int, list[WaiverRecord]]:
+    """Waivers by host id, and by negative site id for site waivers."""
+    out: dict[int, list[WaiverRecord]] = {}
+    rows = conn.execute(
+        sa.select(_W).where(sa.or_(_W.c.host_id.in_(host_ids), _W.c.site_id.in_(site_ids)))
+    ).mappings()
+    for row in rows:
+        waiver = WaiverRecord(**row)
+        key = waiver.host_id if waiver.host_id is not None else -(waiver.site_id or 0)
+        out.setdefault(key, []).append(waiver)
+    return out
+
+
+def _policy_waiver(waiver: WaiverRecord, host: _HostInput) -> Waiver:
+    if waiver.host_id is not None:
+        return Waiver(waiver.check_id, waiver.reason, waiver.until, host=host.machine_id)
+    return Waiver(waiver.check_id, waiver.reason, waiver.until, site=host.site)
+
+
+def _sightings(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[str, dt.datetime]]:
+    out: dict[int, dict[str, dt.datetime]] = {}
+    for row in conn.execute(sa.select(_SIGHT).where(_SIGHT.c.host_id.in_(host_ids))):
+        out.setdefault(row.host_id, {})[row.name] = row.first_seen
+    return out
+
+
+def pending_security_names(report: dict[str, Any]) -> set[str]:
+    patches = report.get("patches")
+    if not isinstance(patches, dict):
+        return set()
+    pending = patches.get("pending") or []
+    return {
+        str(p.get("name"))[:256]
+        for p in pending
+        if isinstance(p, dict) and p.get("security") is True and p.get("name")
+    }
+
+
+def _update_sightings(
+    host: _HostInput, known: dict[str, dt.datetime], now: dt.datetime, changes: _Changes
+) -> dict[str, dt.datetime]:
+    """First sightings of the host's pending security updates, recorded for new ones (at the
+    report's collection time, which is when it was seen) and forgotten for installed ones."""
+    names = pending_security_names(host.report)
+    seen_at = min(host.collected_at, now)
+    out = {}
+    for name in names:
+        if name in known:
+            out[name] = known[name]
+        else:
+            out[name] = seen_at
+            changes.new_sightings.append({"host_id": host.id, "name": name, "first_seen": seen_at})
+    changes.gone_sightings.extend((host.id, name) for name in known if name not in names)
+    return out
+
+
+def _active_waiver(check: str, waivers: list[WaiverRecord], today: dt.date) -> WaiverRecord | None:
+    active = [w for w in waivers if w.check_id == check and today <= w.until]
+    return max(active, key=lambda w: w.until) if active else None
+
+
+def _diff(
+    host_id: int,
+    results: list[Result],
+    current: dict[str, dict[str, Any]],
+    waivers: list[WaiverRecord],
+    *,
+    now: dt.datetime,
+    changes: _Changes,
+) -> None:
+    today = now.date()
+    for result in results:
+        waiver = _active_waiver(result.check, waivers, today) if result.status == "waived" else None
+        failing = result.status in FAILING
+        values = {
+            "status": result.status,
+            "severity": result.severity,
+            "category": result.category,
+            "message": result.message,
+            "last_seen": now,
+            "waiver_id": waiver.id if waiver else None,
+            "waiver_reason": waiver.reason if waiver else None,
+            "waiver_until": waiver.until if waiver else None,
+        }
+        row = current.pop(result.check, None)
+        if row is not None and row["last_failed"] is not None and result.status in RESOLVING:
+            changes.resolves.append(
+                {"_id": row["id"], "resolved_at": now, "last_seen": row["last_seen"]}
+            )
+            row = None
+        if row is None:
+            changes.inserts.append(
+                {
+                    "host_id": host_id,
+                    "check_id": result.check,
+                    "first_seen": now,
+                    "last_failed": now if failing else None,
+                    "resolved_at": None,
+                    **values,
+                }
+            )
+            continue
+        first_seen = row["first_seen"]
+        if failing and row["last_failed"] is None:
+            first_seen = now  # the failure starts now
+        update = {
+            "_id": row["id"],
+            "first_seen": first_seen,
+            "last_failed": now if failing else row["last_failed"],
+            **values,
+        }
+        if any(update[key] != row[key] for key in _COMPARED):
+            changes.updates.append(update)
+    # Checks no longer in the packs.
+    for row in current.values():
+        if row["last_failed"] is not None:
+            changes.resolves.append(
+                {"_id": row["id"], "resolved_at": now, "last_seen": row["last_seen"]}
+            )
+        else:
+            changes.deletes.append(row["id"])
+
+
+# --- whole-database jobs ------------------------------------------------------------------
+
+
+def all_host_ids(db: Database) -> list[int]:
+    with db.engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(_H.c.id).where(_H.c.last_report_id.is_not(None)).order_by(_H.c.id)
+            ).scalars()
+        )
+
+
+def unevaluated_host_ids(db: Database) -> list[int]:
+    """Hosts with a report but no findings (stored while no evaluator ran)."""
+    with db.engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(_H.c.id)
+                .where(
+                    _H.c.last_report_id.is_not(None),
+                    ~sa.exists().where(_F.c.host_id == _H.c.id),
+                )
+                .order_by(_H.c.id)
+            ).scalars()
+        )
+
+
+def expired_waiver_host_ids(db: Database, today: dt.date) -> list[int]:
+    """Hosts with a current finding waived by a waiver that has expired (or was removed)."""
+    with db.engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(_F.c.host_id)
+                .where(
+                    _F.c.resolved_at.is_(None),
+                    _F.c.status == "waived",
+                    ~sa.exists().where(_W.c.id == _F.c.waiver_id, _W.c.until >= today),
+                )
+                .distinct()
+            ).scalars()
+        )
+
+
+def stored_digest(db: Database) -> str | None:
+    with db.engine.connect() as conn:
+        value: str | None = conn.execute(
+            sa.select(_STATE.c.value).where(_STATE.c.key == DIGEST_KEY)
+        ).scalar()
+        return value
+
+
+def store_digest(db: Database, digest: str) -> None:
+    with db.write_session() as session:
+        conn = session.connection()
+        updated = conn.execute(
+            sa.update(_STATE).where(_STATE.c.key == DIGEST_KEY).values(value=digest)
+        ).rowcount
+        if not updated:
+            conn.execute(sa.insert(_STATE).values(key=DIGEST_KEY, value=digest))
+        session.commit()
+
+
+def reevaluate_if_changed(
+    db: Database, policies: PolicySet, *, now: dt.datetime | None = None
+) -> int | None:
+    """All hosts again when the packs' digest differs from the one last evaluated with
+    (stored in the database, so replicas and restarts agree); None when nothing changed."""
+    if stored_digest(db) == policies.digest:
+        return None
+    count = evaluate_hosts(db, all_host_ids(db), policies, now=now)
+    store_digest(db, policies.digest)
+    log.info("policy packs changed (digest %s): re-evaluated %d hosts", policies.digest[:12], count)
+    return count

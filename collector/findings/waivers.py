@@ -1,0 +1,152 @@
+"""Waivers stored in the database: add, list, remove (shared by the CLI and tests).
+
+A waiver names a check, one host (by hostname, FQDN or machine id, resolved to the host when
+added) or one site, a reason and the last day it holds (``until``, inclusive). A waived
+failure is shown as ``waived`` with the reason and date; after ``until`` it is ``fail`` again
+(the evaluator's periodic job re-evaluates hosts whose waiver expired).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from collector.models import Host, Site, WaiverRecord
+from collector.policy import PolicySet
+from collector.services import ServiceError, get_site
+
+MAX_REASON = 1000
+
+
+@dataclass(frozen=True)
+class WaiverInfo:
+    id: int
+    check: str
+    host: str | None
+    host_id: int | None
+    site: str
+    reason: str
+    until: dt.date
+    expired: bool
+
+
+def find_host(session: Session, name: str) -> Host:
+    """The one host whose hostname, FQDN (case-insensitive) or machine id is ``name``."""
+    wanted = name.strip()
+    if not wanted:
+        raise ServiceError("--host must name a host (hostname or machine id)")
+    lowered = wanted.lower()
+    hosts = session.exec(
+        select(Host).where(
+            sa.or_(
+                col(Host.machine_id) == wanted,
+                func.lower(col(Host.hostname)) == lowered,
+                func.lower(col(Host.fqdn)) == lowered,
+            )
+        )
+    ).all()
+    if not hosts:
+        raise ServiceError(f"unknown host {wanted!r} (give a hostname or machine id)", 404)
+    if len(hosts) > 1:
+        ids = ", ".join(f"{h.id} ({h.machine_id})" for h in hosts)
+        raise ServiceError(f"host {wanted!r} is ambiguous: it matches hosts {ids}; "
+                           "give the machine id")  # fmt: skip
+    return hosts[0]
+
+
+def parse_until(value: str | dt.date, today: dt.date) -> dt.date:
+    if isinstance(value, dt.date):
+        until = value
+    else:
+        try:
+            until = dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ServiceError(f"--until must be a date YYYY-MM-DD, not {value!r}") from None
+    if until < today:
+        raise ServiceError(f"--until {until.isoformat()} is in the past")
+    return until
+
+
+def add_waiver(
+    session: Session,
+    *,
+    check: str,
+    reason: str,
+    until: str | dt.date,
+    policies: PolicySet,
+    host: str | None = None,
+    site: str | None = None,
+    today: dt.date | None = None,
+) -> tuple[WaiverRecord, list[int]]:
+    """Store a waiver; returns it and the ids of the hosts it covers (to re-evaluate)."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    if (host is None) == (site is None):
+        raise ServiceError("a waiver names exactly one of --host or --site")
+    if check not in {c.id for c in policies.checks}:
+        raise ServiceError(f"unknown check {check!r} (not in the policy packs in "
+                           f"{policies.directory})", 404)  # fmt: skip
+    reason = reason.strip()
+    if not reason:
+        raise ServiceError("--reason must say why the failure is accepted")
+    if len(reason) > MAX_REASON:
+        raise ServiceError(f"--reason is longer than {MAX_REASON} characters")
+    day = parse_until(until, today)
+    record = WaiverRecord(check_id=check, reason=reason, until=day)
+    if host is not None:
+        found = find_host(session, host)
+        record.host_id = found.id
+    else:
+        record.site_id = get_site(session, site or "").id
+    session.add(record)
+    session.commit()
+    return record, covered_hosts(session, record)
+
+
+def covered_hosts(session: Session, waiver: WaiverRecord) -> list[int]:
+    if waiver.host_id is not None:
+        return [waiver.host_id]
+    query = select(Host.id).where(Host.site_id == waiver.site_id)
+    return [host_id for host_id in session.exec(query) if host_id is not None]
+
+
+def list_waivers(session: Session, today: dt.date | None = None) -> list[WaiverInfo]:
+    today = today or dt.datetime.now(dt.UTC).date()
+    rows = session.exec(
+        select(WaiverRecord, Host, Site)
+        .outerjoin(Host, col(Host.id) == col(WaiverRecord.host_id))
+        .join(
+            Site,
+            col(Site.id) == sa.func.coalesce(col(WaiverRecord.site_id), col(Host.site_id)),
+        )
+        .order_by(col(WaiverRecord.id))
+    ).all()
+    out = []
+    for waiver, host, site in rows:
+        assert waiver.id is not None
+        out.append(
+            WaiverInfo(
+                id=waiver.id,
+                check=waiver.check_id,
+                host=(host.hostname or host.machine_id) if host is not None else None,
+                host_id=waiver.host_id,
+                site=site.name,
+                reason=waiver.reason,
+                until=waiver.until,
+                expired=waiver.until < today,
+            )
+        )
+    return out
+
+
+def remove_waiver(session: Session, waiver_id: int) -> list[int]:
+    """Delete a waiver; returns the ids of the hosts it covered (to re-evaluate)."""
+    waiver = session.get(WaiverRecord, waiver_id)
+    if waiver is None:
+        raise ServiceError(f"unknown waiver {waiver_id}", 404)
+    hosts = covered_hosts(session, waiver)
+    session.delete(waiver)
+    session.commit()
+    return hosts

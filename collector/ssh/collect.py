@@ -1,0 +1,256 @@
+"""Collecting SSH targets: the agent's Linux probes against a remote machine, then the same
+ingestion as an agent's report (validated by ``parse_report``, stored by ``store`` with
+``source="ssh"``).
+
+Several hosts are collected at once (``INVENTAR_SSH_PARALLEL`` sessions); each has its own
+deadline (``INVENTAR_SSH_TIMEOUT``): past it its session is closed and the host is reported
+as timed out, so a hung host never holds up the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import select
+
+from agent.context import Machine
+from agent.report import HostConfig, Selection, collect
+from agent.schema import Report
+from collector.db import Database
+from collector.ingest import BadReport, Limits, parse_report, store
+from collector.models import Site, SshTarget, utcnow
+from collector.ssh.calls import ProcCalls
+from collector.ssh.files import SftpFiles
+from collector.ssh.runner import SshRunner
+from collector.ssh.session import (
+    Credentials,
+    SshError,
+    SshSession,
+    connect,
+    host_label,
+    read_password,
+)
+from collector.ssh.settings import SshSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    host: str
+    port: int
+    ok: bool
+    message: str
+    seconds: float
+    host_id: int | None = None
+    report_id: str | None = None
+    stored: bool = False  # a new report (not a duplicate)
+
+    @property
+    def label(self) -> str:
+        return host_label(self.host, self.port)
+
+
+def credentials(target: SshTarget) -> Credentials:
+    if target.key_file:
+        return Credentials(target.user, key_file=target.key_file)
+    return Credentials(
+        target.user, password=read_password(target.password_env, target.password_file)
+    )
+
+
+def collect_report(
+    target: SshTarget, site_name: str, settings: SshSettings, cancel: _Cancel | None = None
+) -> Report:
+    """The report of one target, or SshError (connect, host key, auth, platform, timeout)."""
+    cancel = cancel or _Cancel()
+    known_hosts = Path(target.known_hosts) if target.known_hosts else settings.known_hosts
+    session = connect(
+        target.host,
+        target.port,
+        credentials(target),
+        known_hosts,
+        timeout=settings.connect_timeout,
+        command_timeout=settings.probe_timeout,
+    )
+    try:
+        cancel.attach(session)
+        runner = SshRunner(session)
+        uname = runner.run(["uname", "-s"], timeout=settings.connect_timeout)
+        if not uname.ok:
+            raise SshError(f"{session.label}: cannot run commands: {uname.describe()}")
+        system = uname.stdout.strip()
+        if system != "Linux":
+            raise SshError(
+                f"{session.label}: only Linux hosts are collected over SSH, not {system}"
+            )
+        files = SftpFiles(session)
+        machine = Machine(runner, files, ProcCalls(runner, files), "linux")
+        report = collect(
+            machine,
+            Selection(),
+            HostConfig(site=site_name, role=target.role),
+            probe_timeout_s=settings.probe_timeout,
+        )
+    finally:
+        session.close()
+    if cancel.expired:
+        raise SshError(f"{session.label}: collection took longer than {settings.timeout:g} s")
+    return report
+
+
+class _Cancel:
+    """A host's deadline: when it passes, its session is closed (blocked reads fail)."""
+
+    def __init__(self) -> None:
+        self.expired = False
+        self._session: SshSession | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, session: SshSession) -> None:
+        with self._lock:
+            self._session = session
+            if self.expired:
+                session.close()
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self._session is not None:
+                self._session.close()
+
+
+def store_ssh_report(db: Database, target_id: int, report: Report, limits: Limits) -> Outcome:
+    """Validates the report as any report and stores it with ``source="ssh"``."""
+    raw = report.model_dump_json()
+    parsed = parse_report(raw.encode("utf-8"), limits)
+    with db.write_session() as session:
+        target = session.get(SshTarget, target_id)
+        if target is None:
+            raise SshError("the target was removed during collection")
+        site = session.get(Site, target.site_id)
+        assert site is not None and site.id is not None
+        result = store(
+            session, parsed, raw, site_id=site.id, org_id=site.org_id, agent_id=None, source="ssh"
+        )
+    if result.status == "stored":
+        _notify_findings(db, result.host_id)
+    return Outcome(
+        target.host,
+        target.port,
+        True,
+        result.status,
+        0.0,
+        result.host_id,
+        result.report_id,
+        result.status == "stored",
+    )
+
+
+def _notify_findings(db: Database, host_id: int) -> None:
+    """Queues the host for policy evaluation, as reports from agents are (in `serve`)."""
+    try:
+        from collector.findings import notify  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - findings are optional
+        return
+    notify(db, host_id)
+
+
+def _record(db: Database, target_id: int, outcome: Outcome, when: dt.datetime) -> None:
+    with db.write_session() as session:
+        target = session.get(SshTarget, target_id)
+        if target is None:
+            return
+        target.last_attempt_at = when
+        if outcome.ok:
+            target.last_success_at = when
+            target.last_error = None
+            target.host_id = outcome.host_id
+        else:
+            target.last_error = outcome.message[:4000]
+        session.add(target)
+        session.commit()
+
+
+def collect_one(
+    db: Database, target: SshTarget, site: Site, settings: SshSettings, limits: Limits
+) -> Outcome:
+    """Collects and stores one target within its deadline; never raises."""
+    assert target.id is not None
+    started = time.monotonic()
+    when = utcnow()
+    cancel = _Cancel()
+    timer = threading.Timer(settings.timeout, cancel.expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        report = collect_report(target, site.name, settings, cancel)
+        stored = store_ssh_report(db, target.id, report, limits)
+        outcome = Outcome(
+            target.host,
+            target.port,
+            True,
+            f"{stored.message} (host {stored.host_id}, report {stored.report_id}, "
+            f"{len(report.collection.errors)} collection error(s))",
+            time.monotonic() - started,
+            stored.host_id,
+            stored.report_id,
+            stored.stored,
+        )
+    except SshError as exc:
+        outcome = Outcome(target.host, target.port, False, exc.message, time.monotonic() - started)
+    except BadReport as exc:
+        outcome = Outcome(
+            target.host,
+            target.port,
+            False,
+            f"{host_label(target.host, target.port)}: report refused: {exc.message}",
+            time.monotonic() - started,
+        )
+    except Exception as exc:  # one host's failure must not end the round
+        log.exception("SSH collection of %s failed", host_label(target.host, target.port))
+        outcome = Outcome(
+            target.host,
+            target.port,
+            False,
+            f"{host_label(target.host, target.port)}: internal error: {type(exc).__name__}: {exc}",
+            time.monotonic() - started,
+        )
+    finally:
+        timer.cancel()
+    if outcome.ok:
+        log.info("SSH %s: %s in %.1f s", outcome.label, outcome.message, outcome.seconds)
+    else:
+        log.warning("SSH %s: %s", outcome.label, outcome.message)
+    _record(db, target.id, outcome, when)
+    return outcome
+
+
+def collect_all(
+    db: Database,
+    settings: SshSettings | None = None,
+    *,
+    hosts: set[tuple[str, int]] | None = None,
+    limits: Limits | None = None,
+) -> list[Outcome]:
+    """One round: every target (or those in ``hosts``), ``settings.parallel`` at a time."""
+    settings = settings or SshSettings()
+    limits = limits or Limits()
+    with db.session() as session:
+        rows = session.exec(
+            select(SshTarget, Site).join(Site, Site.id == SshTarget.site_id)  # type: ignore[arg-type]
+        ).all()
+    targets = [(t, s) for t, s in rows if hosts is None or (t.host, t.port) in hosts]
+    if not targets:
+        return []
+    with ThreadPoolExecutor(
+        max_workers=min(settings.parallel, len(targets)), thread_name_prefix="ssh"
+    ) as pool:
+        futures = [pool.submit(collect_one, db, t, s, settings, limits) for t, s in targets]
+        return [f.result() for f in futures]

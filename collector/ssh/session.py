@@ -1,0 +1,250 @@
+"""SSH sessions: connect with verified host keys, authenticate, and close.
+
+Host keys are checked against a known_hosts file (OpenSSH format; ``[host]:port`` for ports
+other than 22). An unknown or changed key is refused with a message naming the host and the
+key's fingerprint (``SHA256:…``, as ``ssh-keygen -lf`` shows it). Trust on first use happens
+only when asked for explicitly (:func:`trust_on_first_use`, ``ssh add --trust-on-first-use``).
+Passwords come from an environment variable or a file with mode 0600, and are never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import socket
+import stat
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+
+# paramiko logs a traceback from its transport thread for every failed handshake; the
+# collector says what failed in one line instead (SshError).
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+
+
+class SshError(Exception):
+    """Connecting, verifying the host or authenticating failed; ``message`` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """The key's SHA256 fingerprint as OpenSSH prints it (``SHA256:`` + unpadded base64)."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def host_label(host: str, port: int) -> str:
+    """The host's name in known_hosts: ``host`` on port 22, else ``[host]:port``."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    key_file: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        """How this user authenticates, for messages (never the secret itself)."""
+        return f"key {self.key_file}" if self.key_file else "password"
+
+
+def read_password(env_var: str | None, file: str | None) -> str:
+    """The password from the environment variable or the 0600 file; SshError otherwise."""
+    if env_var:
+        value = os.environ.get(env_var)
+        if not value:
+            raise SshError(f"environment variable {env_var} (the SSH password) is not set")
+        return value
+    if file:
+        path = Path(file)
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                raise SshError(f"{path}: the password file must have mode 0600 (it has {mode:04o})")
+            return path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise SshError(f"cannot read the password file {path}: {exc.strerror}") from None
+    raise SshError("no key file and no password source")
+
+
+def _load_known_hosts(path: Path) -> paramiko.HostKeys:
+    keys = paramiko.HostKeys()
+    if path.exists():
+        try:
+            keys.load(str(path))
+        except (OSError, paramiko.SSHException) as exc:
+            raise SshError(f"cannot read known_hosts {path}: {exc}") from None
+    return keys
+
+
+class _RejectUnknown(paramiko.MissingHostKeyPolicy):
+    def __init__(self, known_hosts: Path) -> None:
+        self.known_hosts = known_hosts
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        raise SshError(
+            f"{hostname}: unknown host key {key.get_name()} {fingerprint(key)} (not in "
+            f"{self.known_hosts}); refusing to connect. Check the fingerprint on the host "
+            "(ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then add the key to that file or "
+            "add the host again with --trust-on-first-use"
+        )
+
+
+class SshSession:
+    """An authenticated connection; SFTP is opened on first use and shared (with a lock)."""
+
+    def __init__(self, client: paramiko.SSHClient, label: str, timeout: float) -> None:
+        self.client = client
+        self.label = label
+        self.timeout = timeout
+        self._sftp: paramiko.SFTPClient | None = None
+        self.sftp_lock = threading.Lock()
+        self.closed = False
+
+    @property
+    def transport(self) -> paramiko.Transport:
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise OSError(f"{self.label}: the SSH connection is closed")
+        return transport
+
+    def sftp(self) -> paramiko.SFTPClient:
+        """The SFTP client (call with ``sftp_lock`` held)."""
+        if self._sftp is None:
+            try:
+                self._sftp = paramiko.SFTPClient.from_transport(self.transport)
+            except paramiko.SSHException as exc:
+                raise OSError(f"{self.label}: SFTP unavailable: {exc}") from None
+            if self._sftp is None:
+                raise OSError(f"{self.label}: SFTP unavailable")
+            self._sftp.get_channel().settimeout(self.timeout)  # type: ignore[union-attr]
+        return self._sftp
+
+    def close(self) -> None:
+        """Closes everything; blocked reads in other threads fail at once (used on timeout)."""
+        self.closed = True
+        try:
+            if self._sftp is not None:
+                self._sftp.close()
+        except Exception:  # closing must never raise
+            pass
+        self.client.close()
+
+
+def connect(
+    host: str,
+    port: int,
+    credentials: Credentials,
+    known_hosts: Path,
+    *,
+    timeout: float = 15.0,
+    command_timeout: float = 60.0,
+) -> SshSession:
+    """An authenticated session, or SshError saying what failed (host key, auth, network)."""
+    label = f"{credentials.user}@{host_label(host, port)}"
+    client = paramiko.SSHClient()
+    _load_known_hosts(known_hosts)  # a broken file is an error of its own
+    if known_hosts.exists():
+        client.load_host_keys(str(known_hosts))
+    client.set_missing_host_key_policy(_RejectUnknown(known_hosts))
+    try:
+        client.connect(
+            hostname=host,
+            port=port,
+            username=credentials.user,
+            key_filename=credentials.key_file,
+            password=None if credentials.key_file else credentials.password,
+            timeout=timeout,
+            banner_timeout=timeout,
+            auth_timeout=timeout,
+            channel_timeout=timeout,
+            allow_agent=False,
+            look_for_keys=False,
+        )
+    except SshError:
+        client.close()
+        raise
+    except paramiko.BadHostKeyException as exc:
+        client.close()
+        raise SshError(
+            f"{host_label(host, port)}: host key CHANGED: the host offers {exc.key.get_name()} "
+            f"{fingerprint(exc.key)}, {known_hosts} has {fingerprint(exc.expected_key)}; "
+            "refusing to connect (possible man-in-the-middle). If the change is expected, "
+            f"remove the old key from {known_hosts} and add the host again"
+        ) from None
+    except paramiko.AuthenticationException as exc:
+        client.close()
+        raise SshError(
+            f"{label}: authentication failed ({credentials.describe()}): {exc}"
+        ) from None
+    except TimeoutError:
+        client.close()
+        raise SshError(f"{host_label(host, port)}: no answer within {timeout:g} s") from None
+    except paramiko.SSHException as exc:
+        transport = client.get_transport()
+        spoke = transport is not None and bool(getattr(transport, "remote_version", ""))
+        client.close()
+        if not spoke:
+            raise SshError(
+                f"{host_label(host, port)}: no SSH answer within {timeout:g} s (the port "
+                "accepts connections but sends no SSH banner)"
+            ) from None
+        raise SshError(f"{host_label(host, port)}: SSH failed: {exc}") from None
+    except OSError as exc:
+        client.close()
+        raise SshError(f"{host_label(host, port)}: cannot connect: {exc.strerror or exc}") from None
+    return SshSession(client, label, command_timeout)
+
+
+def server_key(host: str, port: int, timeout: float = 15.0) -> paramiko.PKey:
+    """The host key the server offers (no authentication)."""
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise SshError(f"{host_label(host, port)}: cannot connect: {exc.strerror or exc}") from None
+    transport = paramiko.Transport(sock)
+    transport.banner_timeout = timeout
+    try:
+        transport.start_client(timeout=timeout)
+        return transport.get_remote_server_key()
+    except (paramiko.SSHException, OSError) as exc:
+        raise SshError(f"{host_label(host, port)}: SSH failed: {exc}") from None
+    finally:
+        transport.close()
+
+
+def trust_on_first_use(
+    host: str, port: int, known_hosts: Path, timeout: float = 15.0
+) -> tuple[str, bool]:
+    """Records the host's key in known_hosts unless a key is known already.
+
+    Returns (fingerprint, added). A host whose known key differs is refused, never
+    overwritten: trust on *first* use only.
+    """
+    key = server_key(host, port, timeout)
+    label = host_label(host, port)
+    keys = _load_known_hosts(known_hosts)
+    known = keys.lookup(label)
+    if known is not None:
+        if key.get_name() in known and known[key.get_name()] == key:
+            return fingerprint(key), False
+        if key.get_name() in known:
+            raise SshError(
+                f"{label}: host key CHANGED: the host offers {key.get_name()} "
+                f"{fingerprint(key)}, {known_hosts} has {fingerprint(known[key.get_name()])}; "
+                "refusing to trust it"
+            )
+    keys.add(label, key.get_name(), key)
+    known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    keys.save(str(known_hosts))
+    return fingerprint(key), True

@@ -1,0 +1,37 @@
+"""deploy/prometheus with the real promtool: config, rules, and the rules' unit tests (each
+alert fires in one case and stays quiet in another)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.needs import missing
+
+PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+
+
+def promtool(*argv: str) -> subprocess.CompletedProcess[str]:
+    path = shutil.which("promtool")
+    if path is None:
+        missing("promtool not installed (apt-get install prometheus)")
+    return subprocess.run(
+        [path, *argv], capture_output=True, text=True, timeout=120, cwd=PROMETHEUS_DIR
+    )
+
+
+def test_config_and_rules_are_valid() -> None:
+    done = promtool("check", "config", "prometheus.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout and "rules found" in done.stdout
+    done = promtool("check", "rules", "rules/inventar.rules.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_rule_unit_tests_pass() -> None:
+    tests = sorted(str(p.relative_to(PROMETHEUS_DIR)) for p in PROMETHEUS_DIR.glob("tests/*.yml"))
+    assert len(tests) == 2
+    done = promtool("test", "rules", *tests)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("SUCCESS") == len(tests), done.stdout

@@ -83,7 +83,7 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade(engine: sa.Engine, revision: str = "heads") -> None:
+def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Applies the migrations on ``engine``'s database (idempotent)."""
     cfg = alembic_config()
     with engine.begin() as conn:

@@ -267,6 +267,8 @@ def test_probe_apt_debian12(tmp_path: Path) -> None:
 
 def test_probe_apt_unattended_reboot_and_agent_cache(tmp_path: Path) -> None:
     root = rootfs(tmp_path, "patches-debian12")
+    # git keeps no empty directory: dpkg/info exists in the captured tree only with files.
+    (root / "var/lib/dpkg/info").mkdir(parents=True, exist_ok=True)
     (root / "var/lib/dpkg/info/unattended-upgrades.list").write_text("")
     (root / "run/reboot-required").write_text("*** System restart required ***\n")
     (root / "var/log/apt/history.log").unlink()  # falls back to dpkg.log

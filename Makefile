@@ -22,10 +22,14 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# Each prints its figures; a missed goal does not stop the others.
 bench: install
-	$(PY) benchmarks/agent_footprint.py
-	$(PY) benchmarks/patch_probe.py
-	$(PY) benchmarks/ingest.py
+	-$(PY) -m benchmarks.agent_footprint
+	-$(PY) -m benchmarks.patch_probe
+	-$(PY) -m benchmarks.agent_idle
+	-$(PY) -m benchmarks.ingest
+	-$(PY) -m benchmarks.policy_eval
+	-$(PY) -m benchmarks.metrics_scrape
 
 # A collector on embedded SQLite (var/inventar.db) with this machine's agent enrolled.
 run: install

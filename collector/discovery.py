@@ -222,6 +222,39 @@ def list_devices(
     ], int(total)
 
 
+# Ports of clear-text or long-superseded services: on a device nobody manages, each is a
+# finding an admin wants to see (BSI NET.1.2 / SYS.3.3: no unencrypted management access).
+LEGACY_PORTS: dict[int, str] = {21: "ftp", 23: "telnet", 139: "netbios-ssn", 515: "lpd"}
+
+
+def unmanaged_legacy_port_metric(db: Database) -> Iterator[Metric]:
+    """``inventar_devices_unmanaged_legacy_port{site,service}``: unmanaged devices with a
+    legacy service's port open (every site and service, also with 0)."""
+    gauge = GaugeMetricFamily(
+        "inventar_devices_unmanaged_legacy_port",
+        "Unmanaged devices with the port of a legacy service open (ftp, telnet, netbios-ssn, "
+        "lpd), by site and service.",
+        labels=["site", "service"],
+    )
+    try:
+        with db.engine.connect() as conn:
+            sites = conn.execute(sa.select(_SITES.c.id, _SITES.c.name)).all()
+            rows = conn.execute(
+                sa.select(_DEVICES.c.site_id, _DEVICES.c.open_ports).where(~managed_expression())
+            ).all()
+    except sa.exc.SQLAlchemyError:
+        log.exception("metrics: devices query failed")
+        return
+    counts = {(site_id, port): 0 for site_id, _ in sites for port in LEGACY_PORTS}
+    for site_id, ports in rows:
+        for port in set(ports or []) & LEGACY_PORTS.keys():
+            counts[(site_id, port)] = counts.get((site_id, port), 0) + 1
+    for site_id, name in sites:
+        for port, service in LEGACY_PORTS.items():
+            gauge.add_metric([name, service], float(counts[(site_id, port)]))
+    yield gauge
+
+
 def unmanaged_metric(db: Database) -> Iterator[Metric]:
     """``inventar_devices_unmanaged{site}``: devices seen on the network without a reporting
     host behind their MAC, per site (every site, also with 0)."""

@@ -40,7 +40,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from collector.db import Database
-from collector.discovery import unmanaged_metric
+from collector.discovery import unmanaged_legacy_port_metric, unmanaged_metric
 from collector.models import (
     Agent,
     Asset,
@@ -181,6 +181,13 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "inventar_devices_unmanaged",
         "Devices found by network discovery whose MAC belongs to no reporting host, by site.",
         "site",
+    ),
+    _g(
+        "inventar_devices_unmanaged_legacy_port",
+        "Unmanaged devices with the port of a legacy service open (ftp, telnet, netbios-ssn, "
+        "lpd), by site and service.",
+        "site",
+        "service",
     ),
     _g("inventar_agents_enrolled", "Enrolled agents that are not revoked."),
     MetricSpec(
@@ -447,6 +454,7 @@ class InventoryCollector(Collector):
         self._database_up = 1.0
         # inventar_devices_unmanaged{site} (collector/discovery.py)
         families.extend(Family.of(metric) for metric in unmanaged_metric(self.db))
+        families.extend(Family.of(metric) for metric in unmanaged_legacy_port_metric(self.db))
         return families
 
     def _inventory(self) -> list[Family]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import cel
 
+from agent.schema import Report
 from collector.policy import _yaml
 from collector.policy.model import CATEGORIES, SEVERITIES, Category, Severity
 from collector.policy.reference import ReferenceData, ReferenceDataError, load_reference_data
@@ -24,28 +25,9 @@ from collector.policy.reference import ReferenceData, ReferenceDataError, load_r
 if TYPE_CHECKING:
     from collector.policy.model import Result, Waiver
 
-# The report's top-level names an expression may use (agent/schema.py, Report), and
-# `derived` for the collector's derived facts. Kept here rather than imported so that
-# the engine does not depend on the schema module's internals.
-REPORT_VARIABLES: frozenset[str] = frozenset(
-    {
-        "schema_version",
-        "report_id",
-        "collected_at",
-        "agent",
-        "host",
-        "os",
-        "hardware",
-        "displays",
-        "inputs",
-        "network",
-        "wlan",
-        "patches",
-        "security",
-        "software",
-        "collection",
-    }
-)
+# The report's top-level names an expression may use, and `derived` for the collector's
+# derived facts.
+REPORT_VARIABLES: frozenset[str] = frozenset(Report.model_fields)
 DERIVED = "derived"
 ALLOWED_VARIABLES = REPORT_VARIABLES | {DERIVED}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,8 +24,6 @@ class Run:
 
 
 def measure(argv: Sequence[str], env: dict[str, str] | None = None) -> Run:
-    import time
-
     t0 = time.monotonic()
     proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     assert proc.stdout is not None

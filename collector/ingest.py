@@ -421,19 +421,19 @@ def store(
     report_id = str(report.report_id)
     machine_id = report.host.machine_id
     host = conn.execute(_FIND_HOST, {"org_id": org_id, "machine_id": machine_id}).first()
-    existing = conn.execute(_FIND_REPORT, {"report_id": report_id}).scalar()
-    if existing is not None:
-        if host is None or existing != host.id:
-            raise BadReport(409, "report_id is already used by a report of another host")
-        return StoreResult("duplicate", report_id, existing)
-
     now = utcnow()
-    # Revoked since the request was authenticated? Checked inside the transaction.
+    # Revoked since the request was authenticated (or since the token was cached)? Checked
+    # inside the transaction, before anything else, resends included.
     if (
         agent_id is not None
         and conn.execute(_TOUCH_AGENT, {"agent_id": agent_id, "now": now}).rowcount == 0
     ):
         raise BadReport(401, "agent token was revoked")
+    existing = conn.execute(_FIND_REPORT, {"report_id": report_id}).scalar()
+    if existing is not None:
+        if host is None or existing != host.id:
+            raise BadReport(409, "report_id is already used by a report of another host")
+        return StoreResult("duplicate", report_id, existing)
     if report.delta is not None:  # merged into the host's latest report, or 409 need_full
         from collector.delta import resolve  # noqa: PLC0415  (it imports this module)
 

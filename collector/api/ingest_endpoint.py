@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from collector.db import Database
 from collector.findings import notify
 from collector.ingest import (
+    AgentIdentity,
     BadReport,
     Limits,
     StoreResult,
@@ -47,12 +48,43 @@ class Unauthorized(Exception):
         self.message = message
 
 
+class AgentCache:
+    """Enrolled agents by token hash, so that a report does not cost a lookup of its sender.
+
+    Safe to keep for a while: what an agent is (machine, site) never changes, and revocation
+    is checked again inside every report's write transaction (collector.ingest.store), which
+    then drops the entry here.
+    """
+
+    MAX_ENTRIES = 50_000
+
+    def __init__(self) -> None:
+        self._agents: dict[tuple[int, str], AgentIdentity] = {}
+
+    def get(self, db: Database, token_hash: str) -> AgentIdentity | None:
+        key = (id(db), token_hash)
+        agent = self._agents.get(key)
+        if agent is None:
+            with db.engine.connect() as conn:
+                agent = find_agent(conn, token_hash)
+            if agent is not None:
+                if len(self._agents) >= self.MAX_ENTRIES:
+                    self._agents.clear()
+                self._agents[key] = agent
+        return agent
+
+    def forget(self, db: Database, token_hash: str) -> None:
+        self._agents.pop((id(db), token_hash), None)
+
+
+_agents = AgentCache()
+
+
 def ingest(
     db: Database, token_hash: str, body: bytes, encoding: str | None, limits: Limits
 ) -> StoreResult:
     """Auth, decode, validate, store: everything a report needs, in the calling thread."""
-    with db.engine.connect() as conn:
-        agent = find_agent(conn, token_hash)
+    agent = _agents.get(db, token_hash)
     if agent is None:
         raise Unauthorized("invalid or revoked agent token")
     data = decompress(body, encoding, limits)
@@ -61,10 +93,15 @@ def ingest(
     if report.host.machine_id != agent.machine_id:
         raise BadReport(403, "this agent may only report the machine it was enrolled on")
     raw = data.decode("utf-8")  # the report as received (valid UTF-8: parse_report checked)
-    with db.write_session() as session:
-        result = store(
-            session, report, raw, site_id=agent.site_id, org_id=agent.org_id, agent_id=agent.id
-        )
+    try:
+        with db.write_session() as session:
+            result = store(
+                session, report, raw, site_id=agent.site_id, org_id=agent.org_id, agent_id=agent.id
+            )
+    except BadReport as exc:
+        if exc.status == 401:  # revoked since it was cached
+            _agents.forget(db, token_hash)
+        raise
     notify(db, result.host_id)  # findings: only queues the host for the background evaluator
     return result
 

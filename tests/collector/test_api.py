@@ -128,6 +128,17 @@ def test_wrong_secret_and_revoked_agent(env: Env) -> None:
     assert r.status_code == 401
 
 
+def test_revocation_holds_for_an_agent_the_collector_has_seen(env: Env) -> None:
+    # The ingest endpoint keeps agents it has seen in memory; revocation must still win.
+    agent_id, token = env.enroll("m-2")
+    report = make_report("m-2")
+    assert env.post(token, report).status_code == 201
+    with env.db.session() as s:
+        revoke_agent(s, agent_id)
+    assert env.post(token, report).status_code == 401  # not even a resend is acknowledged
+    assert env.post(token, make_report("m-2")).status_code == 401
+
+
 def test_missing_or_wrong_token(env: Env) -> None:
     assert env.client.post("/api/v1/reports", json=make_report()).status_code == 401
     assert env.post("inv_agt_nope", make_report()).status_code == 401

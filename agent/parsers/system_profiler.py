@@ -1,4 +1,5 @@
-"""``system_profiler -json <DataType>`` (macOS): hardware, software, power, Wi-Fi.
+"""``system_profiler -json <DataType>`` (macOS): hardware, software, power, Wi-Fi, displays,
+and the installed applications (``-xml`` or ``-json``).
 
 The JSON keys are Apple's internal names (``machine_model``, ``spairport_...``); values
 meant for people carry units ("16 GB") and are parsed here.
@@ -7,9 +8,11 @@ meant for people carry units ("16 GB") and are parsed here.
 from __future__ import annotations
 
 import json
+import plistlib
 import re
 from dataclasses import dataclass
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 
 class ProfilerError(ValueError):
@@ -139,4 +142,127 @@ def parse_airport(text: str) -> list[WifiInterface]:
                     others=[_network(o) for o in others if isinstance(o, dict)],
                 )
             )
+    return result
+
+
+@dataclass(frozen=True)
+class DisplayInfo:
+    """One display of ``SPDisplaysDataType``. Apple reports no physical size there."""
+
+    name: str | None
+    connection: str | None
+    internal: bool | None
+    virtual: bool
+    vendor_pnp: str | None
+    product_code: int | None
+    year: int | None
+    native: tuple[int, int] | None
+    pixels: tuple[int, int] | None
+    looks_like: tuple[int, int] | None
+    refresh_hz: float | None
+
+
+# Named panel resolutions in ``spdisplays_pixelresolution``, as seen in real output; Apple
+# writes numbers ("spdisplays_3456x2234Retina", "2732 x 2048") for other panels.
+_NAMED_RESOLUTIONS = {"spdisplays_1080p": (1920, 1080), "spdisplays_uwqhd": (3440, 1440)}
+_PAIR = re.compile(r"(\d+)\s*x\s*(\d+)")
+_HZ = re.compile(r"@\s*(\d+(?:\.\d+)?)\s*Hz")
+
+
+def _pair(value: object) -> tuple[int, int] | None:
+    if not isinstance(value, str):
+        return None
+    if value in _NAMED_RESOLUTIONS:
+        return _NAMED_RESOLUTIONS[value]
+    match = _PAIR.search(value)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _pnp(vendor_id: object) -> str | None:
+    """The EDID manufacturer word as hex ("10ac", "610") to its three letters (DEL, APP)."""
+    try:
+        word = int(str(vendor_id), 16)
+    except ValueError:
+        return None
+    if not 0 < word <= 0x7FFF:
+        return None  # Sidecar and AirPlay devices carry four ASCII bytes here, not EDID
+    letters = [word >> shift & 0x1F for shift in (10, 5, 0)]
+    if not all(1 <= x <= 26 for x in letters):
+        return None
+    return "".join(chr(64 + x) for x in letters)
+
+
+def _int(value: object, base: int = 10) -> int | None:
+    try:
+        number = int(str(value), base)
+    except ValueError:
+        return None
+    return number or None
+
+
+def parse_displays(text: str) -> list[DisplayInfo]:
+    result = []
+    for gpu in items(text, "SPDisplaysDataType"):
+        for d in gpu.get("spdisplays_ndrvs") or []:
+            if not isinstance(d, dict):
+                continue
+            connection = d.get("spdisplays_connection_type")
+            connection = connection.removeprefix("spdisplays_") if connection else None
+            hz = _HZ.search(str(d.get("_spdisplays_resolution") or ""))
+            result.append(
+                DisplayInfo(
+                    name=d.get("_name"),
+                    connection=connection,
+                    internal=connection == "internal" if connection else None,
+                    virtual=d.get("spdisplays_virtualdevice") == "spdisplays_yes",
+                    vendor_pnp=_pnp(d.get("_spdisplays_display-vendor-id")),
+                    product_code=_int(d.get("_spdisplays_display-product-id"), 16),
+                    year=_int(d.get("_spdisplays_display-year")),
+                    native=_pair(d.get("spdisplays_pixelresolution")),
+                    pixels=_pair(d.get("_spdisplays_pixels")),
+                    looks_like=_pair(d.get("_spdisplays_resolution")),
+                    refresh_hz=float(hz.group(1)) if hz else None,
+                )
+            )
+    return result
+
+
+@dataclass(frozen=True)
+class Application:
+    name: str
+    version: str | None
+    obtained_from: str | None
+    signed_by: str | None
+
+
+def parse_applications(text: str) -> list[Application]:
+    """``SPApplicationsDataType`` as ``-xml`` (a property list) or ``-json``."""
+    if text.lstrip().startswith("<"):
+        try:
+            data = plistlib.loads(text.encode("utf-8"))
+        except (plistlib.InvalidFileException, ValueError, ExpatError) as exc:
+            raise ProfilerError(f"not a property list: {exc}") from exc
+        if not isinstance(data, list) or not data or not isinstance(data[0], dict):
+            raise ProfilerError("no SPApplicationsDataType in the output")
+        if data[0].get("_dataType") != "SPApplicationsDataType":
+            raise ProfilerError("no SPApplicationsDataType in the output")
+        raw = data[0].get("_items")
+        entries = [e for e in raw if isinstance(e, dict)] if isinstance(raw, list) else []
+    else:
+        entries = items(text, "SPApplicationsDataType")
+    result = []
+    for entry in entries:
+        name = entry.get("_name")
+        if not isinstance(name, str) or not name:
+            continue
+        signers = entry.get("signed_by")
+        version = entry.get("version")
+        result.append(
+            Application(
+                name=name,
+                version=version if isinstance(version, str) else None,
+                obtained_from=entry.get("obtained_from"),
+                signed_by=signers[0] if isinstance(signers, list) and signers else None,
+            )
+        )
     return result

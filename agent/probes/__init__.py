@@ -32,7 +32,10 @@ PROBES: dict[str, dict[str, str]] = {
         "windows": "agent.probes.windows.system:collect_hardware",
         "darwin": "agent.probes.darwin.system:collect_hardware",
     },
-    "displays": {"linux": "agent.probes.displays:collect_linux"},
+    "displays": {
+        "linux": "agent.probes.displays:collect_linux",
+        "darwin": "agent.probes.darwin.displays:collect",
+    },
     "inputs": {"linux": "agent.probes.inputs:collect_linux"},
     "network": {
         "linux": "agent.probes.network:collect_linux",
@@ -57,6 +60,7 @@ PROBES: dict[str, dict[str, str]] = {
     "software": {
         "linux": "agent.probes.software:collect_linux",
         "windows": "agent.probes.windows.software:collect",
+        "darwin": "agent.probes.darwin.software:collect",
     },
 }
 

@@ -51,10 +51,76 @@ def test_softwareupdate_nothing_and_garbage():
     assert softwareupdate.parse_list("") is None
 
 
-@pytest.mark.parametrize("name", ["sp-hardware-m2.json", "sp-airport-15.5.json"])
-def test_truncated_profiler_json_is_an_error_not_a_crash(name):
+def test_software_macos_12():
+    sw = system_profiler.parse_software(read("sp-software-12.0.1.json"))
+    assert (sw.name, sw.version, sw.build, sw.kernel) == ("macOS", "12.0.1", "21A559", "21.1.0")
+
+
+def test_displays_m1_pro_with_external_and_sidecar():
+    dell, lcd, sidecar = system_profiler.parse_displays(read("sp-displays-m1pro.json"))
+    assert (dell.name, dell.vendor_pnp, dell.product_code, dell.year) == (
+        "DELL U3419W",
+        "DEL",
+        0xA130,
+        2020,
+    )
+    assert (dell.native, dell.pixels, dell.refresh_hz) == ((3440, 1440), (3440, 1440), 60.0)
+    assert dell.internal is None and not dell.virtual
+    assert (lcd.internal, lcd.vendor_pnp, lcd.year) == (True, "APP", None)
+    assert (lcd.native, lcd.pixels, lcd.looks_like) == ((3456, 2234), (3456, 2234), (1728, 1117))
+    assert lcd.refresh_hz == 120.0
+    # An iPad as Sidecar: vendor id is four ASCII bytes ("aapl"), not an EDID word.
+    assert sidecar.virtual and sidecar.connection == "airplay" and sidecar.vendor_pnp is None
+
+
+def test_applications_property_list_french_macos_14():
+    apps = system_profiler.parse_applications(read("sp-applications-fr-14.4-excerpt.xml"))
+    assert len(apps) == 14
+    assert apps[0].name == "Programme d\u2019installation d\u2019apps iOS"
+    assert (apps[-1].name, apps[-1].version, apps[-1].obtained_from) == (
+        "QuickTime Player",
+        "10.5",
+        "apple",
+    )
+    assert apps[-1].signed_by == "Software Signing"
+
+
+def test_applications_json():
+    apps = system_profiler.parse_applications(read("sp-applications-2.json"))
+    assert [(a.name, a.version) for a in apps] == [("Installer", "6.2.0"), ("TextEdit", "1.17")]
+
+
+def test_security_and_updates_captured():
+    assert macos_security.parse_fdesetup(read("fdesetup-on.txt")) is True
+    assert macos_security.parse_socketfilterfw(read("socketfilterfw-state2.txt")) is True
+    [update] = softwareupdate.parse_list(read("softwareupdate-bigsur-beta.txt")) or []
+    assert (update.label, update.title, update.version, update.restart) == (
+        "macOS Big Sur 11.1 Beta 2-20C5061b",
+        "macOS Big Sur 11.1 Beta 2",
+        "11.1",
+        True,
+    )
+
+
+PARSERS = {
+    "sp-hardware-m2.json": system_profiler.parse_hardware,
+    "sp-airport-15.5.json": system_profiler.parse_airport,
+    "sp-software-12.0.1.json": system_profiler.parse_software,
+    "sp-displays-m1pro.json": system_profiler.parse_displays,
+    "sp-applications-2.json": system_profiler.parse_applications,
+    "sp-applications-fr-14.4-excerpt.xml": system_profiler.parse_applications,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PARSERS))
+def test_truncated_profiler_output_is_an_error_not_a_crash(name):
     text = read(name)
-    parser = system_profiler.parse_hardware if "hardware" in name else system_profiler.parse_airport
     for cut in (0, 1, len(text) // 2, len(text) - 2):
         with pytest.raises(system_profiler.ProfilerError):
-            parser(text[:cut])
+            PARSERS[name](text[:cut])
+
+
+def test_truncated_one_liners_are_unknown():
+    assert macos_security.parse_fdesetup(read("fdesetup-on.txt")[:9]) is None
+    assert macos_security.parse_socketfilterfw(read("socketfilterfw-state2.txt")[:20]) is None
+    assert softwareupdate.parse_list(read("softwareupdate-bigsur-beta.txt")[:20]) is None

@@ -95,3 +95,32 @@ def test_macbook_pro():
         2437,
     )
     assert len(r["wlan"]["visible"]) == 6
+
+
+def test_macbook_pro_full_report():
+    r = replay("darwin-macbook-pro-m2")
+    assert (r["os"]["name"], r["os"]["version"], r["os"]["build"]) == ("macOS", "12.0.1", "21A559")
+    dell, lcd = r["displays"]  # the Sidecar iPad is left out
+    assert (dell["model"], dell["vendor_pnp"], dell["native_width_px"], dell["refresh_hz"]) == (
+        "DELL U3419W",
+        "DEL",
+        3440,
+        60.0,
+    )
+    assert (lcd["internal"], lcd["native_width_px"], lcd["native_height_px"], lcd["scale"]) == (
+        True,
+        3456,
+        2234,
+        2.0,
+    )
+    # No physical size in system_profiler: unknown, and said so.
+    assert all(d["width_cm"] is None and d["diagonal_in"] is None for d in r["displays"])
+    messages = [e["message"] for e in r["collection"]["errors"]]
+    assert any("no physical size" in m for m in messages)
+    assert r["security"]["firewall"] is True
+    assert r["security"]["disk_encryption"] == [
+        {"mount": "/", "encrypted": True, "method": "FileVault"}
+    ]
+    assert r["patches"]["pending_count"] == 1 and r["patches"]["reboot_required"] is True
+    assert len(r["software"]) == 14
+    assert {"name": "Photos", "version": "9.0", "publisher": "Apple Inc."} in r["software"]

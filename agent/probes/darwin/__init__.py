@@ -1,2 +1,3 @@
-"""macOS probes: ``system_profiler -json`` per data type, ``fdesetup``, ``socketfilterfw``
-and ``softwareupdate``, all through the one command runner, so they replay on Linux."""
+"""macOS probes: ``system_profiler`` per data type (hardware, software, Wi-Fi, displays,
+applications), ``fdesetup``, ``socketfilterfw`` and ``softwareupdate``, all through the one
+command runner, so they replay on Linux."""

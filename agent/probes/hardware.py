@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -26,16 +27,12 @@ def collect_linux(ctx: ProbeContext) -> Hardware:
     hw = Hardware()
     cpu = parse_cpuinfo(ctx.text("/proc/cpuinfo", required=True) or "")
     hw.cpu_model = cpu.model
-    counts = ctx.fact("psutil.cpu_count", _cpu_counts)
-    if counts is not None:
-        hw.cpu_threads = counts["logical"]
-        hw.cpu_cores = counts["physical"]
-        if hw.cpu_cores is None:
-            ctx.error("cpu cores: the kernel does not expose the core topology")
+    if read_cpu_counts(ctx, hw) and hw.cpu_cores is None:
+        ctx.error("cpu cores: the kernel does not expose the core topology")
     memory = ctx.fact("psutil.virtual_memory", lambda: psutil.virtual_memory().total)
     hw.memory_bytes = memory
     hw.disks = _disks(ctx)
-    hw.volumes = _volumes(ctx)
+    hw.volumes = read_volumes(ctx, lambda mount: mount == "/", is_personal_mount)
     hw.battery = _battery(ctx)
     hw.tpm = _tpm(ctx)
     hw.uefi = ctx.exists("/sys/firmware/efi")
@@ -95,16 +92,30 @@ def _volume_facts() -> list[dict[str, Any]]:
     return volumes
 
 
-def _volumes(ctx: ProbeContext) -> list[Volume] | None:
+def read_cpu_counts(ctx: ProbeContext, hw: Hardware) -> bool:
+    """CPU threads and cores from psutil (every platform); False if they could not be read."""
+    counts = ctx.fact("psutil.cpu_count", _cpu_counts)
+    if counts is None:
+        return False
+    hw.cpu_threads = counts["logical"]
+    hw.cpu_cores = counts["physical"]
+    return True
+
+
+def read_volumes(
+    ctx: ProbeContext,
+    is_system: Callable[[str], bool],
+    leave_out: Callable[[str], bool] = lambda _mount: False,
+) -> list[Volume] | None:
+    """Mounted volumes from psutil (every platform), each mount once."""
     facts = ctx.fact("psutil.disk_partitions", _volume_facts)
     if facts is None:
         return None
     seen: set[str] = set()
     volumes = []
     for v in facts:
-        if v["mount"] in seen or is_personal_mount(
-            v["mount"]
-        ):  # bind mounts of one file system show up more than once
+        # Bind mounts of one file system show up more than once.
+        if v["mount"] in seen or leave_out(v["mount"]):
             continue
         seen.add(v["mount"])
         volumes.append(
@@ -113,7 +124,7 @@ def _volumes(ctx: ProbeContext) -> list[Volume] | None:
                 fstype=v["fstype"] or None,
                 size_bytes=v["size"],
                 free_bytes=v["free"],
-                system=v["mount"] == "/",
+                system=is_system(v["mount"]),
             )
         )
     return volumes

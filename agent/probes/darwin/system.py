@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from agent.context import ProbeContext
 from agent.parsers import system_profiler as sp
-from agent.probes.hardware import _cpu_counts, _volume_facts
-from agent.schema import Chassis, Hardware, Host, OperatingSystem, Volume
+from agent.probes.hardware import read_cpu_counts, read_volumes
+from agent.schema import Chassis, Hardware, Host, OperatingSystem
 
 TIMEOUT_S = 60.0
 
@@ -69,21 +69,9 @@ def collect_hardware(ctx: ProbeContext) -> Hardware:
     if hw is not None:
         result.cpu_model = hw.cpu
         result.memory_bytes = hw.memory_bytes
-    counts = ctx.fact("psutil.cpu_count", _cpu_counts)
-    if counts is not None:
-        result.cpu_threads = counts["logical"]
-        result.cpu_cores = counts["physical"]
-    facts = ctx.fact("psutil.disk_partitions", _volume_facts)
-    if facts is not None:
-        result.volumes = [
-            Volume(
-                mount=v["mount"],
-                fstype=v["fstype"] or None,
-                size_bytes=v["size"],
-                free_bytes=v["free"],
-                system=v["mount"] == "/",
-            )
-            for v in facts
-            if not str(v["mount"]).startswith("/System/Volumes/")
-        ]
+    read_cpu_counts(ctx, result)
+    # /System/Volumes/* are APFS parts of the one system disk, not volumes of their own.
+    result.volumes = read_volumes(
+        ctx, lambda mount: mount == "/", lambda mount: mount.startswith("/System/Volumes/")
+    )
     return result

@@ -12,10 +12,10 @@ from __future__ import annotations
 from agent.context import ProbeContext
 from agent.parsers.powershell_list import parse_list
 from agent.parsers.systeminfo import SystemInfo, parse_systeminfo
-from agent.probes.hardware import _cpu_counts, _volume_facts
+from agent.probes.hardware import read_cpu_counts, read_volumes
 from agent.probes.host import chassis_from_dmi, clean_dmi
 from agent.probes.windows import powershell
-from agent.schema import Hardware, Host, OperatingSystem, Volume
+from agent.schema import Hardware, Host, OperatingSystem
 
 SYSTEMINFO = ["systeminfo"]
 # The default view of Win32_BIOS lists exactly these properties, in this order.
@@ -93,20 +93,6 @@ def collect_hardware(ctx: ProbeContext) -> Hardware:
         hw.memory_bytes = si.memory_bytes
         if hw.memory_bytes is None:
             ctx.error("systeminfo: no total physical memory")
-    counts = ctx.fact("psutil.cpu_count", _cpu_counts)
-    if counts is not None:
-        hw.cpu_threads = counts["logical"]
-        hw.cpu_cores = counts["physical"]
-    facts = ctx.fact("psutil.disk_partitions", _volume_facts)
-    if facts is not None:
-        hw.volumes = [
-            Volume(
-                mount=v["mount"],
-                fstype=v["fstype"] or None,
-                size_bytes=v["size"],
-                free_bytes=v["free"],
-                system=v["mount"].upper().startswith("C:"),
-            )
-            for v in facts
-        ]
+    read_cpu_counts(ctx, hw)
+    hw.volumes = read_volumes(ctx, lambda mount: mount.upper().startswith("C:"))
     return hw

@@ -155,6 +155,7 @@ class DisplayInfo:
     virtual: bool
     vendor_pnp: str | None
     product_code: int | None
+    serial_number: int | None  # the EDID's numeric serial, as ioreg gives it too
     year: int | None
     native: tuple[int, int] | None
     pixels: tuple[int, int] | None
@@ -217,6 +218,7 @@ def parse_displays(text: str) -> list[DisplayInfo]:
                     virtual=d.get("spdisplays_virtualdevice") == "spdisplays_yes",
                     vendor_pnp=_pnp(d.get("_spdisplays_display-vendor-id")),
                     product_code=_int(d.get("_spdisplays_display-product-id"), 16),
+                    serial_number=_int(d.get("_spdisplays_display-serial-number"), 16),
                     year=_int(d.get("_spdisplays_display-year")),
                     native=_pair(d.get("spdisplays_pixelresolution")),
                     pixels=_pair(d.get("_spdisplays_pixels")),

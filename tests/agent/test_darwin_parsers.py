@@ -66,6 +66,8 @@ def test_displays_m1_pro_with_external_and_sidecar():
     )
     assert (dell.native, dell.pixels, dell.refresh_hz) == ((3440, 1440), (3440, 1440), 60.0)
     assert dell.internal is None and not dell.virtual
+    # "_spdisplays_display-serial-number": the EDID's serial number in hex.
+    assert (dell.serial_number, lcd.serial_number) == (0x3046324C, 0xFD626D62)
     assert (lcd.internal, lcd.vendor_pnp, lcd.year) == (True, "APP", None)
     assert (lcd.native, lcd.pixels, lcd.looks_like) == ((3456, 2234), (3456, 2234), (1728, 1117))
     assert lcd.refresh_hz == 120.0

@@ -100,7 +100,9 @@ def test_macbook_pro():
 def test_macbook_pro_full_report():
     r = replay("darwin-macbook-pro-m2")
     assert (r["os"]["name"], r["os"]["version"], r["os"]["build"]) == ("macOS", "12.0.1", "21A559")
-    dell, lcd = r["displays"]  # the Sidecar iPad is left out
+    # system_profiler's two monitors (the Sidecar iPad is left out), then ioreg's external
+    # monitor: the two captures come from two Macs with different monitors (SOURCES.md).
+    dell, lcd, p2421 = r["displays"]
     assert (dell["model"], dell["vendor_pnp"], dell["native_width_px"], dell["refresh_hz"]) == (
         "DELL U3419W",
         "DEL",
@@ -113,10 +115,40 @@ def test_macbook_pro_full_report():
         2234,
         2.0,
     )
-    # No physical size in system_profiler: unknown, and said so.
-    assert all(d["width_cm"] is None and d["diagonal_in"] is None for d in r["displays"])
+    # Neither was measured by the ioreg capture: no size, and said so.
+    for display in (dell, lcd):
+        assert (display["width_cm"], display["height_cm"], display["diagonal_in"]) == (
+            None,
+            None,
+            None,
+        )
     messages = [e["message"] for e in r["collection"]["errors"]]
-    assert any("no physical size" in m for m in messages)
+    assert any(
+        m.startswith("DELL U3419W: system_profiler reports no physical size") for m in messages
+    )
+    assert any(
+        m.startswith("Color LCD: system_profiler reports no physical size") for m in messages
+    )
+    # The capture's own built-in panel (2560 x 1600, no size in its DisplayAttributes) is not
+    # this MacBook Pro's 3456 x 2234 panel: not used, and said so.
+    assert any("built-in panel (2560x1600)" in m for m in messages)
+    # The DELL P2421DC as the capture's DisplayAttributes give it: ProductName "DELL P2421DC",
+    # LegacyManufacturerID 4268 (0x10ac, DEL), ProductID 53496, AlphanumericSerialNumber
+    # "4S0QR63", YearOfManufacture 2021, NativeFormat 2560 x 1440, Transport downstream "DP",
+    # MaxHorizontalImageSize 53 and MaxVerticalImageSize 30 (cm): sqrt(53² + 30²) / 2.54 = 23.98.
+    assert (p2421["model"], p2421["vendor_pnp"], p2421["product_code"], p2421["serial"]) == (
+        "DELL P2421DC",
+        "DEL",
+        53496,
+        "4S0QR63",
+    )
+    assert (p2421["width_cm"], p2421["height_cm"], p2421["diagonal_in"]) == (53, 30, 24.0)
+    assert (p2421["native_width_px"], p2421["native_height_px"], p2421["year"]) == (
+        2560,
+        1440,
+        2021,
+    )
+    assert (p2421["internal"], p2421["connector"], p2421["refresh_hz"]) == (False, "DP", None)
     assert r["security"]["firewall"] is True
     assert r["security"]["disk_encryption"] == [
         {"mount": "/", "encrypted": True, "method": "FileVault"}

@@ -1,5 +1,5 @@
-"""``system_profiler -json <DataType>`` (macOS): hardware, software, power, Wi-Fi, displays,
-and the installed applications (``-xml`` or ``-json``).
+"""``system_profiler -json <DataType>`` (macOS): hardware, software, Wi-Fi, displays, the
+installed applications (``-xml`` or ``-json``), and the battery (the text form).
 
 The JSON keys are Apple's internal names (``machine_model``, ``spairport_...``); values
 meant for people carry units ("16 GB") and are parsed here.
@@ -268,3 +268,52 @@ def parse_applications(text: str) -> list[Application]:
             )
         )
     return result
+
+
+@dataclass(frozen=True)
+class BatteryInfo:
+    cycle_count: int | None
+    condition: str | None  # "Normal", "Service Recommended", …
+    maximum_capacity_pct: int | None  # of the design capacity; not printed by older macOS
+    full_charge_mah: int | None
+
+
+_POWER_LINES = {
+    "cycle_count": re.compile(r"^\s+Cycle Count:\s*(\d+)\s*$"),
+    "condition": re.compile(r"^\s+Condition:\s*(\S.*?)\s*$"),
+    "maximum_capacity_pct": re.compile(r"^\s+Maximum Capacity:\s*(\d+)\s*%\s*$"),
+    "full_charge_mah": re.compile(r"^\s+Full Charge Capacity \(mAh\):\s*(\d+)\s*$"),
+}
+
+
+def parse_power(text: str) -> BatteryInfo | None:
+    """``system_profiler SPPowerDataType`` as text (the form real captures exist in); None
+    for a Mac without a battery. The labels are English whatever the locale."""
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines.pop()  # cut off mid-line: "Cycle Count: 12" might have been 125
+    if not lines or lines[0].strip() != "Power:":
+        raise ProfilerError("not SPPowerDataType output")
+    start = next(
+        (i for i, line in enumerate(lines) if line.strip() == "Battery Information:"), None
+    )
+    if start is None:
+        # A desktop lists its power settings and no battery; output without either is cut off.
+        if any(line.strip() == "System Power Settings:" for line in lines):
+            return None
+        raise ProfilerError("SPPowerDataType output ends before its sections")
+    found: dict[str, str] = {}
+    for line in lines[start + 1 :]:
+        if line.startswith("    ") and not line.startswith("     "):
+            break  # the next section ("    System Power Settings:")
+        for key, pattern in _POWER_LINES.items():
+            match = pattern.match(line)
+            if match and key not in found:
+                found[key] = match.group(1)
+    number = {k: int(v) for k, v in found.items() if k != "condition"}
+    return BatteryInfo(
+        cycle_count=number.get("cycle_count"),
+        condition=found.get("condition"),
+        maximum_capacity_pct=number.get("maximum_capacity_pct"),
+        full_charge_mah=number.get("full_charge_mah"),
+    )

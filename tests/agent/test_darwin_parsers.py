@@ -104,6 +104,48 @@ def test_security_and_updates_captured():
     )
 
 
+def test_power_apple_silicon_macbook_air():
+    # Health Information: "Cycle Count: 1", "Condition: Normal", "Maximum Capacity: 100 %".
+    battery = system_profiler.parse_power(read("sp-power-m1-macbookair-11.2.3.txt"))
+    assert battery == system_profiler.BatteryInfo(
+        cycle_count=1, condition="Normal", maximum_capacity_pct=100, full_charge_mah=None
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "cycles", "mah"),
+    [("sp-power-intel-61w-charging.txt", 125, 4069), ("sp-power-intel-10.11.txt", 552, 6078)],
+)
+def test_power_intel_macbooks_without_maximum_capacity(name, cycles, mah):
+    battery = system_profiler.parse_power(read(name))
+    assert battery == system_profiler.BatteryInfo(
+        cycle_count=cycles, condition="Normal", maximum_capacity_pct=None, full_charge_mah=mah
+    )
+
+
+def test_power_without_battery_section():
+    # No desktop Mac's output was found: the captures with their "Battery Information"
+    # section taken out stand in for it.
+    text = read("sp-power-intel-10.11.txt")
+    desktop = (
+        text[: text.index("    Battery Information:")] + text[text.index("    System Power") :]
+    )
+    assert system_profiler.parse_power(desktop) is None
+
+
+def test_power_cut_off():
+    text = read("sp-power-intel-61w-charging.txt")
+    for cut in (0, 1, len("Power:\n\n    Battery")):
+        with pytest.raises(system_profiler.ProfilerError):
+            system_profiler.parse_power(text[:cut])
+    # Cut inside "Cycle Count: 125": the broken line is not read as 12.
+    cut = text.index("Cycle Count: 125") + len("Cycle Count: 12")
+    battery = system_profiler.parse_power(text[:cut])
+    assert battery is not None and (battery.cycle_count, battery.full_charge_mah) == (None, 4069)
+    with pytest.raises(system_profiler.ProfilerError):
+        system_profiler.parse_power(read("sp-software-12.0.1.json"))
+
+
 PARSERS = {
     "sp-hardware-m2.json": system_profiler.parse_hardware,
     "sp-airport-15.5.json": system_profiler.parse_airport,

@@ -87,6 +87,14 @@ def test_macbook_pro():
         "laptop",
     )
     assert r["hardware"]["memory_bytes"] == 16 * 1024**3
+    # Another Apple silicon laptop's SPPowerDataType: "Cycle Count: 1", "Maximum Capacity:
+    # 100 %"; mAh only, so no Wh figures (said in the errors).
+    assert r["hardware"]["battery"] == {
+        "design_capacity_wh": None,
+        "full_capacity_wh": None,
+        "health": 1.0,
+        "cycle_count": 1,
+    }
     [en0] = r["wlan"]["interfaces"]
     assert (en0["ssid"], en0["security"], en0["signal_dbm"], en0["frequency_mhz"]) == (
         "SSID-7",

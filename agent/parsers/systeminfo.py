@@ -37,6 +37,7 @@ _LABELS = {
     "zeitzone": "time_zone",
     "total physical memory": "memory",
     "gesamter physischer speicher": "memory",
+    "gesamter physikalischer speicher": "memory",  # Windows 7
     "hotfix(s)": "hotfixes",
     "hotfix(es)": "hotfixes",
 }

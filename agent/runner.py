@@ -34,7 +34,9 @@ class CommandResult:
 
     def describe(self) -> str:
         """A one-line account of a failure, for ``collection.errors``."""
-        cmd = " ".join(self.argv)
+        # A long argument (an encoded PowerShell script) is shortened: the message names the
+        # command, it does not repeat it.
+        cmd = " ".join(a if len(a) <= 120 else f"{a[:40]}…({len(a)} characters)" for a in self.argv)
         if self.error:
             return f"{cmd}: {self.error}"
         detail = (self.stderr.strip() or self.stdout.strip()).splitlines()

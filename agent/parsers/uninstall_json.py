@@ -1,14 +1,15 @@
-"""Installed programs from the Uninstall registry keys, as mondoo's cnquery reads them (the
-script is ``agent.probes.windows.software.UNINSTALL_SCRIPT``): ``ConvertTo-Json -Compress`` of
-objects with DisplayName, DisplayVersion, Publisher, EstimatedSize, InstallSource and
-UninstallString. Keys without a DisplayName (components, leftovers) are not programs; one
+"""Installed programs from the Uninstall registry keys: ``ConvertTo-Json`` of the keys'
+properties, of which DisplayName, DisplayVersion and Publisher are read (others, such as the
+EstimatedSize, InstallSource and UninstallString of the captured cnquery query, are ignored).
+Keys without a DisplayName (components, leftovers) are not programs; one
 program can appear under several keys and is reported once."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from agent.parsers.powershell_json import parse_objects
 
 
 @dataclass(frozen=True)
@@ -24,21 +25,12 @@ def _text(value: Any) -> str | None:
 
 def parse_programs(text: str) -> list[Program] | None:
     """The programs; None when the text is not that JSON."""
-    if not text.strip():
-        return []
-    try:
-        data: Any = json.loads(text)
-    except ValueError:
-        return None
-    if isinstance(data, dict):  # ConvertTo-Json prints a single object without an array
-        data = [data]
-    if not isinstance(data, list):
+    data = parse_objects(text)
+    if data is None:
         return None
     seen: set[tuple[str, str | None]] = set()
     programs = []
     for entry in data:
-        if not isinstance(entry, dict):
-            continue
         name = _text(entry.get("DisplayName"))
         if name is None:
             continue

@@ -1,14 +1,15 @@
-"""Pending updates from the Windows Update Agent, as mondoo's cnquery asks for them (the
-script is ``agent.probes.windows.patches.WUA_SCRIPT``): ``ConvertTo-Json`` of objects with
-Title, MsrcSeverity, CategoryIDs, KBArticleIDs, RebootRequired, UpdateID, RevisionNumber,
-SecurityBulletinIDs and CveIDs. Windows PowerShell prints one update as an object, none as
-nothing at all."""
+"""Pending updates from the Windows Update Agent: ``ConvertTo-Json`` of objects with (at
+least) Title, MsrcSeverity, CategoryIDs, KBArticleIDs and RebootRequired, as the probe's
+query prints them and as mondoo cnquery's query (the real capture in the tests, which adds
+UpdateID, RevisionNumber, SecurityBulletinIDs and CveIDs) does. Windows PowerShell prints one
+update as an object, none as nothing at all."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from agent.parsers.powershell_json import parse_objects
 
 # The WSUS classification "Security Updates" (a fixed GUID, documented by Microsoft).
 SECURITY_UPDATES = "0fa1201d-4330-4fa8-8ae9-b877473b6441"
@@ -23,22 +24,19 @@ class WuaUpdate:
     security: bool
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def parse_updates(text: str) -> list[WuaUpdate] | None:
     """The pending updates; None when the text is not that JSON."""
-    if not text.strip():
-        return []
-    try:
-        data: Any = json.loads(text)
-    except ValueError:
-        return None
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list) or not all(isinstance(u, dict) for u in data):
+    data = parse_objects(text)
+    if data is None:
         return None
     updates = []
     for u in data:
-        categories = u.get("CategoryIDs") if isinstance(u.get("CategoryIDs"), list) else []
-        kbs = u.get("KBArticleIDs") if isinstance(u.get("KBArticleIDs"), list) else []
+        categories = _list(u.get("CategoryIDs"))
+        kbs = _list(u.get("KBArticleIDs"))
         severity = u.get("MsrcSeverity") if isinstance(u.get("MsrcSeverity"), str) else None
         reboot = u.get("RebootRequired")
         updates.append(

@@ -34,6 +34,7 @@ PROBES: dict[str, dict[str, str]] = {
     },
     "displays": {
         "linux": "agent.probes.displays:collect_linux",
+        "windows": "agent.probes.windows.displays:collect",
         "darwin": "agent.probes.darwin.displays:collect",
     },
     "inputs": {"linux": "agent.probes.inputs:collect_linux"},

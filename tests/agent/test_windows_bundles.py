@@ -13,7 +13,7 @@ import pytest
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 BUNDLES = [
     "windows-10-de-laptop",
-    "windows-10-en-vm",
+    "windows-10-en-laptop",
     "windows-11-en-laptop",
     "darwin-macbook-pro-m2",
 ]
@@ -37,14 +37,87 @@ def test_bundle_metadata_names_its_sources(name):
     assert (FIXTURES / name / "SOURCES.md").exists()
 
 
+MIB = 1024 * 1024
+DELL_S2240L = {
+    "vendor_pnp": "DEL",
+    "product_code": 0xD054,
+    "model": "DELL S2240L",
+    "width_cm": 48.0,
+    "height_cm": 27.0,
+    "diagonal_in": 21.7,
+    "analog": False,
+}
+WINDOWS = [b for b in BUNDLES if b.startswith("windows-")]
+
+
+def messages(r: dict) -> list[str]:
+    return [e["message"] for e in r["collection"]["errors"]]
+
+
+def probe_commands() -> set[tuple[str, ...]]:
+    from agent.probes.windows import displays, patches, security, software, system, wlan
+
+    argvs = [
+        system.SYSTEMINFO,
+        system.WIN32_BIOS,
+        system.WIN32_COMPUTERSYSTEM,
+        displays.PARAMS,
+        displays.NAMES,
+        wlan.INTERFACES,
+        wlan.PROFILES,
+        patches.HOTFIXES,
+        patches.WUA,
+        patches.REBOOT,
+        security.FIREWALL_PROFILES,
+        security.FIREWALL,
+        security.MANAGE_BDE,
+        security.BITLOCKER_VOLUME,
+        security.POSTURE,
+        software.UNINSTALL,
+    ]
+    return {tuple(a) for a in argvs}
+
+
+@pytest.mark.parametrize("name", WINDOWS)
+def test_bundle_commands_are_what_the_probes_run(name):
+    """Replay matches argv exactly: an entry no probe asks for would be dead weight."""
+    known = probe_commands()
+    entries = json.loads((FIXTURES / name / "commands.json").read_text(encoding="utf-8"))
+    for entry in entries:
+        argv = tuple(entry["argv"])
+        assert argv in known or argv[:4] == ("netsh", "wlan", "show", "profile"), argv
+
+
+@pytest.mark.parametrize("name", WINDOWS)
+def test_windows_bundle_is_a_full_report(name):
+    r = replay(name)
+    assert r["os"]["family"] == "windows" and r["os"]["name"] and r["os"]["version"]
+    assert r["hardware"]["memory_bytes"] and r["host"]["serial"] and r["host"]["model"]
+    assert r["displays"] == [{**r["displays"][0], **DELL_S2240L}]
+    [wlan] = r["wlan"]["interfaces"]
+    assert wlan["connected"] and wlan["security"] and wlan["signal_dbm"]
+    assert r["security"]["firewall"] is not None
+    assert r["security"]["disk_encryption"][0]["encrypted"] is True
+    # No real output of the probe's own Windows Update and Uninstall-keys queries exists:
+    # both are unknown, and the errors say why (never an empty list posing as "none").
+    assert r["patches"]["pending_count"] is None and r["software"] is None
+    errors = messages(r)
+    assert sum("-NonInteractive -Command" in m and "not in the support bundle" in m
+               for m in errors) >= 2  # fmt: skip
+
+
 def test_german_windows_10_laptop():
     r = replay("windows-10-de-laptop")
-    assert r["os"]["family"] == "windows"
-    assert (r["os"]["name"], r["os"]["version"], r["os"]["build"]) == (
+    assert (r["os"]["name"], r["os"]["version"], r["os"]["build"], r["os"]["edition"]) == (
         "Microsoft Windows 10 Pro",
         "10.0.19042",
         "19042",
+        "Pro",
     )
+    # Model and memory from Win32_ComputerSystem: the German systeminfo excerpt has neither.
+    assert (r["host"]["model"], r["host"]["serial"]) == ("GL65 9SE", "4ZKM0Z2")
+    assert r["hardware"]["memory_bytes"] == 17017856000
+    assert r["host"]["manufacturer"] is None  # cut to "Micro-Star Inter..." by PowerShell
     [wlan] = r["wlan"]["interfaces"]
     assert (wlan["ssid"], wlan["security"], wlan["signal_dbm"], wlan["channel"]) == (
         "SSID-1",
@@ -53,29 +126,63 @@ def test_german_windows_10_laptop():
         116,
     )
     assert r["wlan"]["profiles"] == [{"ssid": "SSID-1", "security": "open", "autoconnect": False}]
+    assert r["patches"]["last_install"] == "2021-12-07T00:00:00Z"  # KB5007289 and others
+    assert r["patches"]["pending_count"] is None  # no capture of the probe's own query
+    assert r["security"]["firewall"] is False  # Get-NetFirewallProfile: all three disabled
     assert r["security"]["disk_encryption"] == [
         {"mount": "C:", "encrypted": True, "method": "XTS-AES 128"}
     ]
-    # Not in the captures: said so in collection.errors, never guessed.
-    assert r["hardware"]["memory_bytes"] is None and r["security"]["firewall"] is None
-    messages = [e["message"] for e in r["collection"]["errors"]]
-    assert any("advfirewall" in m for m in messages)
+    assert any("Micro-Star Inter..." in m for m in messages(r))
 
 
-def test_english_windows_10_vm():
-    r = replay("windows-10-en-vm")
-    assert r["host"]["hostname"] == "DESKTOP-WIN01" and r["host"]["chassis"] == "vm"
-    assert (r["host"]["manufacturer"], r["host"]["model"]) == ("VMware, Inc.", "VMware7,1")
-    assert r["os"]["version"] == "10.0.19042" and r["os"]["edition"] == "Enterprise"
-    assert r["hardware"]["memory_bytes"] == 2047 * 1024 * 1024
-    assert r["security"]["firewall"] is False
+def test_english_windows_10_laptop():
+    r = replay("windows-10-en-laptop")
+    assert (r["os"]["name"], r["os"]["version"], r["os"]["build"]) == (
+        "Microsoft Windows 10 Pro",
+        "10.0.19045",
+        "19045",
+    )
+    assert r["os"]["boot_time"] == "2026-05-25T16:07:22Z"  # 11:07:22 PM at UTC+07:00
+    assert (r["host"]["hostname"], r["host"]["manufacturer"], r["host"]["model"]) == (
+        "DESKTOP-62FF1GB",
+        "Dell Inc.",
+        "Latitude E7270",
+    )
+    assert r["host"]["serial"] == "6YSTYN1"
+    assert r["hardware"]["memory_bytes"] == 8084 * MIB
+    [wlan] = r["wlan"]["interfaces"]
+    assert (wlan["security"], wlan["signal_dbm"], wlan["rate_mbps"]) == ("wpa2-psk", -79, 103.0)
+    patches = r["patches"]
+    assert patches["last_install"] == "2021-12-07T00:00:00Z"
+    assert r["security"]["firewall"] is False  # netsh: Domain profile, State OFF
+    assert r["security"]["disk_encryption"] == [
+        {"mount": "C:", "encrypted": True, "method": "XTS-AES 128"}
+    ]
+    errors = messages(r)
+    assert any(m.endswith("Get-NetFirewallProfile: not in the support bundle") for m in errors)
+    assert "manage-bde -status: not in the support bundle" in errors
 
 
 def test_english_windows_11_laptop():
     r = replay("windows-11-en-laptop")
-    assert r["host"]["serial"] == "6YSTYN1"
+    assert (r["os"]["name"], r["os"]["version"], r["os"]["build"], r["os"]["edition"]) == (
+        "Microsoft Windows 11 Home Single Language",
+        "10.0.22621",
+        "22621",
+        "Home",
+    )
+    assert (r["host"]["manufacturer"], r["host"]["model"], r["host"]["serial"]) == (
+        "HUAWEI",
+        "NBLB-WAX9N",
+        "4ZKM0Z2",
+    )
+    assert r["hardware"]["memory_bytes"] == 16217 * MIB
     [wlan] = r["wlan"]["interfaces"]
-    assert (wlan["security"], wlan["signal_dbm"], wlan["rate_mbps"]) == ("wpa2-psk", -79, 103.0)
+    assert (wlan["security"], wlan["signal_dbm"], wlan["channel"]) == ("wpa2-psk", -79, 44)
+    assert r["patches"]["last_install"] is None  # no Windows 11 wmic qfe capture
+    assert r["security"]["firewall"] is True  # netsh: Public profile, State ON
+    assert r["security"]["disk_encryption"][0]["method"] == "XTS-AES 128"
+    assert any(m.startswith("wmic qfe get") for m in messages(r))
 
 
 def test_macbook_pro():

@@ -8,7 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from agent.parsers import manage_bde, netsh_advfirewall, netsh_wlan, powershell_list, systeminfo
+from agent.parsers import (
+    bitlocker_volume,
+    manage_bde,
+    netfirewall_profile,
+    netsh_advfirewall,
+    netsh_wlan,
+    powershell_list,
+    powershell_table,
+    systeminfo,
+    uninstall_json,
+    wmi_monitor,
+    wmic_qfe,
+    wua_json,
+)
 from agent.parsers.wlan_security import from_windows
 
 OUT = Path(__file__).parents[1] / "fixtures" / "windows-outputs"
@@ -131,6 +144,14 @@ PARSERS = [
     systeminfo.parse_systeminfo,
     netsh_advfirewall.parse_profiles,
     powershell_list.parse_list,
+    powershell_table.parse_table,
+    wmi_monitor.parse_basic_display_params,
+    wmi_monitor.parse_friendly_names,
+    netfirewall_profile.parse_profiles,
+    bitlocker_volume.parse_volumes,
+    wmic_qfe.parse_qfe,
+    wua_json.parse_updates,
+    uninstall_json.parse_programs,
 ]
 
 
@@ -141,6 +162,7 @@ def test_truncated_and_garbled_output_never_crashes(name, parser):
     for cut in (0, 1, len(text) // 3, len(text) // 2, len(text) - 1):
         parser(text[:cut])
     parser(text.replace(":", ""))
+    parser(text.replace("-", ""))
     parser("\x00\ufffd" + text[::-1])
 
 

@@ -1,9 +1,16 @@
-"""Security posture on Windows: firewall of the profile in force (``netsh advfirewall show
-currentprofile``) and BitLocker (``manage-bde -status``), both localized (German and English).
+"""Security posture on Windows.
 
-Defender, screen lock, SMBv1 and RDP/NLA are read through PowerShell as JSON
-(Get-MpComputerStatus, Get-SmbServerConfiguration, registry values); no captured real output
-of those commands is in the fixtures yet, so they are reported unknown when absent.
+- Firewall: ``Get-NetFirewallProfile`` (all profiles; property names and True/False are never
+  translated, so it reads any language); when that cmdlet fails, ``netsh advfirewall show
+  currentprofile`` (the profile(s) in force; German and English). The firewall counts as on
+  when every profile read is enabled.
+- BitLocker: ``manage-bde -status`` (German and English); when it fails or lists no volume,
+  ``Get-BitLockerVolume -MountPoint C | Format-List`` (the system drive, enum values that are
+  never translated).
+
+Defender, SMBv1 and RDP/NLA are read through one PowerShell JSON query of our own
+(Get-MpComputerStatus, Get-SmbServerConfiguration, registry values); no real output of it
+exists, so no bundle has it and they are reported unknown there.
 """
 
 from __future__ import annotations
@@ -12,13 +19,16 @@ import json
 from typing import Any
 
 from agent.context import ProbeContext
+from agent.parsers import bitlocker_volume, netfirewall_profile
 from agent.parsers.manage_bde import parse_status
-from agent.parsers.netsh_advfirewall import parse_profiles
+from agent.parsers.netsh_advfirewall import FirewallProfile, parse_profiles
 from agent.probes.windows import powershell
 from agent.schema import Antivirus, DiskEncryption, Rdp, Security
 
+FIREWALL_PROFILES = powershell("Get-NetFirewallProfile")
 FIREWALL = ["netsh", "advfirewall", "show", "currentprofile"]
 MANAGE_BDE = ["manage-bde", "-status"]
+BITLOCKER_VOLUME = powershell("Get-BitLockerVolume -MountPoint C | Format-List")
 POSTURE = powershell(
     "$r=@{};"
     "try{$m=Get-MpComputerStatus;$r.defender=@{realtime=$m.RealTimeProtectionEnabled;"
@@ -35,26 +45,51 @@ TIMEOUT_S = 60.0
 
 def collect(ctx: ProbeContext) -> Security:
     security = Security(firewall_backend="windows-firewall")
-    text = ctx.output(FIREWALL, timeout=TIMEOUT_S)
+    profiles = _firewall_profiles(ctx)
+    if profiles:
+        security.firewall = all(p.enabled for p in profiles)
+    security.disk_encryption = _disk_encryption(ctx)
+    _posture(ctx, security)
+    return security
+
+
+def _firewall_profiles(ctx: ProbeContext) -> list[FirewallProfile] | None:
+    text = ctx.output(FIREWALL_PROFILES, timeout=TIMEOUT_S)
     if text is not None:
-        profiles = parse_profiles(text)
-        states = [p.enabled for p in profiles]
-        if not profiles or None in states:
-            ctx.error("netsh advfirewall show currentprofile: unrecognised output")
-        else:
-            security.firewall = all(states)
+        profiles = netfirewall_profile.parse_profiles(text)
+        if profiles and None not in (p.enabled for p in profiles):
+            return profiles
+        ctx.error("Get-NetFirewallProfile: unrecognised output")
+    text = ctx.output(FIREWALL, timeout=TIMEOUT_S)
+    if text is None:
+        return None
+    profiles = parse_profiles(text)
+    if profiles and None not in (p.enabled for p in profiles):
+        return profiles
+    ctx.error("netsh advfirewall show currentprofile: unrecognised output")
+    return None
+
+
+def _disk_encryption(ctx: ProbeContext) -> list[DiskEncryption] | None:
     bde = ctx.run(MANAGE_BDE, timeout=TIMEOUT_S)
     if bde.ok:
         volumes = parse_status(bde.stdout)
-        if not volumes:
-            ctx.error("manage-bde -status: no volume in the output")
-        security.disk_encryption = [
-            DiskEncryption(mount=v.mount, encrypted=v.encrypted, method=v.method) for v in volumes
-        ] or None
+        if volumes:
+            return [
+                DiskEncryption(mount=v.mount, encrypted=v.encrypted, method=v.method)
+                for v in volumes
+            ]
+        ctx.error("manage-bde -status: no volume in the output")
     else:
         ctx.error(bde.describe())
-    _posture(ctx, security)
-    return security
+    text = ctx.output(BITLOCKER_VOLUME, timeout=TIMEOUT_S)
+    if text is None:
+        return None
+    found = bitlocker_volume.parse_volumes(text)
+    if not found:
+        ctx.error("Get-BitLockerVolume: no volume in the output")
+        return None
+    return [DiskEncryption(mount=v.mount, encrypted=v.encrypted, method=v.method) for v in found]
 
 
 def _posture(ctx: ProbeContext, security: Security) -> None:

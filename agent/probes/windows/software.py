@@ -1,13 +1,17 @@
-"""Installed software on Windows: the Uninstall registry keys (64- and 32-bit, machine-wide)
-read with PowerShell as JSON. Per-user keys (HKCU) are left out: they name no user here, but
-a service sees only its own."""
+"""Installed software on Windows: the Uninstall registry keys (machine-wide, 64- and 32-bit)
+read with PowerShell as JSON; DisplayName, DisplayVersion and Publisher are kept. Per-user
+keys (HKCU) are left out: a service sees only its own account's.
+
+The JSON is the shape every such query gives (one object per key, the selected properties
+by name); the parser is tested with a real capture of another tool's query of the same keys
+(tests/fixtures/windows-outputs/uninstall-json-server2019.txt). No real output of this exact
+command is recorded, so no support bundle holds it.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from agent.context import ProbeContext
+from agent.parsers.uninstall_json import parse_programs
 from agent.probes.windows import powershell
 from agent.schema import Software
 
@@ -17,29 +21,22 @@ UNINSTALL = powershell(
     " Where-Object DisplayName | Select-Object DisplayName,DisplayVersion,Publisher |"
     " ConvertTo-Json -Compress"
 )
+TIMEOUT_S = 60.0
 
 
 def collect(ctx: ProbeContext) -> list[Software] | None:
-    text = ctx.output(UNINSTALL, timeout=60.0)
+    text = ctx.output(UNINSTALL, timeout=TIMEOUT_S)
     if text is None:
         return None
-    try:
-        data: Any = json.loads(text) if text.strip() else []
-    except ValueError:
-        ctx.error("Uninstall keys: output is not JSON")
+    programs = parse_programs(text)
+    if programs is None:
+        ctx.error("Uninstall keys: output is not the expected JSON")
         return None
-    if isinstance(data, dict):  # ConvertTo-Json prints one object without an array
-        data = [data]
-    seen: set[tuple[str, str | None]] = set()
-    result = []
-    for entry in data if isinstance(data, list) else []:
-        if not isinstance(entry, dict) or not entry.get("DisplayName"):
-            continue
-        key = (str(entry["DisplayName"]), entry.get("DisplayVersion"))
-        if key in seen:
-            continue
-        seen.add(key)
-        result.append(
-            Software(name=key[0][:256], version=key[1], publisher=entry.get("Publisher") or None)
+    return [
+        Software(
+            name=p.name[:256],
+            version=p.version[:256] if p.version else None,
+            publisher=p.publisher[:256] if p.publisher else None,
         )
-    return result
+        for p in programs
+    ]

@@ -3,14 +3,19 @@
 ``systeminfo`` gives names, OS version and build, install and boot time, manufacturer,
 model, BIOS version and date, and the physical memory in one built-in command (localized:
 German and English labels are known). The serial number comes from the CIM class
-Win32_BIOS in PowerShell's list view, whose property names are never translated. CPU
-counts and volumes come from psutil, which works on Windows.
+Win32_BIOS in its default list view, whose property names are never translated. When
+``systeminfo`` names no model or memory (a language whose labels are not known, or a cut
+output), the default table view of Win32_ComputerSystem fills in host name, manufacturer,
+model and memory; PowerShell cuts long values in that table (``Micro-Star Inter...``), and a
+cut value is reported unknown, not shortened. CPU counts and volumes come from psutil, which
+works on Windows.
 """
 
 from __future__ import annotations
 
 from agent.context import ProbeContext
 from agent.parsers.powershell_list import parse_list
+from agent.parsers.powershell_table import is_cut, parse_table
 from agent.parsers.systeminfo import SystemInfo, parse_systeminfo
 from agent.probes.hardware import read_cpu_counts, read_volumes
 from agent.probes.host import chassis_from_dmi, clean_dmi
@@ -18,11 +23,11 @@ from agent.probes.windows import powershell
 from agent.schema import Hardware, Host, OperatingSystem
 
 SYSTEMINFO = ["systeminfo"]
-# The default view of Win32_BIOS lists exactly these properties, in this order.
-WIN32_BIOS = powershell(
-    "Get-CimInstance -ClassName Win32_BIOS | "
-    "Format-List SMBIOSBIOSVersion,Manufacturer,Name,SerialNumber,Version"
-)
+# Default views: Win32_BIOS is a list (SMBIOSBIOSVersion, Manufacturer, Name, SerialNumber,
+# Version), Win32_ComputerSystem a table (Name, PrimaryOwnerName, Domain,
+# TotalPhysicalMemory, Model, Manufacturer).
+WIN32_BIOS = powershell("Get-CimInstance -ClassName Win32_BIOS")
+WIN32_COMPUTERSYSTEM = powershell("Get-CimInstance -ClassName Win32_ComputerSystem")
 TIMEOUT_S = 60.0
 
 
@@ -37,6 +42,24 @@ def _systeminfo(ctx: ProbeContext) -> SystemInfo | None:
     return info
 
 
+def _computer_system(ctx: ProbeContext, *used: str) -> dict[str, str | None] | None:
+    """Win32_ComputerSystem's table row; a ``used`` value PowerShell cut is None (and said)."""
+    text = ctx.output(WIN32_COMPUTERSYSTEM, timeout=TIMEOUT_S)
+    if text is None:
+        return None
+    rows = parse_table(text)
+    if not rows:
+        ctx.error("Win32_ComputerSystem: unrecognised output")
+        return None
+    row: dict[str, str | None] = dict(rows[0])
+    for key in used:
+        value = rows[0].get(key)
+        if is_cut(value):
+            ctx.error(f"Win32_ComputerSystem.{key} is cut by the table view: {value!r}")
+            row[key] = None
+    return row
+
+
 def collect_host(ctx: ProbeContext) -> Host:
     host = Host()
     info = _systeminfo(ctx)
@@ -45,9 +68,15 @@ def collect_host(ctx: ProbeContext) -> Host:
         host.manufacturer = clean_dmi(info.get("manufacturer"))
         host.model = clean_dmi(info.get("model"))
         host.bios_version, host.bios_date = info.bios
-        host.chassis = chassis_from_dmi(None, info.get("manufacturer"), info.get("model"))
-        if host.chassis is None:
-            ctx.error("chassis: systeminfo does not name the enclosure type")
+    if host.model is None:
+        row = _computer_system(ctx, "Name", "Manufacturer", "Model")
+        if row is not None:
+            host.hostname = host.hostname or row.get("Name") or None
+            host.manufacturer = host.manufacturer or clean_dmi(row.get("Manufacturer"))
+            host.model = clean_dmi(row.get("Model"))
+    host.chassis = chassis_from_dmi(None, host.manufacturer, host.model)
+    if host.chassis is None:
+        ctx.error("chassis: not read on Windows (only virtual machines are told by name)")
     text = ctx.output(WIN32_BIOS, timeout=TIMEOUT_S)
     records = parse_list(text) if text is not None else []
     if text is not None and not records:
@@ -89,10 +118,13 @@ def collect_os(ctx: ProbeContext) -> OperatingSystem:
 def collect_hardware(ctx: ProbeContext) -> Hardware:
     hw = Hardware()
     si = _systeminfo(ctx)
-    if si is not None:
-        hw.memory_bytes = si.memory_bytes
+    hw.memory_bytes = si.memory_bytes if si is not None else None
+    if hw.memory_bytes is None:
+        row = _computer_system(ctx, "TotalPhysicalMemory")
+        memory = (row or {}).get("TotalPhysicalMemory") or ""
+        hw.memory_bytes = int(memory) if memory.isdigit() else None
         if hw.memory_bytes is None:
-            ctx.error("systeminfo: no total physical memory")
+            ctx.error("memory: neither systeminfo nor Win32_ComputerSystem gives the total")
     read_cpu_counts(ctx, hw)
     hw.volumes = read_volumes(ctx, lambda mount: mount.upper().startswith("C:"))
     return hw

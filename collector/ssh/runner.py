@@ -78,8 +78,13 @@ class SshRunner:
         err = bytearray()
         while True:
             _drain(channel, out, err)
-            if channel.exit_status_ready() and not (
-                channel.recv_ready() or channel.recv_stderr_ready()
+            # Done at end of output, not at the exit status: sshd sends the status when the
+            # command exits, which can be before the rest of its output (still in the pipe,
+            # or written by a child it left behind) has been sent.
+            if (
+                channel.exit_status_ready()
+                and (channel.eof_received or channel.closed)
+                and not (channel.recv_ready() or channel.recv_stderr_ready())
             ):
                 break
             remaining = deadline - time.monotonic()

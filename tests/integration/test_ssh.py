@@ -318,3 +318,21 @@ def test_serve_collects_on_a_schedule(db, tmp_path: Path, monkeypatch) -> None:
             time.sleep(0.1)
     assert target.last_attempt_at is not None
     assert f"[127.0.0.1]:{closed}: cannot connect" in (target.last_error or "")
+
+
+def test_output_sent_after_the_exit_status_is_not_lost(sshd: Sshd, tmp_path: Path) -> None:
+    """sshd reports the exit status when the command exits; output a child writes later still
+    belongs to the command (a runner that stopped at the exit status lost the end of long
+    outputs such as dpkg-query's)."""
+    from collector.ssh.runner import SshRunner
+    from collector.ssh.session import Credentials, connect, trust_on_first_use
+
+    known = tmp_path / "known_hosts"
+    trust_on_first_use("127.0.0.1", sshd.port, known)
+    session = connect("127.0.0.1", sshd.port, Credentials("root", str(sshd.user_key)), known)
+    try:
+        result = SshRunner(session).run(["sh", "-c", "(sleep 1; echo late) & echo early"])
+    finally:
+        session.close()
+    assert result.exit_code == 0
+    assert result.stdout.split() == ["early", "late"]

@@ -26,12 +26,14 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent import __version__
 from agent.context import JSON, Machine, NotRecorded
 from agent.files import MAX_FILE_BYTES, FileSource, read_limited
 from agent.runner import DEFAULT_TIMEOUT_S, CommandResult
+
+T = TypeVar("T")
 
 BUNDLE_FORMAT = 1
 # Directory names where the recorded machine's files go; the rest of the path is live.
@@ -165,16 +167,20 @@ class _RecordingFiles:
             target.write_bytes(data)
         return data
 
-    def listdir(self, path: str) -> list[str]:
+    def _note(self, index: dict[str, Any], path: str, read: Callable[[str], T]) -> T:
+        """Reads ``path`` live and records the answer (None for an error, which is raised)."""
         try:
-            names = self.live.listdir(path)
+            value = read(path)
         except OSError:
             with self.rec.lock:
-                self.rec.index.listdir[path] = None
+                index[path] = None
             raise
         with self.rec.lock:
-            self.rec.index.listdir[path] = names
-        return names
+            index[path] = value
+        return value
+
+    def listdir(self, path: str) -> list[str]:
+        return self._note(self.rec.index.listdir, path, self.live.listdir)
 
     def exists(self, path: str) -> bool:
         found = self.live.exists(path)
@@ -183,15 +189,7 @@ class _RecordingFiles:
         return found
 
     def mtime(self, path: str) -> float:
-        try:
-            value = self.live.mtime(path)
-        except OSError:
-            with self.rec.lock:
-                self.rec.index.mtime[path] = None
-            raise
-        with self.rec.lock:
-            self.rec.index.mtime[path] = value
-        return value
+        return self._note(self.rec.index.mtime, path, self.live.mtime)
 
 
 @dataclass

@@ -8,19 +8,11 @@ transition network is ``wpa2-psk`` (design.md, "Report, schema version 1").
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
 
-Security = Literal[
-    "open",
-    "wep",
-    "wpa-psk",
-    "wpa2-psk",
-    "wpa2-enterprise",
-    "wpa3-sae",
-    "wpa3-enterprise",
-    "owe",
-    "unknown",
-]
+from agent.schema import WlanSecurity
+
+# The schema's words; the parsers' return type.
+Security = WlanSecurity
 
 # Authentication (AKM) families, named as iw prints the RSN/WPA suites. iw older than 5.x
 # prints suites it does not know as "00-0f-ac:N"; those are the IEEE 802.11 AKM numbers.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from collector import __version__
 from collector.budget import cli as budget_cli
+from collector.cli_database import database_from, database_parent, settings_from
 from collector.db import Database
 from collector.findings import cli as findings_cli
 from collector.findings import evaluate_imported
@@ -29,25 +30,9 @@ from collector.services import (
     list_sites,
     revoke_agent,
 )
-from collector.settings import Settings
 from collector.ssh import cli as ssh_cli
 
 log = logging.getLogger("inventar.collector")
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {}
-    if getattr(args, "database_url", None):
-        overrides["database_url"] = args.database_url
-    return Settings(**overrides)
-
-
-def _database(args: argparse.Namespace, settings: Settings | None = None) -> Database:
-    settings = settings or _settings(args)
-    db = Database(settings.database_url, settings.db_pool_size)
-    if settings.should_migrate:
-        db.upgrade()
-    return db
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -55,7 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from collector.main import create_app  # noqa: PLC0415
 
-    settings = _settings(args)
+    settings = settings_from(args)
     if args.host:
         settings.host = args.host
     if args.port:
@@ -65,7 +50,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print("inventar-collector: --tls-cert and --tls-key go together", file=sys.stderr)
             return 2
         settings.tls_cert, settings.tls_key = args.tls_cert, args.tls_key
-    db = _database(args, settings)
+    db = database_from(args, settings)
     app = create_app(settings, db)
     uvicorn.run(
         app,
@@ -81,35 +66,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    db = Database(_settings(args).database_url)
+    db = Database(settings_from(args).database_url)
     db.upgrade()
     print("database is at the newest schema")
     return 0
 
 
 def cmd_orgs_add(args: argparse.Namespace) -> int:
-    with _database(args).session() as session:
+    with database_from(args).session() as session:
         org = add_org(session, args.name)
     print(f"organization {org.name} (id {org.id})")
     return 0
 
 
 def cmd_orgs_list(args: argparse.Namespace) -> int:
-    with _database(args).session() as session:
+    with database_from(args).session() as session:
         for org in list_orgs(session):
             print(f"{org.id}\t{org.name}")
     return 0
 
 
 def cmd_sites_add(args: argparse.Namespace) -> int:
-    with _database(args).session() as session:
+    with database_from(args).session() as session:
         site = add_site(session, args.name, args.kind, args.org)
     print(f"site {site.name} ({site.kind}, id {site.id})")
     return 0
 
 
 def cmd_sites_list(args: argparse.Namespace) -> int:
-    with _database(args).session() as session:
+    with database_from(args).session() as session:
         sites = list_sites(session)
     if args.json:
         print(json.dumps([vars(s) for s in sites], indent=2))
@@ -120,7 +105,7 @@ def cmd_sites_list(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll_secret_create(args: argparse.Namespace) -> int:
-    with _database(args).session() as session:
+    with database_from(args).session() as session:
         secret = create_enroll_secret(session, args.site)
     print(f"enrollment secret for site {args.site} (shown once; stored only as a hash):")
     print(secret)
@@ -128,7 +113,7 @@ def cmd_enroll_secret_create(args: argparse.Namespace) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    with _database(args).session() as session:
+    with database_from(args).session() as session:
         token = create_api_token(session, args.role, args.name, args.org)
     scope = f"organization {args.org}" if args.org else "all organizations"
     print(f"{args.role} token for {scope} (shown once; stored only as a hash):")
@@ -137,7 +122,7 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_agents_list(args: argparse.Namespace) -> int:
-    with _database(args).session() as session:
+    with database_from(args).session() as session:
         for agent, site in list_agents(session):
             state = "revoked" if agent.revoked else "active"
             print(f"{agent.id}\t{site}\t{agent.hostname or '-'}\t{agent.machine_id}\t{state}")
@@ -145,15 +130,15 @@ def cmd_agents_list(args: argparse.Namespace) -> int:
 
 
 def cmd_agents_revoke(args: argparse.Namespace) -> int:
-    with _database(args).session() as session:
+    with database_from(args).session() as session:
         agent = revoke_agent(session, args.agent_id)
     print(f"agent {agent.id} revoked")
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    db = _database(args, settings)
+    settings = settings_from(args)
+    db = database_from(args, settings)
     limits = Limits(
         settings.max_body_bytes, settings.max_decompressed_bytes, settings.max_json_depth
     )
@@ -189,11 +174,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--database-url",
-        help="SQLAlchemy URL (env INVENTAR_DATABASE_URL; default sqlite:///var/inventar.db)",
-    )
+    common = database_parent()
     parser = argparse.ArgumentParser(
         prog="inventar-collector", description="Inventar collector: stores agents' reports."
     )

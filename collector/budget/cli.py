@@ -16,12 +16,11 @@ from collector.budget import MAX_YEARS, build_forecast
 from collector.budget.assets import AssetImportError, parse_assets, store_assets
 from collector.budget.lifecycle import LifecycleError, load_lifecycle, parse_overrides
 from collector.budget.render import BINARY_FORMATS, FORMATS, render
-from collector.db import Database
+from collector.cli_database import add_database_option, database_from
 from collector.models import Asset, Host
 from collector.policy import PolicyLoadError, PolicySet
 from collector.policy.cli import default_policies_dir
 from collector.services import get_org
-from collector.settings import Settings
 
 
 def register(subparsers: Any) -> None:
@@ -32,7 +31,7 @@ def register(subparsers: Any) -> None:
         description="Devices due for replacement (age) or purchases that fix a failing "
         "ergonomics check, per year, site and category, with their cost.",
     )
-    _common(p)
+    add_database_option(p)
     p.add_argument("--from-year", type=int, metavar="Y", help="first year (default: this year)")
     p.add_argument("--years", type=int, default=5, metavar="N", help=f"years 1..{MAX_YEARS}")
     p.add_argument("--site", metavar="S", help="only this site")
@@ -66,25 +65,10 @@ def register(subparsers: Any) -> None:
         help="import purchase data from CSV (serial, asset_tag, purchase_date, price_eur, "
         "cost_center); a known serial is updated",
     )
-    _common(p)
+    add_database_option(p)
     p.add_argument("--org", metavar="ORG", help="organization (default: the default one)")
     p.add_argument("file", type=Path, metavar="FILE.csv")
     p.set_defaults(func=cmd_assets_import)
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--database-url",
-        help="SQLAlchemy URL (env INVENTAR_DATABASE_URL; default sqlite:///var/inventar.db)",
-    )
-
-
-def _database(args: argparse.Namespace) -> Database:
-    settings = Settings(**({"database_url": args.database_url} if args.database_url else {}))
-    db = Database(settings.database_url, settings.db_pool_size)
-    if settings.should_migrate:
-        db.upgrade()
-    return db
 
 
 def _fail(message: str) -> int:
@@ -105,7 +89,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
         policies = PolicySet.load(directory)
     except PolicyLoadError as exc:
         return _fail(f"policy packs in {directory} do not load: {exc}")
-    db = _database(args)
+    db = database_from(args)
     try:
         with db.session() as session:
             org_id = get_org(session, args.org).id if args.org else None
@@ -149,7 +133,7 @@ def cmd_assets_import(args: argparse.Namespace) -> int:
             print(f"inventar-collector: {path}: {error}", file=sys.stderr)
         print(f"inventar-collector: {path}: nothing imported", file=sys.stderr)
         return 1
-    db = _database(args)
+    db = database_from(args)
     try:
         with db.write_session() as session:
             org = get_org(session, args.org)

@@ -13,13 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from collector.db import Database
+from collector.cli_database import add_database_option, database_from
 from collector.findings import store
 from collector.findings.waivers import add_waiver, list_waivers, remove_waiver
 from collector.policy import PolicyLoadError, PolicySet
 from collector.policy.cli import default_policies_dir
 from collector.services import ServiceError
-from collector.settings import Settings
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -30,7 +29,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     sub = waiver.add_subparsers(dest="waiver_command", required=True)
 
     p = sub.add_parser("add", help="waive a check on one host or a whole site until a date")
-    _common(p)
+    add_database_option(p)
     p.add_argument("--check", required=True, metavar="ID", help="check id, e.g. sec.firewall")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--host", metavar="H", help="hostname, FQDN or machine id")
@@ -41,31 +40,16 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("list", help="list waivers")
-    _common(p)
+    add_database_option(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("remove", help="remove a waiver")
-    _common(p)
+    add_database_option(p)
     p.add_argument("waiver_id", type=int, metavar="ID")
     p.add_argument("--policies", type=Path, metavar="DIR", help="policy packs directory")
     p.set_defaults(func=cmd_remove)
     return waiver
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--database-url",
-        help="SQLAlchemy URL (env INVENTAR_DATABASE_URL; default sqlite:///var/inventar.db)",
-    )
-
-
-def _database(args: argparse.Namespace) -> Database:
-    settings = Settings(**({"database_url": args.database_url} if args.database_url else {}))
-    db = Database(settings.database_url, settings.db_pool_size)
-    if settings.should_migrate:
-        db.upgrade()
-    return db
 
 
 def _policies(args: argparse.Namespace) -> PolicySet:
@@ -78,7 +62,7 @@ def _policies(args: argparse.Namespace) -> PolicySet:
 
 def cmd_add(args: argparse.Namespace) -> int:
     policies = _policies(args)
-    db = _database(args)
+    db = database_from(args)
     with db.session() as session:
         waiver, hosts = add_waiver(
             session,
@@ -97,7 +81,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    with _database(args).session() as session:
+    with database_from(args).session() as session:
         waivers = list_waivers(session)
     if args.json:
         print(json.dumps([{**vars(w), "until": w.until.isoformat()} for w in waivers], indent=2))
@@ -110,7 +94,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    db = _database(args)
+    db = database_from(args)
     with db.session() as session:
         hosts = remove_waiver(session, args.waiver_id)
     try:

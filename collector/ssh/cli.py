@@ -10,31 +10,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from collector.db import Database
+from collector.cli_database import database_from, database_parent
 from collector.services import ServiceError
-from collector.settings import Settings
 from collector.ssh.settings import SshSettings
 from collector.ssh.targets import ROLES, TargetSpec, add_target, list_targets, remove_target
 
 log = logging.getLogger("inventar.collector.ssh")
 
 
-def _database(args: argparse.Namespace) -> Database:
-    overrides = {"database_url": args.database_url} if args.database_url else {}
-    settings = Settings(**overrides)
-    db = Database(settings.database_url, settings.db_pool_size)
-    if settings.should_migrate:
-        db.upgrade()
-    return db
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Adds the `ssh` command (add, list, remove, collect) to the collector's parser."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--database-url",
-        help="SQLAlchemy URL (env INVENTAR_DATABASE_URL; default sqlite:///var/inventar.db)",
-    )
+    common = database_parent()
     ssh: argparse.ArgumentParser = subparsers.add_parser(
         "ssh", help="hosts without agent, collected over SSH"
     )
@@ -101,7 +87,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         known_hosts=args.known_hosts,
         role=args.role,
     )
-    db = _database(args)
+    db = database_from(args)
     with db.session() as session:
         target = add_target(session, spec)
     known = args.known_hosts or settings.known_hosts
@@ -122,7 +108,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    with _database(args).session() as session:
+    with database_from(args).session() as session:
         rows = list_targets(session)
     for t, site in rows:
         auth = (
@@ -144,7 +130,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    with _database(args).session() as session:
+    with database_from(args).session() as session:
         remove_target(session, args.host, args.port)
     print(f"SSH target {host_label(args.host, args.port)} removed")
     return 0
@@ -169,7 +155,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     for name in ("collector.ssh.collect",):
         logging.getLogger(name).setLevel(logging.INFO)
     settings = SshSettings()
-    db = _database(args)
+    db = database_from(args)
     hosts = _hosts(args.host)
     if args.once:
         outcomes = collect_all(db, settings, hosts=hosts)

@@ -47,15 +47,24 @@ def read_attr(files: FileSource, path: str) -> str | None:
 
 def read_limited(path: Path, limit: int) -> bytes:
     """Read at most ``limit`` bytes in modest chunks: /proc/sys refuses one huge read (ENOMEM)."""
+    with path.open("rb", buffering=0) as fh:
+        return read_chunks(fh, limit)
+
+
+class Readable(Protocol):
+    def read(self, size: int) -> bytes: ...
+
+
+def read_chunks(fh: Readable, limit: int, chunk_size: int = _CHUNK) -> bytes:
+    """At most ``limit`` bytes of an open file, read ``chunk_size`` bytes at a time."""
     chunks: list[bytes] = []
     size = 0
-    with path.open("rb", buffering=0) as fh:
-        while size < limit:
-            chunk = fh.read(min(_CHUNK, limit - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+    while size < limit:
+        chunk = fh.read(min(chunk_size, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
     return b"".join(chunks)
 
 

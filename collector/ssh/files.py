@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import stat
 
-from agent.files import MAX_FILE_BYTES
+from agent.files import MAX_FILE_BYTES, read_chunks
 from collector.ssh.session import SshSession
 
 _CHUNK = 32 * 1024
@@ -33,15 +33,7 @@ class SftpFiles:
         with self.session.sftp_lock:
             try:
                 with self.session.sftp().open(path, "rb") as fh:
-                    chunks: list[bytes] = []
-                    size = 0
-                    while size < limit:
-                        chunk = fh.read(min(_CHUNK, limit - size))
-                        if not chunk:
-                            break
-                        chunks.append(chunk)
-                        size += len(chunk)
-                    return b"".join(chunks)
+                    return read_chunks(fh, limit, _CHUNK)
             except Exception as exc:
                 raise _os_error(exc, path) from None
 

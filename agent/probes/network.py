@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -26,7 +27,7 @@ def collect_linux(ctx: ProbeContext) -> Network:
     net.interfaces = _interfaces(ctx)
     net.default_gateway = _gateway(ctx)
     net.dns_servers = _dns(ctx)
-    net.listening = _listening(ctx)
+    net.listening = listening(ctx)
     return net
 
 
@@ -67,33 +68,51 @@ def _kind(ctx: ProbeContext, name: str) -> InterfaceKind:
     return "ethernet" if arphrd == str(_ARPHRD_ETHER) else "other"
 
 
-def _interfaces(ctx: ProbeContext) -> list[Interface] | None:
+# Address families as psutil reports them on the machine that recorded the facts: a bundle
+# from Windows or macOS replays here, so the numbers are theirs, not this host's.
+_LINK_FAMILIES = {-1, 17, 18}  # psutil.AF_LINK on Windows, Linux, macOS
+_IP_FAMILIES = {2, 10, 23, 30}  # AF_INET; AF_INET6 on Linux, Windows, macOS
+
+
+def _mac(address: str) -> str | None:
+    """A MAC address in the schema's form; None for none (loopback, tunnels) or all zeros."""
+    mac = address.replace("-", ":").lower()  # Windows writes 00-11-22-33-44-55
+    return mac if len(mac) == 17 and mac != "00:00:00:00:00:00" else None
+
+
+def interfaces(
+    ctx: ProbeContext, kind: Callable[[str], InterfaceKind | None]
+) -> list[Interface] | None:
+    """The interfaces from psutil (recorded as a fact); ``kind`` names each one's kind."""
     facts = ctx.fact("psutil.net_if", _if_facts)
     if facts is None:
         return None
-    interfaces = []
+    result = []
     for name in sorted(set(facts["addrs"]) | set(facts["stats"])):
         mac = None
         addresses = []
         for a in facts["addrs"].get(name, []):
-            if a["family"] == int(psutil.AF_LINK):
-                mac = a["address"] if a["address"] != "00:00:00:00:00:00" else None
-            elif a["family"] in (int(socket.AF_INET), int(socket.AF_INET6)):
-                addresses.append(_cidr(a["address"], a["netmask"]))
+            if a["family"] in _LINK_FAMILIES:
+                mac = _mac(str(a["address"]))
+            elif a["family"] in _IP_FAMILIES:
+                addresses.append(_cidr(str(a["address"]), a["netmask"]))
         stat = facts["stats"].get(name, {})
-        speed = stat.get("speed")
-        interfaces.append(
+        result.append(
             Interface(
                 name=name,
                 mac=mac,
                 addresses=addresses,
                 up=stat.get("up"),
                 # psutil reports 0 when the driver does not know (virtual NICs, Wi-Fi).
-                speed_mbps=speed or None,
-                kind=_kind(ctx, name),
+                speed_mbps=stat.get("speed") or None,
+                kind=kind(name),
             )
         )
-    return interfaces
+    return result
+
+
+def _interfaces(ctx: ProbeContext) -> list[Interface] | None:
+    return interfaces(ctx, lambda name: _kind(ctx, name))
 
 
 def _gateway(ctx: ProbeContext) -> str | None:
@@ -150,7 +169,7 @@ def _listening_facts() -> list[dict[str, Any]]:
     return sockets
 
 
-def _listening(ctx: ProbeContext) -> list[ListeningSocket] | None:
+def listening(ctx: ProbeContext) -> list[ListeningSocket] | None:
     facts = ctx.fact("psutil.net_connections", _listening_facts)
     if facts is None:
         return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -11,7 +10,13 @@ from pydantic import BaseModel, ValidationError
 
 from collector.api.deps import CredentialsDep, DbDep, ReaderDep, SessionDep, agent_token_hash
 from collector.db import Database
-from collector.discovery import Discovery, StoredDiscovery, list_devices, store_discovery
+from collector.discovery import (
+    DeviceView,
+    Discovery,
+    StoredDiscovery,
+    list_devices,
+    store_discovery,
+)
 from collector.ingest import BadReport, Limits, decompress, find_agent
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
@@ -22,19 +27,8 @@ NAME_PATTERN = r"^[^\x00-\x1f]*$"
 MAX_DECOMPRESSED = 4 * 1024 * 1024
 
 
-class DeviceItem(BaseModel):
-    mac: str
-    ip: str | None
-    vendor: str | None
-    open_ports: list[int]
-    site: str
-    managed: bool
-    first_seen: dt.datetime
-    last_seen: dt.datetime
-
-
 class DevicePage(BaseModel):
-    items: list[DeviceItem]
+    items: list[DeviceView]  # a dataclass: pydantic validates and documents it as is
     total: int
     limit: int
     offset: int
@@ -62,9 +56,7 @@ def get_devices(
     items, total = list_devices(
         session, org_id=principal.org_id, site=site, managed=managed, limit=limit, offset=offset
     )
-    return DevicePage(
-        items=[DeviceItem(**vars(i)) for i in items], total=total, limit=limit, offset=offset
-    )
+    return DevicePage(items=items, total=total, limit=limit, offset=offset)
 
 
 def _store(db: Database, token_hash: str, discovery: Discovery) -> StoredDiscovery:

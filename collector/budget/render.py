@@ -171,12 +171,7 @@ def render_xlsx(forecast: Forecast, *, devices: bool = False) -> bytes:
     for i, year in enumerate(years, start=2):
         sheet.append([year, *(cost.get((year, c), 0.0) for c in CATEGORIES)])
         sheet.cell(i, 2 + len(CATEGORIES), f"=SUM(B{i}:{last_cat}{i})")
-    end = 1 + len(years)
-    total_row = end + 1
-    sheet.cell(total_row, 1, "Summe / total")
-    for col in range(2, 3 + len(CATEGORIES)):
-        letter = get_column_letter(col)
-        sheet.cell(total_row, col, f"=SUM({letter}2:{letter}{end})")
+    total_row = _sum_row(sheet, rows=len(years), first_col=2, last_col=2 + len(CATEGORIES))
     _style(sheet, bold, money, first_money_col=2, total_row=total_row)
 
     # 2. By site: cost per site and year.
@@ -192,12 +187,7 @@ def render_xlsx(forecast: Forecast, *, devices: bool = False) -> bytes:
     for i, ((name, kind), per_year) in enumerate(sorted(by_site.items()), start=2):
         sheet.append([name, kind, *(per_year.get(y, 0.0) for y in years)])
         sheet.cell(i, 3 + len(years), f"=SUM(C{i}:{last_year_col}{i})")
-    end = 1 + len(by_site)
-    total_row = end + 1
-    sheet.cell(total_row, 1, "Summe / total")
-    for col in range(3, 4 + len(years)):
-        letter = get_column_letter(col)
-        sheet.cell(total_row, col, f"=SUM({letter}2:{letter}{max(end, 2)})")
+    total_row = _sum_row(sheet, rows=len(by_site), first_col=3, last_col=3 + len(years))
     _style(sheet, bold, money, first_money_col=3, total_row=total_row)
 
     # 3. Rows as in CSV/JSON; cost = count x unit price, as a formula.
@@ -263,6 +253,20 @@ def render_xlsx(forecast: Forecast, *, devices: bool = False) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _sum_row(sheet: Any, *, rows: int, first_col: int, last_col: int) -> int:
+    """A "Summe / total" row under ``rows`` data rows (row 1 is the header): a SUM formula per
+    column from ``first_col`` to ``last_col``; returns its row number."""
+    from openpyxl.utils import get_column_letter  # noqa: PLC0415  (only xlsx needs it)
+
+    end = max(1 + rows, 2)  # an empty sheet still gets a valid range
+    total_row = 2 + rows
+    sheet.cell(total_row, 1, "Summe / total")
+    for col in range(first_col, last_col + 1):
+        letter = get_column_letter(col)
+        sheet.cell(total_row, col, f"=SUM({letter}2:{letter}{end})")
+    return total_row
 
 
 def _style(

@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlmodel import SQLModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -37,6 +38,7 @@ from collector.models import (
     ReportRecord,
     SecurityUpdateSighting,
     WlanRow,
+    table_of,
 )
 from collector.services import add_org, add_site
 
@@ -130,7 +132,7 @@ def populate(db: Database, hosts: int, sites: int = 40) -> None:
             sightings.append(
                 {"host_id": host_id, "name": "pkg-True", "first_seen": now - dt.timedelta(days=40)}
             )
-    tables = {
+    tables: dict[str, type[SQLModel]] = {
         "agents": Agent,
         "hosts": Host,
         "reports": ReportRecord,
@@ -141,12 +143,12 @@ def populate(db: Database, hosts: int, sites: int = 40) -> None:
     }
     with db.engine.begin() as conn:
         for name, model in tables.items():
-            table = model.__table__  # type: ignore[attr-defined]
+            table = table_of(model)
             for k in range(0, len(rows[name]), 5000):
                 conn.execute(sa.insert(table), rows[name][k : k + 5000])
         if sightings:
             conn.execute(
-                sa.insert(SecurityUpdateSighting.__table__),  # type: ignore[attr-defined]
+                sa.insert(table_of(SecurityUpdateSighting)),
                 sightings,
             )
 

@@ -26,7 +26,7 @@ from sqlmodel import Session
 
 from collector.db import Database
 from collector.ingest import AgentIdentity
-from collector.models import Device, Host, InterfaceRow, Site, utcnow
+from collector.models import Device, Host, InterfaceRow, Site, table_of, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +34,10 @@ MAX_DEVICES = 16384
 MAX_PORTS = 64
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
-_DEVICES = Device.__table__  # type: ignore[attr-defined]
-_IFACES = InterfaceRow.__table__  # type: ignore[attr-defined]
-_HOSTS = Host.__table__  # type: ignore[attr-defined]
-_SITES = Site.__table__  # type: ignore[attr-defined]
+_DEVICES = table_of(Device)
+_IFACES = table_of(InterfaceRow)
+_HOSTS = table_of(Host)
+_SITES = table_of(Site)
 
 
 def normalize_mac(value: str) -> str:

@@ -31,6 +31,7 @@ from collector.models import (
     Site,
     SoftwareRow,
     WlanRow,
+    table_of,
     utcnow,
 )
 
@@ -301,9 +302,9 @@ def _rows(
 NORMALIZED = ("displays", "network", "wlan", "patches", "software")
 
 
-_HOSTS = Host.__table__  # type: ignore[attr-defined]
-_REPORTS = ReportRecord.__table__  # type: ignore[attr-defined]
-_AGENTS = Agent.__table__  # type: ignore[attr-defined]
+_HOSTS = table_of(Host)
+_REPORTS = table_of(ReportRecord)
+_AGENTS = table_of(Agent)
 
 
 @dataclass(frozen=True)
@@ -314,7 +315,7 @@ class AgentIdentity:
     org_id: int
 
 
-_SITES = Site.__table__  # type: ignore[attr-defined]
+_SITES = table_of(Site)
 
 
 # The hot path's statements, built once: building a statement per request costs more than
@@ -461,7 +462,7 @@ def store(
         dump = section_data(report, [s for s in changed if s in NORMALIZED])
         for section in dump:
             model, rows = _rows(section, dump, host_id)
-            table = model.__table__  # type: ignore[attr-defined]
+            table = table_of(model)
             conn.execute(sa.delete(table).where(table.c.host_id == host_id))
             if rows:
                 conn.execute(sa.insert(table), rows)

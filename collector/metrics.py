@@ -51,6 +51,7 @@ from collector.models import (
     SecurityUpdateSighting,
     Site,
     WlanRow,
+    table_of,
 )
 from collector.security import hash_secret, same
 
@@ -386,15 +387,15 @@ def report_facts(raw: str, references: _References) -> ReportFacts:
 
 # --- the collector -----------------------------------------------------------------------
 
-_H = Host.__table__  # type: ignore[attr-defined]
-_S = Site.__table__  # type: ignore[attr-defined]
-_F = Finding.__table__  # type: ignore[attr-defined]
-_P = PendingPatchRow.__table__  # type: ignore[attr-defined]
-_SIGHT = SecurityUpdateSighting.__table__  # type: ignore[attr-defined]
-_W = WlanRow.__table__  # type: ignore[attr-defined]
-_D = DisplayRow.__table__  # type: ignore[attr-defined]
-_A = Agent.__table__  # type: ignore[attr-defined]
-_ASSET = Asset.__table__  # type: ignore[attr-defined]
+_H = table_of(Host)
+_S = table_of(Site)
+_F = table_of(Finding)
+_P = table_of(PendingPatchRow)
+_SIGHT = table_of(SecurityUpdateSighting)
+_W = table_of(WlanRow)
+_D = table_of(DisplayRow)
+_A = table_of(Agent)
+_ASSET = table_of(Asset)
 
 _FAILING = sa.and_(_F.c.resolved_at.is_(None), _F.c.status == "fail")
 

@@ -18,6 +18,12 @@ ROLES = ("admin", "viewer", "planner")
 DEFAULT_ORG = "default"
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """A table model's Core table (SQLModel sets ``__table__`` at class creation, untyped)."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 

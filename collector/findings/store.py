@@ -44,6 +44,7 @@ from collector.models import (
     SecurityUpdateSighting,
     Site,
     WaiverRecord,
+    table_of,
     utcnow,
 )
 from collector.policy import PolicySet, Result, Waiver, derive, evaluate
@@ -55,13 +56,13 @@ RESOLVING = frozenset({"pass", "not-applicable"})
 BATCH_SIZE = 200
 DIGEST_KEY = "policy_digest"
 
-_F = Finding.__table__  # type: ignore[attr-defined]
-_H = Host.__table__  # type: ignore[attr-defined]
-_S = Site.__table__  # type: ignore[attr-defined]
-_R = ReportRecord.__table__  # type: ignore[attr-defined]
-_W = WaiverRecord.__table__  # type: ignore[attr-defined]
-_SIGHT = SecurityUpdateSighting.__table__  # type: ignore[attr-defined]
-_STATE = PolicyState.__table__  # type: ignore[attr-defined]
+_F = table_of(Finding)
+_H = table_of(Host)
+_S = table_of(Site)
+_R = table_of(ReportRecord)
+_W = table_of(WaiverRecord)
+_SIGHT = table_of(SecurityUpdateSighting)
+_STATE = table_of(PolicyState)
 
 _UPDATE = (
     sa.update(_F)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from collector.findings import evaluate_hosts, evaluator_for
 from collector.findings.store import stored_digest
 from collector.findings.waivers import add_waiver
-from collector.models import WaiverRecord
+from collector.models import WaiverRecord, table_of
 from collector.policy import PolicySet
 from collector.services import create_api_token, create_enroll_secret
 from tests.collector.conftest import Env
@@ -172,7 +172,7 @@ def test_waiver_makes_failure_waived_until_it_expires(env: Env) -> None:
     evaluate_hosts(env.db, hosts, policies)
     assert by_check(findings(env))["sec.firewall"]["status"] == "waived"
     with env.db.engine.begin() as conn:
-        table = WaiverRecord.__table__  # type: ignore[attr-defined]
+        table = table_of(WaiverRecord)
         yesterday = today - dt.timedelta(days=1)
         conn.execute(sa.update(table).where(table.c.id == waiver.id).values(until=yesterday))
     evaluator = evaluator_for(env.db)

@@ -176,3 +176,207 @@ def test_truncated_manage_bde_is_unknown_not_unencrypted():
     text = read("bde-de-on.txt")
     [vol] = manage_bde.parse_status(text[: text.index("Schutzstatus")])
     assert vol.protection_on is None and vol.encrypted is None
+
+
+# --- the commands besides systeminfo, netsh and manage-bde ---------------------------------
+
+
+def test_systeminfo_english_windows_11_laptop():
+    info = systeminfo.parse_systeminfo(read("systeminfo-en-win11-22h2-huawei.txt"))  # CRLF
+    assert info.get("os_name") == "Microsoft Windows 11 Home Single Language"
+    assert (info.version, info.build, info.arch) == ("10.0.22621", "22621", "x86_64")
+    assert (info.get("manufacturer"), info.get("model")) == ("HUAWEI", "NBLB-WAX9N")
+    assert info.memory_bytes == 16217 * 1024 * 1024
+    assert info.bios == ("HUAWEI 1.45", dt.date(2023, 1, 17))
+    # 10/2/2023, 3:58:12 PM at UTC+07:00
+    assert info.datetime("boot_time") == dt.datetime(2023, 10, 2, 8, 58, 12, tzinfo=dt.UTC)
+    assert info.hotfixes == ["KB5008215"]
+
+
+def test_systeminfo_english_windows_10_cut_by_its_author():
+    info = systeminfo.parse_systeminfo(read("systeminfo-en-win10-19045-dell-e7270.txt"))
+    assert (info.get("hostname"), info.version, info.build) == (
+        "DESKTOP-62FF1GB",
+        "10.0.19045",
+        "19045",
+    )
+    assert (info.get("manufacturer"), info.get("model")) == ("Dell Inc.", "Latitude E7270")
+    assert info.memory_bytes == 8084 * 1024 * 1024
+    assert info.hotfixes == []  # the KB lines are not in the capture
+
+
+def test_systeminfo_german_windows_7_label_physikalisch():
+    info = systeminfo.parse_systeminfo(read("systeminfo-de-win7-lenovo-42902bg.txt"))
+    assert info.get("os_name") == "Microsoft Windows 7 Ultimate N"
+    assert (info.get("manufacturer"), info.get("model")) == ("LENOVO", "42902BG")
+    assert info.memory_bytes == 16155 * 1024 * 1024  # "16.155 MB", dot = thousands
+    assert info.bios == ("LENOVO 8DET74WW (1.44 )", dt.date(2018, 3, 13))
+    # 04.03.2019, 11:44:54 at UTC+01:00
+    assert info.datetime("boot_time") == dt.datetime(2019, 3, 4, 10, 44, 54, tzinfo=dt.UTC)
+    assert info.hotfixes[:2] == ["KB2849697", "KB2849697"]
+
+
+def test_win32_bios_default_view_dell():
+    [bios] = powershell_list.parse_list(read("win32bios-dell-4zkm0z2.txt"))
+    assert (bios["SerialNumber"], bios["Manufacturer"], bios["SMBIOSBIOSVersion"]) == (
+        "4ZKM0Z2",
+        "Dell Inc.",
+        "1.7.1",
+    )
+
+
+def test_win32_computersystem_table_marks_cut_values():
+    [row] = powershell_table.parse_table(read("win32-computersystem-msi-gl65.txt"))
+    assert (row["Name"], row["Model"], row["TotalPhysicalMemory"]) == (
+        "MSI",
+        "GL65 9SE",
+        "17017856000",
+    )
+    assert row["Manufacturer"] == "Micro-Star Inter..."
+    assert powershell_table.is_cut(row["Manufacturer"])
+    assert not powershell_table.is_cut(row["Model"])
+
+
+def test_monitor_params_dell():
+    [m] = wmi_monitor.parse_basic_display_params(read("monitor-params-dell-deld054.txt"))
+    assert (m.vendor_pnp, m.product_code, m.active) == ("DEL", 0xD054, True)
+    assert (m.width_cm, m.height_cm, m.diagonal_in, m.video_input) == (48, 27, 21.7, 1)
+
+
+def test_monitor_params_two_monitors_from_a_commented_sample():
+    # The capture is kept with the comment marks of the script it was found in.
+    lines = read("monitor-params-len40ba-sam1017-commented.txt").splitlines()[1:]
+    text = "\n".join(line.removeprefix("#") for line in lines)
+    panel, samsung = wmi_monitor.parse_basic_display_params(text)
+    assert (panel.vendor_pnp, panel.product_code, panel.width_cm, panel.height_cm) == (
+        "LEN",
+        0x40BA,
+        34,
+        19,
+    )
+    assert panel.diagonal_in == 15.3
+    assert (samsung.vendor_pnp, samsung.width_cm, samsung.height_cm, samsung.diagonal_in) == (
+        "SAM",
+        63,
+        36,
+        28.6,
+    )
+
+
+def test_monitor_friendly_names():
+    assert wmi_monitor.parse_friendly_names(read("monitor-names-dell-deld054.txt")) == [
+        "DELL S2240L"
+    ]
+    assert wmi_monitor.parse_friendly_names("68\n69\n0\n76\n76\n0\n") == ["DE", "LL"]
+    assert wmi_monitor.parse_friendly_names("68\nDELL\n") is None
+    assert wmi_monitor.parse_friendly_names("") == []
+
+
+def test_monitor_without_size_is_unknown_not_zero():
+    text = read("monitor-params-dell-deld054.txt").replace(": 48", ": 0").replace(": 27", ": 0")
+    [m] = wmi_monitor.parse_basic_display_params(text)
+    assert (m.width_cm, m.height_cm, m.diagonal_in) == (None, None, None)
+
+
+def test_get_netfirewallprofile():
+    profiles = netfirewall_profile.parse_profiles(read("netfirewallprofile-all-disabled.txt"))
+    assert [(p.name, p.enabled) for p in profiles] == [
+        ("Domain", False),
+        ("Private", False),
+        ("Public", False),
+    ]
+    [public] = netfirewall_profile.parse_profiles(read("netfirewallprofile-public-enabled.txt"))
+    assert (public.name, public.enabled) == ("Public", True)
+
+
+def test_get_bitlockervolume_list():
+    [c] = bitlocker_volume.parse_volumes(read("bitlockervolume-c-list.txt"))
+    assert (c.mount, c.volume_status, c.protection_on, c.percent_encrypted) == (
+        "C:",
+        "FullyEncrypted",
+        True,
+        100.0,
+    )
+    assert (c.method, c.encrypted) == ("XTS-AES 128", True)  # manage-bde's words
+
+
+def test_get_bitlockervolume_protection_off_or_unknown():
+    text = read("bitlockervolume-c-list.txt")
+    [off] = bitlocker_volume.parse_volumes(text.replace(": On", ": Off"))
+    assert off.encrypted is False
+    [cut] = bitlocker_volume.parse_volumes(text[: text.index("ProtectionStatus")])
+    assert cut.protection_on is None and cut.encrypted is None
+
+
+def test_wmic_qfe():
+    fixes = wmic_qfe.parse_qfe(read("wmic-qfe-win10-19042.txt"))
+    assert [f.kb for f in fixes] == [
+        "KB5007289",
+        "KB4562830",
+        "KB4580325",
+        "KB5007186",
+        "KB5006753",
+        "KB5005699",
+    ]
+    assert fixes[0].installed_on == dt.date(2021, 12, 7)  # 12/7/2021: month first
+    assert fixes[-1] == wmic_qfe.Hotfix("KB5005699", "Security Update", dt.date(2021, 10, 19))
+    assert max(f.installed_on for f in fixes if f.installed_on) == dt.date(2021, 12, 7)
+
+
+def test_wmic_qfe_unreadable_dates_are_unknown():
+    text = read("wmic-qfe-win10-19042.txt").replace("12/7/2021", "01d7eb2c")
+    fixes = wmic_qfe.parse_qfe(text)
+    assert fixes[0].installed_on is None and fixes[1].installed_on == dt.date(2021, 6, 18)
+    assert wmic_qfe.parse_qfe("No Instance(s) Available.\n") == []
+
+
+def test_wua_pending_updates():
+    updates = wua_json.parse_updates(read("wua-pending-server2019.txt"))
+    assert updates is not None and len(updates) == 6
+    # Security: the Flash update with MSRC severity Critical and the March cumulative update
+    # (classification "Security Updates", no severity).
+    assert [u.kbs for u in updates if u.security] == [("KB4537759",), ("KB4538461",)]
+    assert updates[1].severity == "Critical" and updates[5].severity is None
+    assert updates[4].title == "Windows Malicious Software Removal Tool x64 - March 2020 (KB890830)"
+    assert all(u.reboot_required is False for u in updates)
+
+
+def test_wua_single_and_no_update():
+    one = read("wua-pending-server2019.txt")
+    start, end = one.index("{"), one.index("}") + 1
+    [update] = wua_json.parse_updates(one[start:end]) or []
+    assert update.kbs == ("KB4462930",)
+    assert wua_json.parse_updates("") == []
+    assert wua_json.parse_updates("Exception from HRESULT: 0x8024402C") is None
+    assert wua_json.parse_updates('"text"') is None
+
+
+def test_uninstall_keys_json():
+    programs = uninstall_json.parse_programs(read("uninstall-json-server2019.txt"))
+    assert programs is not None and len(programs) == 20  # 24 keys, 4 without a DisplayName
+    assert uninstall_json.Program("VMware Tools", "11.3.0.18090558", "VMware, Inc.") in programs
+    edge_update = next(p for p in programs if p.name == "Microsoft Edge Update")
+    assert (edge_update.version, edge_update.publisher) == ("1.3.171.37", None)
+
+
+def test_uninstall_keys_single_object_and_garbage():
+    single = '{"DisplayName":"7-Zip","DisplayVersion":null,"Publisher":"Igor Pavlov"}'
+    assert uninstall_json.parse_programs(single) == [
+        uninstall_json.Program("7-Zip", None, "Igor Pavlov")
+    ]
+    assert uninstall_json.parse_programs("") == []
+    assert uninstall_json.parse_programs("Get-ItemProperty : Access denied") is None
+
+
+def test_truncated_json_is_unknown_not_empty():
+    wua = read("wua-pending-server2019.txt")
+    assert wua_json.parse_updates(wua[: len(wua) // 2]) is None
+    apps = read("uninstall-json-server2019.txt")
+    assert uninstall_json.parse_programs(apps[: len(apps) // 2]) is None
+
+
+def test_advfirewall_current_profile_public_on_windows_11():
+    text = read("advfirewall-en-currentprofile-public-on.txt")
+    [profile] = netsh_advfirewall.parse_profiles(text)
+    assert (profile.name, profile.enabled) == ("Public Profile Settings", True)
+    assert netsh_advfirewall.parse_profiles(text[: text.index("State")]) == []

@@ -15,9 +15,10 @@ from collector.cli_database import database_from, database_parent, settings_from
 from collector.db import Database
 from collector.findings import cli as findings_cli
 from collector.findings import evaluate_imported
-from collector.ingest import BadReport, Limits, parse_report, store_report
+from collector.ingest import store_report
 from collector.models import ROLES, SITE_KINDS
 from collector.policy import cli as policy_cli
+from collector.report_decoding import BadReport, parse_report
 from collector.services import (
     ServiceError,
     add_org,
@@ -30,6 +31,7 @@ from collector.services import (
     list_sites,
     revoke_agent,
 )
+from collector.settings import MAX_DECODE_WORKERS
 from collector.ssh import cli as ssh_cli
 
 log = logging.getLogger("inventar.collector")
@@ -50,6 +52,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print("inventar-collector: --tls-cert and --tls-key go together", file=sys.stderr)
             return 2
         settings.tls_cert, settings.tls_key = args.tls_cert, args.tls_key
+    if args.decode_workers is not None:
+        settings.decode_workers = args.decode_workers
     db = database_from(args, settings)
     app = create_app(settings, db)
     uvicorn.run(
@@ -63,6 +67,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server_header=False,
     )
     return 0
+
+
+def _worker_count(text: str) -> int:
+    if not text.isdigit() or int(text) > MAX_DECODE_WORKERS:
+        raise argparse.ArgumentTypeError(f"a number from 0 to {MAX_DECODE_WORKERS}")
+    return int(text)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -139,9 +149,7 @@ def cmd_agents_revoke(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     db = database_from(args, settings)
-    limits = Limits(
-        settings.max_body_bytes, settings.max_decompressed_bytes, settings.max_json_depth
-    )
+    limits = settings.limits
     failed = 0
     for path in args.files:
         try:
@@ -189,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-key", type=Path, help="private key (PEM)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p.add_argument("--no-access-log", dest="access_log", action="store_false")
+    p.add_argument(
+        "--decode-workers",
+        type=_worker_count,
+        metavar="N",
+        help="processes that decode and validate reports (default: one per core beyond the "
+        "first, at most 4; 0 = none)",
+    )
     p.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(

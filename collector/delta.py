@@ -21,8 +21,8 @@ from sqlmodel import Session, select
 
 from agent.delta import section_hashes
 from agent.schema import SECTIONS, Report
-from collector.ingest import BadReport
 from collector.models import Host, ReportRecord
+from collector.report_decoding import BadReport
 
 
 class NeedFull(BadReport):

@@ -1,4 +1,4 @@
-"""Report ingestion: decode (bounded) -> parse (bounded) -> validate -> store in one transaction.
+"""Report ingestion: a decoded report (collector.report_decoding) stored in one transaction.
 
 Every refusal is a :class:`BadReport` with a 4xx status and a message saying what is wrong;
 nothing is written before a report has passed every check, and the store is one transaction,
@@ -7,20 +7,14 @@ so a refused or failed report leaves the stored data as it was.
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
-import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
-from agent.schema import SCHEMA_VERSION, SECTIONS, Report
+from agent.schema import SECTIONS, Report
 from collector.models import (
     Agent,
     DisplayRow,
@@ -34,170 +28,7 @@ from collector.models import (
     table_of,
     utcnow,
 )
-
-MAX_ERRORS_SHOWN = 20
-
-
-class BadReport(Exception):
-    """A refused report: HTTP ``status`` (4xx) and a message; ``errors`` for schema details."""
-
-    def __init__(self, status: int, message: str, errors: list[dict[str, Any]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.errors = errors or []
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"detail": self.message}
-        if self.errors:
-            out["errors"] = self.errors
-        return out
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_body_bytes: int = 8 * 1024 * 1024
-    max_decompressed_bytes: int = 32 * 1024 * 1024
-    max_json_depth: int = 16
-
-
-def decompress(body: bytes, content_encoding: str | None, limits: Limits) -> bytes:
-    """Undoes Content-Encoding; gzip is inflated with a cap on the output (no gzip bomb)."""
-    encoding = (content_encoding or "identity").strip().lower()
-    if encoding in ("identity", ""):
-        if len(body) > limits.max_decompressed_bytes:
-            raise BadReport(413, f"body exceeds {limits.max_decompressed_bytes} bytes")
-        return body
-    if encoding not in ("gzip", "x-gzip"):
-        raise BadReport(415, f"unsupported Content-Encoding {encoding[:40]!r}; use gzip")
-    cap = limits.max_decompressed_bytes
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, cap + 1)
-    except zlib.error as exc:
-        raise BadReport(400, f"body is not valid gzip: {exc}") from None
-    if len(out) > cap or inflater.unconsumed_tail:
-        raise BadReport(413, f"decompressed body exceeds {cap} bytes")
-    if not inflater.eof:
-        raise BadReport(400, "body is not valid gzip: truncated stream")
-    if inflater.unused_data:
-        raise BadReport(400, "body is not valid gzip: data after the end of the stream")
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _check_tree(obj: Any, max_depth: int, strings: bool = True) -> None:
-    """Nesting depth, NUL characters and lone surrogates (which no database can store).
-
-    ``strings=False`` skips the string checks: in valid UTF-8 JSON text, NUL and lone
-    surrogates can only come from ``\\u`` escapes, so text without any needs none.
-    """
-    check = _check_string if strings else _no_check
-    stack: list[tuple[Any, int]] = [(obj, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict):
-            if depth > max_depth:
-                raise BadReport(400, f"JSON nesting deeper than {max_depth} levels")
-            for key, item in value.items():
-                check(key)
-                if isinstance(item, dict | list):
-                    stack.append((item, depth + 1))
-                elif isinstance(item, str):
-                    check(item)
-        elif isinstance(value, list):
-            if depth > max_depth:
-                raise BadReport(400, f"JSON nesting deeper than {max_depth} levels")
-            for item in value:
-                if isinstance(item, dict | list):
-                    stack.append((item, depth + 1))
-                elif isinstance(item, str):
-                    check(item)
-
-
-def _no_check(_value: str) -> None:
-    return None
-
-
-def _check_string(value: str) -> None:
-    if "\x00" in value:
-        raise BadReport(400, "strings must not contain NUL characters (\\u0000)")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadReport(400, "strings must not contain lone UTF-16 surrogates") from None
-
-
-def _clean_loc(loc: Iterable[Any]) -> list[Any]:
-    return [part if isinstance(part, int) else str(part)[:100] for part in loc]
-
-
-def parse_report(data: bytes, limits: Limits) -> Report:
-    """The validated report, or a BadReport saying what is wrong.
-
-    Most reports take the fast path: pydantic parses and validates the bytes in one go. A body
-    with ``\\u`` escapes (which could hide NUL or lone surrogates) and every body the fast path
-    refuses go through the careful path, which gives each kind of bad input its own answer.
-    """
-    if b"\\u" not in data:
-        try:
-            report = Report.model_validate_json(data)
-        except ValidationError:
-            pass  # let the careful path say precisely what is wrong
-        else:
-            # schema_version has a default in the model, but a report must say it.
-            if (
-                "schema_version" in report.model_fields_set
-                and report.host is not None
-                and report.host.machine_id
-            ):
-                return report
-    return _parse_report_carefully(data, limits)
-
-
-def _parse_report_carefully(data: bytes, limits: Limits) -> Report:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadReport(400, f"body is not valid UTF-8 (at byte {exc.start})") from None
-    try:
-        obj = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise BadReport(400, f"JSON nesting deeper than {limits.max_json_depth} levels") from None
-    except json.JSONDecodeError as exc:
-        raise BadReport(
-            400, f"malformed JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
-        ) from None
-    except ValueError as exc:  # NaN/Infinity, integers beyond Python's digit limit
-        raise BadReport(400, f"malformed JSON: {str(exc)[:200]}") from None
-    _check_tree(obj, limits.max_json_depth, strings="\\u" in text)
-    if not isinstance(obj, dict):
-        raise BadReport(422, "a report must be a JSON object")
-    version = obj.get("schema_version")
-    if version != SCHEMA_VERSION:
-        shown = json.dumps(version)[:40]
-        raise BadReport(
-            422, f"unsupported schema_version {shown}; this collector accepts {SCHEMA_VERSION}"
-        )
-    try:
-        report = Report.model_validate(obj)
-    except ValidationError as exc:
-        errors = [
-            {"loc": _clean_loc(e["loc"]), "msg": e["msg"][:300], "type": e["type"]}
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        raise BadReport(
-            422,
-            f"report does not match schema version {SCHEMA_VERSION}: {exc.error_count()} error(s)",
-            errors[:MAX_ERRORS_SHOWN],
-        ) from None
-    if report.host is None or not report.host.machine_id:
-        raise BadReport(422, "host.machine_id is required")
-    return report
+from collector.report_decoding import HOST_FIELDS, NORMALIZED, BadReport, DecodedReport
 
 
 @dataclass
@@ -208,64 +39,17 @@ class StoreResult:
     changed_sections: list[str] = field(default_factory=list)
 
 
-# One serializer per section, built once: pydantic's (Rust) JSON of a section is what the
-# collector compares to notice a change. Only the collector reads these hashes; the agent's
-# delta hashes are agent.delta's, a different (slower, canonical) form.
-def _section_adapter(section: str) -> TypeAdapter[Any]:
-    annotation: Any = Report.model_fields[section].annotation
-    return TypeAdapter(annotation)
-
-
-_SECTION_ADAPTERS = {s: _section_adapter(s) for s in SECTIONS}
-
-
-def section_hashes(report: Report) -> dict[str, str]:
-    """A short hash of each section's content, for change detection."""
-    return {
-        s: hashlib.blake2b(adapter.dump_json(getattr(report, s)), digest_size=16).hexdigest()
-        for s, adapter in _SECTION_ADAPTERS.items()
-    }
-
-
-def section_data(report: Report, sections: Iterable[str]) -> dict[str, Any]:
-    """The named sections as JSON data (only those: a whole dump costs more)."""
-    return {s: _SECTION_ADAPTERS[s].dump_python(getattr(report, s), mode="json") for s in sections}
-
-
-_HOST_FIELDS = {
-    "host": {
-        "hostname": "hostname",
-        "fqdn": "fqdn",
-        "serial": "serial",
-        "manufacturer": "manufacturer",
-        "model": "model",
-        "chassis": "chassis",
-        "role": "role",
-    },
-    "os": {
-        "family": "os_family",
-        "name": "os_name",
-        "version": "os_version",
-        "build": "os_build",
-        "kernel": "kernel",
-        "arch": "arch",
-    },
-    "hardware": {"cpu_model": "cpu_model", "memory_bytes": "memory_bytes"},
-}
-
-
-def _rows(
-    section: str, dump: dict[str, Any], host_id: int
-) -> tuple[type[SQLModel], list[dict[str, Any]]]:
+def _rows(section: str, data: Any, host_id: int) -> tuple[type[SQLModel], list[dict[str, Any]]]:
+    """The rows of a normalized section's table, from the section's JSON data."""
     keys: tuple[str, ...]
     if section == "displays":
         keys = ("connector", "internal", "vendor_pnp", "model", "serial", "diagonal_in")
         keys += ("native_width_px", "native_height_px", "year")
         return DisplayRow, [
-            {"host_id": host_id, **{k: d.get(k) for k in keys}} for d in dump["displays"] or []
+            {"host_id": host_id, **{k: d.get(k) for k in keys}} for d in data or []
         ]
     if section == "network":
-        interfaces = (dump["network"] or {}).get("interfaces") or []
+        interfaces = (data or {}).get("interfaces") or []
         return InterfaceRow, [
             {
                 "host_id": host_id,
@@ -279,14 +63,14 @@ def _rows(
             for i in interfaces
         ]
     if section == "wlan":
-        interfaces = (dump["wlan"] or {}).get("interfaces") or []
+        interfaces = (data or {}).get("interfaces") or []
         keys = ("connected", "ssid", "bssid", "security", "cipher", "frequency_mhz", "signal_dbm")
         return WlanRow, [
             {"host_id": host_id, "interface": w.get("name"), **{k: w.get(k) for k in keys}}
             for w in interfaces
         ]
     if section == "patches":
-        pending = (dump["patches"] or {}).get("pending") or []
+        pending = (data or {}).get("pending") or []
         keys = ("name", "installed", "available", "security")
         return PendingPatchRow, [
             {"host_id": host_id, **{k: p.get(k) for k in keys}} for p in pending
@@ -294,12 +78,9 @@ def _rows(
     if section == "software":
         keys = ("name", "version", "publisher")
         return SoftwareRow, [
-            {"host_id": host_id, **{k: s.get(k) for k in keys}} for s in dump["software"] or []
+            {"host_id": host_id, **{k: s.get(k) for k in keys}} for s in data or []
         ]
     raise KeyError(section)
-
-
-NORMALIZED = ("displays", "network", "wlan", "patches", "software")
 
 
 _HOSTS = table_of(Host)
@@ -337,8 +118,7 @@ _TOUCH_AGENT = (
     .values(last_seen=sa.bindparam("now"))
 )
 _INSERT_REPORT = sa.insert(_REPORTS)
-_HOST_COLUMNS = [column for fields in _HOST_FIELDS.values() for column in fields.values()]
-# Every column a report sets, always all of them: one statement shape, compiled once.
+_HOST_COLUMNS = [column for fields in HOST_FIELDS.values() for column in fields.values()]
 
 
 def _bind(column: str) -> sa.BindParameter[Any]:
@@ -371,16 +151,6 @@ _UPDATE_HOST_SEEN = (
     .where(_HOSTS.c.id == sa.bindparam("b_host_id"))
     .values(last_seen=_bind("last_seen"))
 )
-
-
-def _host_columns(report: Report) -> dict[str, Any]:
-    """The host table's columns that mirror report fields, as bind parameters."""
-    out: dict[str, Any] = {}
-    for section, fields in _HOST_FIELDS.items():
-        part = getattr(report, section)
-        for key, column in fields.items():
-            out[f"b_{column}"] = getattr(part, key) if part is not None else None
-    return out
 
 
 def find_agent(conn: sa.Connection, token_hash: str) -> AgentIdentity | None:
@@ -416,12 +186,30 @@ def store(
     agent_id: str | None,
     source: str = "agent",
 ) -> StoreResult:
-    """The ingest hot path, in SQLAlchemy Core: a handful of statements, one transaction."""
-    assert report.host is not None and report.host.machine_id
+    """Stores a validated report (see store_decoded)."""
+    decoded = DecodedReport.of(report, raw)
+    return store_decoded(session, decoded, site_id=site_id, org_id=org_id, agent_id=agent_id,
+                         source=source, report=report)  # fmt: skip
+
+
+def store_decoded(
+    session: Session,
+    decoded: DecodedReport,
+    *,
+    site_id: int,
+    org_id: int,
+    agent_id: str | None,
+    source: str = "agent",
+    report: Report | None = None,
+) -> StoreResult:
+    """The ingest hot path, in SQLAlchemy Core: a handful of statements, one transaction.
+
+    ``report`` is the validated model behind ``decoded`` where the caller has it; only a
+    delta report needs it (to merge), and it is parsed again from the raw text otherwise.
+    """
     conn = session.connection()
-    report_id = str(report.report_id)
-    machine_id = report.host.machine_id
-    host = conn.execute(_FIND_HOST, {"org_id": org_id, "machine_id": machine_id}).first()
+    report_id = decoded.report_id
+    host = conn.execute(_FIND_HOST, {"org_id": org_id, "machine_id": decoded.machine_id}).first()
     now = utcnow()
     # Revoked since the request was authenticated (or since the token was cached)? Checked
     # inside the transaction, before anything else, resends included.
@@ -435,17 +223,18 @@ def store(
         if host is None or existing != host.id:
             raise BadReport(409, "report_id is already used by a report of another host")
         return StoreResult("duplicate", report_id, existing)
-    if report.delta is not None:  # merged into the host's latest report, or 409 need_full
+    if decoded.is_delta:  # merged into the host's latest report, or 409 need_full
         from collector.delta import resolve  # noqa: PLC0415  (it imports this module)
 
-        report, raw = resolve(session, host.id if host is not None else None, report)
-    collected_at = report.collected_at
-    if collected_at.tzinfo is None:
-        collected_at = collected_at.replace(tzinfo=dt.UTC)
+        if report is None:  # decoded elsewhere (a decode worker): it was valid there
+            report = Report.model_validate_json(decoded.raw)
+        full, raw = resolve(session, host.id if host is not None else None, report)
+        decoded = DecodedReport.of(full, raw)
+    collected_at = decoded.collected_at
     if host is None:
         host_id = conn.execute(
             sa.insert(_HOSTS)
-            .values(org_id=org_id, site_id=site_id, machine_id=machine_id, first_seen=now,
+            .values(org_id=org_id, site_id=site_id, machine_id=decoded.machine_id, first_seen=now,
                     last_seen=now, section_hashes={})
             .returning(_HOSTS.c.id)
         ).scalar_one()  # fmt: skip
@@ -456,17 +245,16 @@ def store(
     is_latest = last_collected is None or collected_at >= last_collected
     changed: list[str] = []
     if is_latest:
-        hashes = section_hashes(report)
+        hashes = decoded.section_hashes
         old = old_hashes or {}
         changed = [s for s in SECTIONS if old.get(s) != hashes[s]]
-        dump = section_data(report, [s for s in changed if s in NORMALIZED])
-        for section in dump:
-            model, rows = _rows(section, dump, host_id)
+        for section in (s for s in changed if s in NORMALIZED):
+            model, rows = _rows(section, decoded.section_data(section), host_id)
             table = table_of(model)
             conn.execute(sa.delete(table).where(table.c.host_id == host_id))
             if rows:
                 conn.execute(sa.insert(table), rows)
-        values = _host_columns(report)
+        values = {f"b_{column}": value for column, value in decoded.host_columns.items()}
         values.update(
             b_host_id=host_id,
             b_last_seen=now,
@@ -479,13 +267,14 @@ def store(
         conn.execute(_UPDATE_HOST_LATEST, values)
     else:
         conn.execute(_UPDATE_HOST_SEEN, {"b_host_id": host_id, "b_last_seen": now})
+    raw = decoded.raw
     conn.execute(
         _INSERT_REPORT,
         {
             "report_id": report_id,
             "host_id": host_id,
             "agent_id": agent_id,
-            "schema_version": report.schema_version,
+            "schema_version": decoded.schema_version,
             "collected_at": collected_at,
             "received_at": now,
             "source": source,

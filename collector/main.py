@@ -16,9 +16,11 @@ from collector import __version__
 from collector.api.ingest_endpoint import IngestEndpoint
 from collector.api.routes import budget, enroll, findings, health, hosts, reports, sites
 from collector.db import Database
+from collector.decode_pool import DecodePool
+from collector.decode_pool import default_size as default_decode_workers
 from collector.findings import start_evaluator
-from collector.ingest import BadReport
 from collector.metrics import Metrics
+from collector.report_decoding import BadReport
 from collector.settings import Settings
 from collector.ssh.jobs import install as install_agentless
 
@@ -100,10 +102,18 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     settings = settings or Settings()
     db = db or Database(settings.database_url, settings.db_pool_size)
 
+    workers = settings.decode_workers
+    workers = default_decode_workers() if workers is None else workers
+    pool = DecodePool(workers, settings.limits) if workers else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         evaluator = start_evaluator(db)  # findings: evaluates queued hosts, reloads packs
+        if pool is not None:
+            await pool.start()
         yield
+        if pool is not None:
+            await pool.stop()
         evaluator.stop()
         db.dispose()
 
@@ -115,6 +125,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.decode_pool = pool
     app.state.metrics = Metrics(db, settings.metrics_cache_seconds)
 
     @app.exception_handler(BadReport)
@@ -130,7 +141,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         default_limit=SMALL_BODY_BYTES,
     )
     # Outermost: agents' reports are answered before the framework's layers (see there why).
-    app.add_middleware(IngestEndpoint, settings=settings, db=db, metrics=app.state.metrics)
+    app.add_middleware(
+        IngestEndpoint, settings=settings, db=db, metrics=app.state.metrics, pool=pool
+    )
     _add_report_schema(app)
     return app
 

@@ -8,8 +8,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collector.report_decoding import Limits
+
 DEFAULT_DATABASE_URL = "sqlite:///" + str(Path("var") / "inventar.db")
 DEFAULT_PORT = 8740
+MAX_DECODE_WORKERS = 64
 
 
 class Settings(BaseSettings):
@@ -26,6 +29,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_decompressed_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     max_json_depth: int = Field(default=16, ge=4)
+    # Processes that decode and validate reports beside the event loop (collector/decode_pool.py);
+    # None = one per core beyond the first, at most 4; 0 = decode in the serving process.
+    decode_workers: int | None = Field(default=None, ge=0, le=MAX_DECODE_WORKERS)
     # Bearer token that /metrics requires; unset = /metrics is open (scrape on loopback).
     metrics_token: str | None = None
     # Basic auth for /metrics instead of or beside the token: "user:password" or
@@ -34,6 +40,11 @@ class Settings(BaseSettings):
     # Seconds the computed inventory metrics are reused (0 = computed for every scrape).
     metrics_cache_seconds: float = Field(default=0.0, ge=0)
     db_pool_size: int = 10
+
+    @property
+    def limits(self) -> Limits:
+        """The request limits every way in of a report applies."""
+        return Limits(self.max_body_bytes, self.max_decompressed_bytes, self.max_json_depth)
 
     @property
     def is_sqlite(self) -> bool:

@@ -3,9 +3,10 @@
 Every agent of a town sends here several times an hour. Routed through FastAPI (dependency
 resolution, request/response models, three middleware layers) a report cost more than twice
 what validating and storing it costs (benchmarks/ingest.py), so this endpoint speaks ASGI
-directly and does one trip to a worker thread per request. It answers exactly as the rest of
-the API does: JSON bodies with ``detail``, 401 with ``WWW-Authenticate: Bearer``, 413 for
-oversize bodies. Its OpenAPI description stays with the FastAPI route in routes/reports.py.
+directly, and its decoding goes to the decode pool's worker processes where they run. It
+answers exactly as the rest of the API does: JSON bodies with ``detail``, 401 with
+``WWW-Authenticate: Bearer``, 413 for oversize bodies. Its OpenAPI description stays with
+the FastAPI route in routes/reports.py.
 """
 
 from __future__ import annotations
@@ -19,18 +20,11 @@ from anyio import CapacityLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector.db import Database
+from collector.decode_pool import DecodePool, WorkerUnavailable
 from collector.findings import notify
-from collector.ingest import (
-    AgentIdentity,
-    BadReport,
-    Limits,
-    StoreResult,
-    decompress,
-    find_agent,
-    parse_report,
-    store,
-)
+from collector.ingest import AgentIdentity, StoreResult, find_agent, store_decoded
 from collector.metrics import Metrics
+from collector.report_decoding import BadReport, DecodedReport, Limits, decode
 from collector.security import hash_secret
 from collector.settings import Settings
 
@@ -61,16 +55,19 @@ class AgentCache:
     def __init__(self) -> None:
         self._agents: dict[tuple[int, str], AgentIdentity] = {}
 
+    def cached(self, db: Database, token_hash: str) -> AgentIdentity | None:
+        return self._agents.get((id(db), token_hash))
+
     def get(self, db: Database, token_hash: str) -> AgentIdentity | None:
-        key = (id(db), token_hash)
-        agent = self._agents.get(key)
+        """The agent, from the cache or else from the database."""
+        agent = self.cached(db, token_hash)
         if agent is None:
             with db.engine.connect() as conn:
                 agent = find_agent(conn, token_hash)
             if agent is not None:
                 if len(self._agents) >= self.MAX_ENTRIES:
                     self._agents.clear()
-                self._agents[key] = agent
+                self._agents[(id(db), token_hash)] = agent
         return agent
 
     def forget(self, db: Database, token_hash: str) -> None:
@@ -87,16 +84,19 @@ def ingest(
     agent = _agents.get(db, token_hash)
     if agent is None:
         raise Unauthorized("invalid or revoked agent token")
-    data = decompress(body, encoding, limits)
-    report = parse_report(data, limits)
-    assert report.host is not None
-    if report.host.machine_id != agent.machine_id:
+    return store_for(db, agent, token_hash, decode(body, encoding, limits))
+
+
+def store_for(
+    db: Database, agent: AgentIdentity, token_hash: str, decoded: DecodedReport
+) -> StoreResult:
+    """Stores a decoded report of ``agent`` in one write transaction."""
+    if decoded.machine_id != agent.machine_id:
         raise BadReport(403, "this agent may only report the machine it was enrolled on")
-    raw = data.decode("utf-8")  # the report as received (valid UTF-8: parse_report checked)
     try:
         with db.write_session() as session:
-            result = store(
-                session, report, raw, site_id=agent.site_id, org_id=agent.org_id, agent_id=agent.id
+            result = store_decoded(
+                session, decoded, site_id=agent.site_id, org_id=agent.org_id, agent_id=agent.id
             )
     except BadReport as exc:
         if exc.status == 401:  # revoked since it was cached
@@ -119,15 +119,25 @@ def bearer_token_hash(authorization: bytes | None) -> str:
 
 
 class IngestEndpoint:
-    """Serves POST /api/v1/reports; passes every other request on to ``app``."""
+    """Serves POST /api/v1/reports; passes every other request on to ``app``.
 
-    def __init__(self, app: ASGIApp, settings: Settings, db: Database, metrics: Metrics) -> None:
+    A report is decoded by the decode pool where one runs (collector.decode_pool), else in
+    this process, and stored in this process.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        db: Database,
+        metrics: Metrics,
+        pool: DecodePool | None = None,
+    ) -> None:
         self.app = app
         self.db = db
         self.metrics = metrics
-        self.limits = Limits(
-            settings.max_body_bytes, settings.max_decompressed_bytes, settings.max_json_depth
-        )
+        self.pool = pool
+        self.limits = settings.limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != REPORTS_PATH or scope["method"] != "POST":
@@ -146,23 +156,19 @@ class IngestEndpoint:
                 )
                 self.metrics.reports.labels("rejected").inc()
                 return
-            encoding = headers.get(b"content-encoding", b"").decode("latin-1")
-            encoding_or_none = encoding or None
+            encoding = headers.get(b"content-encoding", b"").decode("latin-1") or None
             started = time.perf_counter()
+            agent = await self._agent(token_hash)
+            decoded = await self._decode(body, encoding)
             if self.db.is_sqlite:
-                # SQLite serializes every write behind one lock and a report takes ~1 ms:
-                # doing it on the event loop beats handing it to a thread, whose handoff and
-                # GIL contention cost more than the work itself (benchmarks/ingest.py).
-                result = ingest(self.db, token_hash, body, encoding_or_none, self.limits)
+                # SQLite serializes every write behind one lock and a write takes well under
+                # a millisecond: doing it on the event loop beats handing it to a thread,
+                # whose handoff and GIL contention cost more than the work itself
+                # (benchmarks/ingest.py).
+                result = store_for(self.db, agent, token_hash, decoded)
             else:
                 result = await anyio.to_thread.run_sync(
-                    ingest,
-                    self.db,
-                    token_hash,
-                    body,
-                    encoding_or_none,
-                    self.limits,
-                    limiter=_INGEST_THREADS,
+                    store_for, self.db, agent, token_hash, decoded, limiter=_INGEST_THREADS
                 )
             self.metrics.ingest_seconds.observe(time.perf_counter() - started)
         except Unauthorized as exc:
@@ -188,6 +194,30 @@ class IngestEndpoint:
                 "host_id": result.host_id,
                 "changed_sections": result.changed_sections,
             },
+        )
+
+    async def _agent(self, token_hash: str) -> AgentIdentity:
+        """The enrolled agent behind the token; checked before any work on the body."""
+        agent = _agents.cached(self.db, token_hash)
+        if agent is None:
+            if self.db.is_sqlite:
+                agent = _agents.get(self.db, token_hash)
+            else:
+                agent = await anyio.to_thread.run_sync(_agents.get, self.db, token_hash)
+        if agent is None:
+            raise Unauthorized("invalid or revoked agent token")
+        return agent
+
+    async def _decode(self, body: bytes, encoding: str | None) -> DecodedReport:
+        if self.pool is not None:
+            try:
+                return await self.pool.decode(body, encoding)
+            except WorkerUnavailable:
+                pass  # decoded here instead: slower, and the same answer
+        if self.db.is_sqlite:
+            return decode(body, encoding, self.limits)
+        return await anyio.to_thread.run_sync(
+            decode, body, encoding, self.limits, limiter=_INGEST_THREADS
         )
 
     async def _body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes | None:

@@ -22,9 +22,10 @@ from collector.budget import build_forecast, load_lifecycle
 from collector.budget.assets import parse_assets, store_assets
 from collector.budget.render import render
 from collector.db import Database
-from collector.ingest import Limits, parse_report, store_report
+from collector.ingest import store_report
 from collector.policy import PolicySet
 from collector.policy.cli import default_policies_dir
+from collector.report_decoding import Limits, parse_report
 from collector.services import add_site, get_org, get_site
 
 # site, kind, desktops, laptops, tablets, workplace share

@@ -81,9 +81,11 @@ class Evaluator:
     def notify(self, host_id: int) -> None:
         with self._cond:
             if not self._pending:
+                # Only the first host sets the wake-up time; waking the thread for each
+                # further one would cost every report a thread switch.
                 self._first_pending = time.monotonic()
+                self._cond.notify()
             self._pending[host_id] = None
-            self._cond.notify()
 
     def notify_many(self, host_ids: Iterable[int]) -> None:
         for host_id in host_ids:

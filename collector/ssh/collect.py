@@ -23,8 +23,9 @@ from agent.context import Machine
 from agent.report import HostConfig, Selection, collect
 from agent.schema import Report
 from collector.db import Database
-from collector.ingest import BadReport, Limits, parse_report, store
+from collector.ingest import store
 from collector.models import Site, SshTarget, utcnow
+from collector.report_decoding import BadReport, Limits, parse_report
 from collector.ssh.calls import ProcCalls
 from collector.ssh.files import SftpFiles
 from collector.ssh.runner import SshRunner

@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from collector.db import Database
-from collector.ingest import Limits
+from collector.report_decoding import Limits
 from collector.settings import Settings
 from collector.ssh.settings import SshSettings
 
@@ -35,9 +35,7 @@ def install(app: FastAPI, db: Database, settings: Settings) -> None:
     ssh_settings = SshSettings()
     if ssh_settings.interval <= 0:
         return
-    limits = Limits(
-        settings.max_body_bytes, settings.max_decompressed_bytes, settings.max_json_depth
-    )
+    limits = settings.limits
     inner: Lifespan = app.router.lifespan_context
 
     @asynccontextmanager

@@ -25,6 +25,7 @@ from tests.collector.helpers import make_report
 backend = collector_conftest.backend
 db_url = collector_conftest.db_url
 env = collector_conftest.env
+decode_workers = collector_conftest.decode_workers
 
 
 def gz(body: dict[str, Any]) -> int:
@@ -97,6 +98,7 @@ def view(env: Env, host_id: int) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.parametrize("decode_workers", [0, 1], ids=["in-process", "decode-worker"])
 def test_host_view_after_a_delta_equals_the_view_after_the_full_report(env: Env) -> None:
     _agent, token = env.enroll("m-delta")
     base = normalized(make_report("m-delta", software=20))

@@ -57,7 +57,14 @@ def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def env(db_url: str) -> Iterator[Env]:
+def decode_workers() -> int:
+    """Decode worker processes of the app under test: none (decoded in-process) unless a
+    test parametrizes this; tests/collector/test_decode_pool.py covers the workers."""
+    return 0
+
+
+@pytest.fixture
+def env(db_url: str, decode_workers: int) -> Iterator[Env]:
     db = Database(db_url)
     db.upgrade()
     with db.session() as s:
@@ -72,6 +79,7 @@ def env(db_url: str) -> Iterator[Env]:
         database_url=db_url,
         max_body_bytes=TEST_LIMITS["max_body_bytes"],
         max_decompressed_bytes=TEST_LIMITS["max_decompressed_bytes"],
+        decode_workers=decode_workers,
     )
     app = create_app(settings, db)
     with TestClient(app, raise_server_exceptions=False) as client:

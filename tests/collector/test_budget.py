@@ -42,9 +42,10 @@ from collector.budget.lifecycle import LifecycleError, parse_overrides
 from collector.budget.render import render
 from collector.cli import main as cli_main
 from collector.db import Database
-from collector.ingest import Limits, parse_report, store_report
+from collector.ingest import store_report
 from collector.main import create_app
 from collector.policy import PolicySet
+from collector.report_decoding import Limits, parse_report
 from collector.services import add_org, add_site, create_api_token, get_org, get_site
 from collector.settings import Settings
 from tests.policy.helpers import POLICIES_DIR, base_report, make

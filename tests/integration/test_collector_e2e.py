@@ -72,7 +72,7 @@ class Server:
 def start_server(db_url: str, tmp: Path, tls: tuple[Path, Path] | None = None) -> Server:
     port = free_port()
     argv = [COLLECTOR, "serve", "--port", str(port), "--database-url", db_url]
-    argv += ["--log-level", "warning"]
+    argv += ["--log-level", "warning", "--decode-workers", "1"]
     scheme = "http"
     if tls:
         argv += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]

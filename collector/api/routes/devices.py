@@ -17,7 +17,8 @@ from collector.discovery import (
     list_devices,
     store_discovery,
 )
-from collector.ingest import BadReport, Limits, decompress, find_agent
+from collector.ingest import find_agent
+from collector.report_decoding import BadReport, Limits, decompress
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 

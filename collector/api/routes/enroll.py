@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from collector.api.deps import DbDep
 from collector.db import Database
-from collector.ingest import BadReport, _check_string
+from collector.report_decoding import BadReport, check_string
 from collector.services import Enrollment, ServiceError, enroll
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["agents"])
 
 def _safe(value: str) -> str:
     try:
-        _check_string(value)
+        check_string(value)
     except BadReport as exc:
         raise ValueError(exc.message) from None
     return value

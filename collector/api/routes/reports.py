@@ -14,7 +14,6 @@ from pydantic import BaseModel
 
 from collector.api.deps import CredentialsDep, DbDep, SettingsDep, agent_token_hash
 from collector.api.ingest_endpoint import Unauthorized, ingest
-from collector.ingest import Limits
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 
@@ -47,9 +46,7 @@ async def post_report(
 ) -> ReportAccepted:
     """Stores one report (JSON, optionally ``Content-Encoding: gzip``); idempotent by
     ``report_id``."""
-    limits = Limits(
-        settings.max_body_bytes, settings.max_decompressed_bytes, settings.max_json_depth
-    )
+    limits = settings.limits
     token_hash = agent_token_hash(credentials)
     body = await request.body()
     encoding = request.headers.get("content-encoding")

@@ -45,9 +45,7 @@ def _rows(section: str, data: Any, host_id: int) -> tuple[type[SQLModel], list[d
     if section == "displays":
         keys = ("connector", "internal", "vendor_pnp", "model", "serial", "diagonal_in")
         keys += ("native_width_px", "native_height_px", "year")
-        return DisplayRow, [
-            {"host_id": host_id, **{k: d.get(k) for k in keys}} for d in data or []
-        ]
+        return DisplayRow, [{"host_id": host_id, **{k: d.get(k) for k in keys}} for d in data or []]
     if section == "network":
         interfaces = (data or {}).get("interfaces") or []
         return InterfaceRow, [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,13 @@ class Database:
             with self.session() as session:
                 yield session
 
+    @contextmanager
+    def core_write(self) -> Iterator[CoreWrite]:
+        """A write transaction for SQLAlchemy Core statements only (the ingest hot path)."""
+        lock = _sqlite_write_lock if self.is_sqlite else nullcontext()
+        with lock, self.engine.connect() as conn:
+            yield CoreWrite(conn)
+
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -66,6 +73,24 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class CoreWrite:
+    """One Connection's transaction with the Session methods a writer uses (connection,
+    commit, rollback), so that code written for a Session runs on it too. A Session around
+    Core statements costs more than SQLite takes to write a report (benchmarks/ingest.py)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self._conn = conn
+
+    def connection(self) -> sa.Connection:
+        return self._conn
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def rollback(self) -> None:
+        self._conn.rollback()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

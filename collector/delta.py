@@ -16,12 +16,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlmodel import Session, select
 
 from agent.delta import section_hashes
 from agent.schema import SECTIONS, Report
-from collector.models import Host, ReportRecord
+from collector.models import Host, ReportRecord, table_of
 from collector.report_decoding import BadReport
 
 
@@ -64,14 +64,15 @@ def delta_data(report: Report) -> dict[str, Any]:
     return {k: v for k, v in dump.items() if k not in SECTIONS or k in sent}
 
 
-def base_of(session: Session, host_id: int | None) -> tuple[str, dict[str, Any]] | None:
+def base_of(conn: sa.Connection, host_id: int | None) -> tuple[str, dict[str, Any]] | None:
     """The host's latest report (full or merged): its id and normalized JSON data."""
     if host_id is None:
         return None
-    last = session.exec(select(Host.last_report_id).where(Host.id == host_id)).first()
+    hosts, reports = table_of(Host), table_of(ReportRecord)
+    last = conn.execute(sa.select(hosts.c.last_report_id).where(hosts.c.id == host_id)).scalar()
     if not last:
         return None
-    raw = session.exec(select(ReportRecord.raw).where(ReportRecord.report_id == last)).first()
+    raw = conn.execute(sa.select(reports.c.raw).where(reports.c.report_id == last)).scalar()
     if not raw:
         return None
     try:
@@ -80,11 +81,11 @@ def base_of(session: Session, host_id: int | None) -> tuple[str, dict[str, Any]]
         return None
 
 
-def resolve(session: Session, host_id: int | None, report: Report) -> tuple[Report, str]:
+def resolve(conn: sa.Connection, host_id: int | None, report: Report) -> tuple[Report, str]:
     """For a delta report: the merged full report and its JSON text to store; raises
     :class:`NeedFull` if the collector lacks the base. A full report is returned as is."""
     assert report.delta is not None
-    found = base_of(session, host_id)
+    found = base_of(conn, host_id)
     theirs = str(report.delta.base_report_id) if report.delta.base_report_id else "none"
     if found is None:
         raise NeedFull(

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 from agent.schema import SECTIONS, Report
+from collector.db import CoreWrite
 from collector.models import (
     Agent,
     DisplayRow,
@@ -104,11 +105,17 @@ _FIND_AGENT = (
     .join(_SITES, _SITES.c.id == _AGENTS.c.site_id)
     .where(_AGENTS.c.token_hash == sa.bindparam("token_hash"), _AGENTS.c.revoked == sa.false())
 )
-_FIND_HOST = sa.select(_HOSTS.c.id, _HOSTS.c.last_collected_at, _HOSTS.c.section_hashes).where(
-    _HOSTS.c.org_id == sa.bindparam("org_id"), _HOSTS.c.machine_id == sa.bindparam("machine_id")
-)
 _FIND_REPORT = sa.select(_REPORTS.c.host_id).where(
     _REPORTS.c.report_id == sa.bindparam("report_id")
+)
+_FIND_HOST = sa.select(
+    _HOSTS.c.id,
+    _HOSTS.c.last_collected_at,
+    _HOSTS.c.section_hashes,
+    # The host the report is stored under already (a resend): one query where two were.
+    _FIND_REPORT.scalar_subquery().label("report_host_id"),
+).where(
+    _HOSTS.c.org_id == sa.bindparam("org_id"), _HOSTS.c.machine_id == sa.bindparam("machine_id")
 )
 _TOUCH_AGENT = (
     sa.update(_AGENTS)
@@ -191,7 +198,7 @@ def store(
 
 
 def store_decoded(
-    session: Session,
+    session: Session | CoreWrite,
     decoded: DecodedReport,
     *,
     site_id: int,
@@ -200,14 +207,18 @@ def store_decoded(
     source: str = "agent",
     report: Report | None = None,
 ) -> StoreResult:
-    """The ingest hot path, in SQLAlchemy Core: a handful of statements, one transaction.
+    """The ingest hot path, in SQLAlchemy Core: a handful of statements, one transaction
+    (``session``'s: a Session, or Database.core_write()'s where nothing else needs one).
 
     ``report`` is the validated model behind ``decoded`` where the caller has it; only a
     delta report needs it (to merge), and it is parsed again from the raw text otherwise.
     """
     conn = session.connection()
     report_id = decoded.report_id
-    host = conn.execute(_FIND_HOST, {"org_id": org_id, "machine_id": decoded.machine_id}).first()
+    host = conn.execute(
+        _FIND_HOST,
+        {"org_id": org_id, "machine_id": decoded.machine_id, "report_id": report_id},
+    ).first()
     now = utcnow()
     # Revoked since the request was authenticated (or since the token was cached)? Checked
     # inside the transaction, before anything else, resends included.
@@ -216,7 +227,10 @@ def store_decoded(
         and conn.execute(_TOUCH_AGENT, {"agent_id": agent_id, "now": now}).rowcount == 0
     ):
         raise BadReport(401, "agent token was revoked")
-    existing = conn.execute(_FIND_REPORT, {"report_id": report_id}).scalar()
+    if host is not None:
+        existing = host.report_host_id
+    else:
+        existing = conn.execute(_FIND_REPORT, {"report_id": report_id}).scalar()
     if existing is not None:
         if host is None or existing != host.id:
             raise BadReport(409, "report_id is already used by a report of another host")
@@ -226,7 +240,7 @@ def store_decoded(
 
         if report is None:  # decoded elsewhere (a decode worker): it was valid there
             report = Report.model_validate_json(decoded.raw)
-        full, raw = resolve(session, host.id if host is not None else None, report)
+        full, raw = resolve(conn, host.id if host is not None else None, report)
         decoded = DecodedReport.of(full, raw)
     collected_at = decoded.collected_at
     if host is None:

@@ -94,9 +94,9 @@ def store_for(
     if decoded.machine_id != agent.machine_id:
         raise BadReport(403, "this agent may only report the machine it was enrolled on")
     try:
-        with db.write_session() as session:
+        with db.core_write() as tx:
             result = store_decoded(
-                session, decoded, site_id=agent.site_id, org_id=agent.org_id, agent_id=agent.id
+                tx, decoded, site_id=agent.site_id, org_id=agent.org_id, agent_id=agent.id
             )
     except BadReport as exc:
         if exc.status == 401:  # revoked since it was cached

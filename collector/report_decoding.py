@@ -263,11 +263,6 @@ def section_json(report: Report) -> dict[str, bytes]:
     return {s: adapter.dump_json(getattr(report, s)) for s, adapter in _SECTION_ADAPTERS.items()}
 
 
-def section_hashes(report: Report) -> dict[str, str]:
-    """A short hash of each section's content, for change detection."""
-    return {s: _hash(dump) for s, dump in section_json(report).items()}
-
-
 def _hash(dump: bytes) -> str:
     return hashlib.blake2b(dump, digest_size=16).hexdigest()
 

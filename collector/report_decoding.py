@@ -120,6 +120,16 @@ def _clean_loc(loc: Iterable[Any]) -> list[Any]:
     return [part if isinstance(part, int) else str(part)[:100] for part in loc]
 
 
+def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """A request's schema errors as a client may see them: where, what, which kind (no input
+    echoed back), the first MAX_ERRORS_SHOWN only."""
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    return [
+        {"loc": _clean_loc(e["loc"]), "msg": e["msg"][:300], "type": e["type"]}
+        for e in errors[:MAX_ERRORS_SHOWN]
+    ]
+
+
 def parse_report(data: bytes, limits: Limits) -> Report:
     """The validated report, or a BadReport saying what is wrong.
 
@@ -170,14 +180,10 @@ def _parse_report_carefully(data: bytes, limits: Limits) -> Report:
     try:
         report = Report.model_validate(obj)
     except ValidationError as exc:
-        errors = [
-            {"loc": _clean_loc(e["loc"]), "msg": e["msg"][:300], "type": e["type"]}
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
         raise BadReport(
             422,
             f"report does not match schema version {SCHEMA_VERSION}: {exc.error_count()} error(s)",
-            errors[:MAX_ERRORS_SHOWN],
+            validation_errors(exc),
         ) from None
     if report.host is None or not report.host.machine_id:
         raise BadReport(422, "host.machine_id is required")

@@ -18,7 +18,7 @@ from collector.discovery import (
     store_discovery,
 )
 from collector.ingest import find_agent
-from collector.report_decoding import BadReport, Limits, decompress
+from collector.report_decoding import BadReport, Limits, decompress, validation_errors
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 
@@ -96,11 +96,7 @@ async def post_discovery(
     try:
         discovery = Discovery.model_validate_json(data)
     except ValidationError as exc:
-        errors = [
-            {"loc": list(e["loc"]), "msg": e["msg"][:300], "type": e["type"]}
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        raise HTTPException(422, detail=errors[:20]) from None
+        raise HTTPException(422, detail=validation_errors(exc)) from None
     result = await run_in_threadpool(_store, db, token_hash, discovery)
     return DiscoveryAnswer(
         status="stored", devices=result.devices, new=result.new, site=result.site

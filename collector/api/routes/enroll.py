@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from collector.api.deps import DbDep
 from collector.db import Database
-from collector.report_decoding import BadReport, check_string
+from collector.report_decoding import BadReport, check_string, validation_errors
 from collector.services import Enrollment, ServiceError, enroll
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
@@ -61,11 +61,7 @@ async def post_enroll(request: Request, db: DbDep) -> EnrollResponse:
     try:
         req = EnrollRequest.model_validate_json(body)
     except ValidationError as exc:
-        errors = [
-            {"loc": list(e["loc"]), "msg": e["msg"][:300], "type": e["type"]}
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-        raise HTTPException(422, detail=errors[:20]) from None
+        raise HTTPException(422, detail=validation_errors(exc)) from None
     try:
         result = await run_in_threadpool(_enroll, db, req)
     except ServiceError as exc:

@@ -82,7 +82,9 @@ class _Worker:
         try:
             while True:
                 answer = await _read_frame(reader)
-                self.waiting.popleft().set_result(answer)
+                future = self.waiting.popleft()
+                if not future.done():  # its request may have been cancelled meanwhile
+                    future.set_result(answer)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             gone = WorkerUnavailable(f"decode worker ended ({exc.__class__.__name__})")
             while self.waiting:

@@ -102,6 +102,7 @@ def real_reports() -> dict[str, bytes]:
     body, _ = delta.wire_body(new, SECTIONS, delta.Base(base["report_id"], base))
     return {
         "this machine": local,
+        "20,000 programs": json.dumps(make_report("m-big", software=20_000)).encode(),
         "windows-10-de-laptop": json.dumps(german, ensure_ascii=False).encode(),
         "escaped non-ASCII, naive time": json.dumps(naive).encode(),  # \\u escapes
         "delta": json.dumps(body).encode(),
@@ -142,6 +143,20 @@ def test_property_any_body_gets_the_same_answer(
     for wire, encoding in ((raw, None), (body, None), (gzip.compress(body), "gzip")):
         here, there = both(pool, wire, encoding)
         assert there == here
+
+
+def test_an_answer_to_a_cancelled_request_is_dropped(pool: Any) -> None:
+    loop, decode_pool = pool
+    body = json.dumps(make_report("m-cancel")).encode()
+
+    async def cancel_one_then_decode() -> DecodedReport:
+        waiting = asyncio.ensure_future(decode_pool.decode(body, None))
+        await asyncio.sleep(0)  # sent to the worker
+        waiting.cancel()
+        return await decode_pool.decode(body, None)
+
+    assert loop.run(cancel_one_then_decode()).machine_id == "m-cancel"
+    assert all(worker.ready for worker in decode_pool.workers)
 
 
 def test_a_killed_worker_is_replaced_and_costs_no_report() -> None:

@@ -145,7 +145,7 @@ def test_property_any_body_gets_the_same_answer(
         assert there == here
 
 
-def test_an_answer_to_a_cancelled_request_is_dropped(pool: Any) -> None:
+def test_an_answer_to_a_cancelled_request_is_dropped(pool: tuple[LoopThread, DecodePool]) -> None:
     loop, decode_pool = pool
     body = json.dumps(make_report("m-cancel")).encode()
 

@@ -124,6 +124,11 @@ class DecodePool:
         self.workers = [_Worker(limits, self._restart_later) for _ in range(size)]
         self._restarts: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self.exits = 0  # workers that ended while the pool ran
+
+    @property
+    def running(self) -> int:
+        return sum(1 for worker in self.workers if worker.ready)
 
     async def start(self) -> None:
         await asyncio.gather(*(self._start(worker) for worker in self.workers))
@@ -154,6 +159,7 @@ class DecodePool:
     def _restart_later(self, worker: _Worker) -> None:
         if self._stopping:
             return
+        self.exits += 1
 
         async def restart() -> None:
             log.warning("decode worker ended; starting another")

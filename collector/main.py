@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     app.state.decode_pool = pool
-    app.state.metrics = Metrics(db, settings.metrics_cache_seconds)
+    app.state.metrics = Metrics(db, settings.metrics_cache_seconds, pool)
 
     @app.exception_handler(BadReport)
     async def bad_report(_request: Request, exc: BadReport) -> JSONResponse:

@@ -36,10 +36,11 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from collector.db import Database
+from collector.decode_pool import DecodePool
 from collector.discovery import unmanaged_legacy_port_metric, unmanaged_metric
 from collector.models import (
     Agent,
@@ -201,6 +202,16 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "inventar_report_ingest_seconds",
         "histogram",
         "Time to validate and store a report (stored and duplicate reports).",
+    ),
+    _g(
+        "inventar_decode_workers",
+        "Report decode worker processes running (0 while none is: reports are then decoded in "
+        "the serving process, more slowly).",
+    ),
+    MetricSpec(
+        "inventar_decode_worker_exits_total",
+        "counter",
+        "Report decode worker processes that ended while the collector ran (each is replaced).",
     ),
     _g(
         "inventar_metrics_database_up",
@@ -745,10 +756,31 @@ def authorized(authorization: str | None, token: str | None, basic_auth: str | N
     return False
 
 
+class DecodePoolCollector(Collector):
+    """The decode pool's state, read at scrape time (no pool: none running, none ended)."""
+
+    def __init__(self, pool: DecodePool | None) -> None:
+        self.pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        running = self.pool.running if self.pool is not None else 0
+        exits = self.pool.exits if self.pool is not None else 0
+        yield GaugeMetricFamily(
+            "inventar_decode_workers", SPECS["inventar_decode_workers"].help, value=running
+        )
+        yield CounterMetricFamily(
+            "inventar_decode_worker_exits",
+            SPECS["inventar_decode_worker_exits_total"].help,
+            value=exits,
+        )
+
+
 class Metrics:
     """The app's own registry (one per app, so several apps in one process do not clash)."""
 
-    def __init__(self, db: Database, cache_seconds: float = 0.0) -> None:
+    def __init__(
+        self, db: Database, cache_seconds: float = 0.0, pool: DecodePool | None = None
+    ) -> None:
         # No *_created series: they would double the counters' cardinality.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
@@ -766,6 +798,8 @@ class Metrics:
             buckets=INGEST_BUCKETS,
             registry=self.registry,
         )
+        self.decode_pool = DecodePoolCollector(pool)
+        self.registry.register(self.decode_pool)
         self.inventory = InventoryCollector(db, cache_seconds)
         self.registry.register(self.inventory)
 
@@ -776,14 +810,14 @@ class Metrics:
         escaped: dict[str, str] = {}
         for family in self.inventory.snapshot():
             family.render(out, escaped)
-        own = _Instruments([self.reports, self.ingest_seconds])
+        own = _Instruments([self.reports, self.ingest_seconds, self.decode_pool])
         return generate_latest(own) + "".join(out).encode()
 
 
 class _Instruments:
     """The process's own instruments as a registry-like object for ``generate_latest``."""
 
-    def __init__(self, instruments: Sequence[Counter | Histogram]) -> None:
+    def __init__(self, instruments: Sequence[Counter | Histogram | Collector]) -> None:
         self.instruments = instruments
 
     def collect(self) -> Iterator[Metric]:

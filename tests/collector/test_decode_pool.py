@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from agent import delta
 from agent.schema import SECTIONS
@@ -187,10 +188,21 @@ def test_a_killed_worker_is_replaced_and_costs_no_report() -> None:
 # --- the endpoint with a worker: same answers, same stored data, nothing lost ---------
 
 
+def sample(env: Env, name: str) -> float:
+    """One unlabelled sample of the collector's /metrics."""
+    for family in text_string_to_metric_families(env.client.get("/metrics").text):
+        for found in family.samples:
+            if found.name == name:
+                return float(found.value)
+    raise AssertionError(f"{name} not exported")
+
+
 @pytest.mark.parametrize("decode_workers", [1])
 def test_the_endpoint_through_a_worker(env: Env) -> None:
     pool = env.client.app.state.decode_pool  # type: ignore[attr-defined]
     assert pool is not None and all(worker.ready for worker in pool.workers)
+    assert sample(env, "inventar_decode_workers") == 1
+    assert sample(env, "inventar_decode_worker_exits_total") == 0
     _, token = env.enroll(MACHINE)
     report = make_report(MACHINE, "pc-1", software=10)
     r = env.post(token, report)
@@ -224,8 +236,10 @@ def test_the_endpoint_through_a_worker(env: Env) -> None:
     r = env.post(token, newer)
     assert r.status_code == 201, r.text
     assert r.json()["changed_sections"] == ["host", "software"]
+    assert sample(env, "inventar_decode_worker_exits_total") == 1
     deadline = time.monotonic() + 30
     while not (worker.ready and worker.process is not dead):
         assert time.monotonic() < deadline, "no new worker within 30 s"
         time.sleep(0.05)
     assert env.post(token, make_report(MACHINE, "pc-1-again")).status_code == 201
+    assert sample(env, "inventar_decode_workers") == 1

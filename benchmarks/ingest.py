@@ -3,7 +3,8 @@
 200 enrolled agents send 3000 gzip'd full reports (~300 software entries each) from 16
 concurrent senders, first to the collector on SQLite, then to an ASGI app that only gunzips,
 parses and inserts the body as one SQLite row, then to the collector on PostgreSQL. Prints
-throughput and p50/p99 latency for each and the ratio collector/trivial (goal >= 0.5x,
+throughput, p50/p99 latency and CPU time per report (the server process, its decode
+workers, this load generator) for each, and the ratio collector/trivial (goal >= 0.5x,
 p99 <= 250 ms on SQLite). Figures, not assertions.
 
     .venv/bin/python benchmarks/ingest.py [--reports 3000] [--agents 200] [--no-postgres]
@@ -28,9 +29,11 @@ import threading
 import time
 import urllib.parse
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -139,6 +142,7 @@ class Result:
     seconds: float
     latencies: list[float]
     errors: int
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU seconds in the run
 
     @property
     def rate(self) -> float:
@@ -149,10 +153,40 @@ class Result:
         return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
 
     def line(self) -> str:
+        cpu = ", ".join(
+            f"{name} {seconds / self.n * 1000:.2f}" for name, seconds in self.cpu.items()
+        )
         return (
             f"{self.name:<28} {self.rate:8.1f} reports/s   p50 {self.pct(0.5):7.1f} ms   "
-            f"p99 {self.pct(0.99):7.1f} ms   errors {self.errors}"
+            f"p99 {self.pct(0.99):7.1f} ms   errors {self.errors}\n"
+            f"{'':<28} CPU ms per report: {cpu}"
         )
+
+
+def cpu_seconds(proc: subprocess.Popen[bytes]) -> dict[str, float]:
+    """CPU time so far of a server and of each of its child processes (decode workers)."""
+    server = psutil.Process(proc.pid)
+    out = {"server": sum(server.cpu_times()[:2])}
+    for child in server.children(recursive=True):
+        try:
+            out["workers"] = out.get("workers", 0.0) + sum(child.cpu_times()[:2])
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def measured(
+    proc: subprocess.Popen[bytes], name: str, port: int, path: str, jobs: list[tuple[str, bytes]],
+    concurrency: int,
+) -> Result:  # fmt: skip
+    """send_all, with the server's CPU time and the sender's own (this process) added."""
+    me = psutil.Process()
+    before, mine = cpu_seconds(proc), sum(me.cpu_times()[:2])
+    result = send_all(name, port, path, jobs, concurrency)
+    after = cpu_seconds(proc)
+    result.cpu = {key: after[key] - before.get(key, 0.0) for key in after}
+    result.cpu["load generator"] = sum(me.cpu_times()[:2]) - mine
+    return result
 
 
 def send_all(
@@ -236,7 +270,7 @@ def collector_run(name: str, db_url: str, args: argparse.Namespace, tmp: Path) -
             answer = json.loads(conn.getresponse().read())
             agents.append((machine_id, answer["token"]))
         jobs = build_jobs(agents, args)
-        return send_all(name, port, "/api/v1/reports", jobs, args.concurrency)
+        return measured(proc, name, port, "/api/v1/reports", jobs, args.concurrency)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -316,8 +350,8 @@ def main() -> int:
             wait_ready(port, proc)
             agents = [(uuid.uuid5(uuid.NAMESPACE_DNS, f"bench-{i}").hex, "x")
                       for i in range(args.agents)]  # fmt: skip
-            trivial = send_all("trivial ASGI + SQLite", port, "/", build_jobs(agents, args),
-                               args.concurrency)  # fmt: skip
+            trivial = measured(proc, "trivial ASGI + SQLite", port, "/",
+                               build_jobs(agents, args), args.concurrency)  # fmt: skip
         finally:
             proc.terminate()
             proc.wait(10)

@@ -151,6 +151,14 @@ _UPDATE_HOST_LATEST = (
         | {"agent_id": sa.func.coalesce(_bind("agent_id"), _HOSTS.c.agent_id)}
     )
 )
+# A normalized section's rows are replaced whole: delete the host's, insert the new ones.
+_ROW_STATEMENTS: dict[type[SQLModel], tuple[sa.Delete, sa.Insert]] = {
+    model: (
+        sa.delete(table_of(model)).where(table_of(model).c.host_id == sa.bindparam("b_host_id")),
+        sa.insert(table_of(model)),
+    )
+    for model in (DisplayRow, InterfaceRow, WlanRow, PendingPatchRow, SoftwareRow)
+}
 _UPDATE_HOST_SEEN = (
     sa.update(_HOSTS)
     .where(_HOSTS.c.id == sa.bindparam("b_host_id"))
@@ -262,10 +270,10 @@ def store_decoded(
         changed = [s for s in SECTIONS if old.get(s) != hashes[s]]
         for section in (s for s in changed if s in NORMALIZED):
             model, rows = _rows(section, decoded.section_data(section), host_id)
-            table = table_of(model)
-            conn.execute(sa.delete(table).where(table.c.host_id == host_id))
+            delete_rows, insert_rows = _ROW_STATEMENTS[model]
+            conn.execute(delete_rows, {"b_host_id": host_id})
             if rows:
-                conn.execute(sa.insert(table), rows)
+                conn.execute(insert_rows, rows)
         values = {f"b_{column}": value for column, value in decoded.host_columns.items()}
         values.update(
             b_host_id=host_id,

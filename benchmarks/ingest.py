@@ -13,6 +13,7 @@ p99 <= 250 ms on SQLite). Figures, not assertions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import gzip
 import http.client
@@ -168,16 +169,14 @@ def cpu_seconds(proc: subprocess.Popen[bytes]) -> dict[str, float]:
     server = psutil.Process(proc.pid)
     out = {"server": sum(server.cpu_times()[:2])}
     for child in server.children(recursive=True):
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):  # a worker replaced meanwhile
             out["workers"] = out.get("workers", 0.0) + sum(child.cpu_times()[:2])
-        except psutil.NoSuchProcess:
-            pass
     return out
 
 
 def measured(
     proc: subprocess.Popen[bytes], name: str, port: int, path: str, jobs: list[tuple[str, bytes]],
-    concurrency: int,
+    *, concurrency: int,
 ) -> Result:  # fmt: skip
     """send_all, with the server's CPU time and the sender's own (this process) added."""
     me = psutil.Process()
@@ -270,7 +269,7 @@ def collector_run(name: str, db_url: str, args: argparse.Namespace, tmp: Path) -
             answer = json.loads(conn.getresponse().read())
             agents.append((machine_id, answer["token"]))
         jobs = build_jobs(agents, args)
-        return measured(proc, name, port, "/api/v1/reports", jobs, args.concurrency)
+        return measured(proc, name, port, "/api/v1/reports", jobs, concurrency=args.concurrency)
     finally:
         proc.terminate()
         proc.wait(10)
@@ -351,7 +350,7 @@ def main() -> int:
             agents = [(uuid.uuid5(uuid.NAMESPACE_DNS, f"bench-{i}").hex, "x")
                       for i in range(args.agents)]  # fmt: skip
             trivial = measured(proc, "trivial ASGI + SQLite", port, "/",
-                               build_jobs(agents, args), args.concurrency)  # fmt: skip
+                               build_jobs(agents, args), concurrency=args.concurrency)  # fmt: skip
         finally:
             proc.terminate()
             proc.wait(10)

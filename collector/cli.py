@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from collector import __version__
 from collector.budget import cli as budget_cli
 from collector.cli_database import database_from, database_parent, settings_from
@@ -31,7 +33,7 @@ from collector.services import (
     list_sites,
     revoke_agent,
 )
-from collector.settings import MAX_DECODE_WORKERS
+from collector.settings import MAX_DECODE_WORKERS, Settings
 from collector.ssh import cli as ssh_cli
 
 log = logging.getLogger("inventar.collector")
@@ -284,4 +286,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ServiceError as exc:
         print(f"inventar-collector: {exc.message}", file=sys.stderr)
         return 1
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        for error in exc.errors(include_url=False, include_input=False):
+            name = "INVENTAR_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"inventar-collector: {name}: {error['msg']}", file=sys.stderr)
+        return 2
     return rc

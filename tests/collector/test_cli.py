@@ -79,3 +79,17 @@ def test_import_and_agents(cli, tmp_path: Path) -> None:
 
     rc, _, err = cli("agents", "revoke", "no-such-agent")
     assert rc == 1 and "unknown agent" in err
+
+
+def test_bad_settings_are_refused_with_their_name(
+    cli, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("INVENTAR_DECODE_WORKERS", "-1")
+    rc, _, err = cli("sites", "list")
+    assert rc == 2 and "INVENTAR_DECODE_WORKERS" in err and "greater than or equal to 0" in err
+    monkeypatch.delenv("INVENTAR_DECODE_WORKERS")
+    for bad in ("-1", "65", "two"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["serve", "--decode-workers", bad])
+        assert exit_.value.code == 2
+        assert "a number from 0 to 64" in capsys.readouterr().err

@@ -162,8 +162,9 @@ class DecodePool:
         self.exits += 1
 
         async def restart() -> None:
-            log.warning("decode worker ended; starting another")
             await worker.stop()
+            code = worker.process.returncode if worker.process is not None else None
+            log.warning("decode worker ended (exit status %s); starting another", code)
             await asyncio.sleep(RESTART_DELAY_SECONDS)
             if not self._stopping:
                 await self._start(worker)

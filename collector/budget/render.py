@@ -127,24 +127,18 @@ def render_table(forecast: Forecast) -> str:
     return "\n".join(out) + "\n"
 
 
+def _row(r: dict[str, Any], unit_price: object, cost: object) -> list[object]:
+    """A forecast row in CSV_COLUMNS order; price and cost as the format writes them."""
+    leading = [r[k] for k in CSV_COLUMNS[: CSV_COLUMNS.index("unit_price_eur")]]
+    return [*leading, unit_price, cost, *(r["age_sources"].get(s, 0) for s in AGE_SOURCES)]
+
+
 def render_csv(forecast: Forecast) -> str:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for r in forecast.rows():
-        writer.writerow(
-            [
-                r["year"],
-                r["site"],
-                r["site_kind"],
-                r["category"],
-                r["reason"],
-                r["count"],
-                f"{r['unit_price_eur']:.2f}",
-                f"{r['cost_eur']:.2f}",
-                *(r["age_sources"].get(s, 0) for s in AGE_SOURCES),
-            ]
-        )
+        writer.writerow(_row(r, f"{r['unit_price_eur']:.2f}", f"{r['cost_eur']:.2f}"))
     return buffer.getvalue()
 
 
@@ -194,19 +188,7 @@ def render_xlsx(forecast: Forecast, *, devices: bool = False) -> bytes:
     sheet = book.create_sheet("Zeilen - rows")
     sheet.append(list(CSV_COLUMNS))
     for i, r in enumerate(rows, start=2):
-        sheet.append(
-            [
-                r["year"],
-                r["site"],
-                r["site_kind"],
-                r["category"],
-                r["reason"],
-                r["count"],
-                r["unit_price_eur"],
-                f"=F{i}*G{i}",
-                *(r["age_sources"].get(s, 0) for s in AGE_SOURCES),
-            ]
-        )
+        sheet.append(_row(r, r["unit_price_eur"], f"=F{i}*G{i}"))
     end = 1 + len(rows)
     total_row = end + 1
     sheet.cell(total_row, 1, "Summe / total")

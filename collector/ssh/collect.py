@@ -190,6 +190,11 @@ def collect_one(
     timer = threading.Timer(settings.timeout, cancel.expire)
     timer.daemon = True
     timer.start()
+    label = host_label(target.host, target.port)
+
+    def failed(message: str) -> Outcome:
+        return Outcome(target.host, target.port, False, message, time.monotonic() - started)
+
     try:
         report = collect_report(target, site.name, settings, cancel)
         stored = store_ssh_report(db, target.id, report, limits)
@@ -205,24 +210,12 @@ def collect_one(
             stored.stored,
         )
     except SshError as exc:
-        outcome = Outcome(target.host, target.port, False, exc.message, time.monotonic() - started)
+        outcome = failed(exc.message)
     except BadReport as exc:
-        outcome = Outcome(
-            target.host,
-            target.port,
-            False,
-            f"{host_label(target.host, target.port)}: report refused: {exc.message}",
-            time.monotonic() - started,
-        )
+        outcome = failed(f"{label}: report refused: {exc.message}")
     except Exception as exc:  # one host's failure must not end the round
-        log.exception("SSH collection of %s failed", host_label(target.host, target.port))
-        outcome = Outcome(
-            target.host,
-            target.port,
-            False,
-            f"{host_label(target.host, target.port)}: internal error: {type(exc).__name__}: {exc}",
-            time.monotonic() - started,
-        )
+        log.exception("SSH collection of %s failed", label)
+        outcome = failed(f"{label}: internal error: {type(exc).__name__}: {exc}")
     finally:
         timer.cancel()
     if outcome.ok:

@@ -27,6 +27,7 @@ from sqlmodel import Session
 from collector.db import Database
 from collector.ingest import AgentIdentity
 from collector.models import Device, Host, InterfaceRow, Site, table_of, utcnow
+from collector.paging import page, where_given
 
 log = logging.getLogger(__name__)
 
@@ -200,13 +201,10 @@ def list_devices(
     ).join(_SITES, _SITES.c.id == _DEVICES.c.site_id)
     if org_id is not None:
         query = query.where(_DEVICES.c.org_id == org_id)
-    if site is not None:
-        query = query.where(_SITES.c.name == site)
+    query = where_given(query, (_SITES.c.name, site))
     if managed is not None:
         query = query.where(managed_expression() if managed else ~managed_expression())
-    conn = session.connection()
-    total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
-    rows = conn.execute(query.order_by(_DEVICES.c.id).offset(offset).limit(limit)).all()
+    total, rows = page(session, query, _DEVICES.c.id, offset=offset, limit=limit)
     return [
         DeviceView(
             mac=r[0],

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from collector.api.deps import Principal, ReaderDep, SessionDep
 from collector.api.routes.hosts import NAME_PATTERN, HostId, Limit, Offset, _visible_host
 from collector.models import Finding, Host, Site
+from collector.paging import page, where_given
 from collector.policy.model import Category, Severity, Status
 
 router = APIRouter(prefix="/api/v1", tags=["findings"])
@@ -68,22 +69,16 @@ def _page(
         query = query.where(Finding.host_id == host_id)
     if not history:
         query = query.where(col(Finding.resolved_at).is_(None))
-    if site is not None:
-        query = query.where(Site.name == site)
-    if category is not None:
-        query = query.where(Finding.category == category)
-    if severity is not None:
-        query = query.where(Finding.severity == severity)
-    if status is not None:
-        query = query.where(Finding.status == status)
-    if check is not None:
-        query = query.where(Finding.check_id == check)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(
-        query.order_by(col(Finding.host_id), col(Finding.check_id), col(Finding.id))
-        .offset(offset)
-        .limit(limit)
-    ).all()
+    query = where_given(
+        query,
+        (Site.name, site),
+        (Finding.category, category),
+        (Finding.severity, severity),
+        (Finding.status, status),
+        (Finding.check_id, check),
+    )
+    order = (col(Finding.host_id), col(Finding.check_id), col(Finding.id))
+    total, rows = page(session, query, *order, offset=offset, limit=limit)
     items = []
     for finding, hostname, site_name in rows:
         assert finding.id is not None

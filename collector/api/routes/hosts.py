@@ -12,6 +12,7 @@ from sqlmodel import Session, col, func, select
 
 from collector.api.deps import Principal, ReaderDep, SessionDep
 from collector.models import Host, Organization, ReportRecord, Site
+from collector.paging import page, where_given
 
 router = APIRouter(prefix="/api/v1", tags=["hosts"])
 
@@ -104,14 +105,8 @@ def list_hosts(
     query = select(Host, Site).join(Site, col(Site.id) == col(Host.site_id))
     if principal.org_id is not None:
         query = query.where(Host.org_id == principal.org_id)
-    if site is not None:
-        query = query.where(Site.name == site)
-    if kind is not None:
-        query = query.where(Site.kind == kind)
-    if os is not None:
-        query = query.where(Host.os_family == os)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(col(Host.id)).offset(offset).limit(limit)).all()
+    query = where_given(query, (Site.name, site), (Site.kind, kind), (Host.os_family, os))
+    total, rows = page(session, query, col(Host.id), offset=offset, limit=limit)
     return HostPage(items=[_item(h, s) for h, s in rows], total=total, limit=limit, offset=offset)
 
 

@@ -158,6 +158,15 @@ def make_site(collector: Collector) -> Site:
     return Site(collector, viewer, secret)
 
 
+def enrolled(collector: Collector, bundle: Path, tmp_path: Path) -> tuple[Site, Path]:
+    """A site on ``collector`` and an agent state directory enrolled there for the bundle's
+    machine."""
+    site = make_site(collector)
+    state = tmp_path / "state"
+    site.enroll(state, bundle_machine_id(bundle))
+    return site, state
+
+
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[Collector]:
     c = Collector(tmp_path)

@@ -19,6 +19,7 @@ from tests.agent_service.conftest import (
     Collector,
     agent_env,
     bundle_machine_id,
+    enrolled,
     make_site,
     run_agent,
 )
@@ -50,9 +51,7 @@ def sent(stdout: str) -> list[tuple[str, str]]:
 def test_outage_queues_reports_and_they_arrive_in_order_once(
     bundle: Path, tmp_path: Path, collector: Collector
 ) -> None:
-    site = make_site(collector)
-    state = tmp_path / "state"
-    site.enroll(state, bundle_machine_id(bundle))
+    site, state = enrolled(collector, bundle, tmp_path)
     collector.stop()
     for _ in range(3):
         done = once(state, bundle)
@@ -83,9 +82,7 @@ def test_outage_queues_reports_and_they_arrive_in_order_once(
 def test_sigkill_during_a_send_loses_and_duplicates_nothing(
     bundle: Path, tmp_path: Path, collector: Collector, point: str
 ) -> None:
-    site = make_site(collector)
-    state = tmp_path / "state"
-    site.enroll(state, bundle_machine_id(bundle))
+    site, state = enrolled(collector, bundle, tmp_path)
     assert once(state, bundle).returncode == 0  # a base exists: the next one is a delta
     marker = tmp_path / "paused"
     env = agent_env(INVENTAR_AGENT_TEST_PAUSE=point, INVENTAR_AGENT_TEST_PAUSE_FILE=str(marker))
@@ -119,9 +116,7 @@ def test_sigkill_during_a_send_loses_and_duplicates_nothing(
 def test_a_revoked_token_stops_sending_and_status_says_why(
     bundle: Path, tmp_path: Path, collector: Collector
 ) -> None:
-    site = make_site(collector)
-    state = tmp_path / "state"
-    site.enroll(state, bundle_machine_id(bundle))
+    site, state = enrolled(collector, bundle, tmp_path)
     assert once(state, bundle).returncode == 0
     agent_id = json.loads((state / "agent.json").read_text())["agent_id"]
     collector.cli("agents", "revoke", agent_id)
@@ -140,9 +135,7 @@ def test_a_revoked_token_stops_sending_and_status_says_why(
 def test_a_collector_restored_from_backup_gets_a_full_report(
     bundle: Path, tmp_path: Path, collector: Collector
 ) -> None:
-    site = make_site(collector)
-    state = tmp_path / "state"
-    site.enroll(state, bundle_machine_id(bundle))
+    site, state = enrolled(collector, bundle, tmp_path)
     collector.stop()
     backup = tmp_path / "backup"
     backup.mkdir()
@@ -197,9 +190,7 @@ def test_tls_certificate_problem_then_ca_file(bundle: Path, tmp_path: Path) -> N
 def test_the_service_sends_on_its_schedule_and_stops_on_sigterm(
     bundle: Path, tmp_path: Path, collector: Collector
 ) -> None:
-    site = make_site(collector)
-    state = tmp_path / "state"
-    site.enroll(state, bundle_machine_id(bundle))
+    site, state = enrolled(collector, bundle, tmp_path)
     env = agent_env(
         INVENTAR_AGENT_SPLAY="0", INVENTAR_AGENT_STATUS_INTERVAL="1",
         INVENTAR_AGENT_FULL_INTERVAL="1h", INVENTAR_AGENT_PATCH_INTERVAL="1h",

@@ -228,22 +228,25 @@ def trust_on_first_use(
 ) -> tuple[str, bool]:
     """Records the host's key in known_hosts unless a key is known already.
 
-    Returns (fingerprint, added). A host whose known key differs is refused, never
-    overwritten: trust on *first* use only.
+    Returns (fingerprint, added). Trust on *first* use only: when known_hosts holds any key
+    for the host, of any type, the offered key must be one of them; a key of another type is
+    refused like a changed one, never added beside the known ones (whoever sits in the
+    connection when a target is added again would otherwise get a trusted key).
     """
     key = server_key(host, port, timeout)
     label = host_label(host, port)
     keys = _load_known_hosts(known_hosts)
     known = keys.lookup(label)
-    if known is not None:
+    if known is not None and len(known) > 0:
         if key.get_name() in known and known[key.get_name()] == key:
             return fingerprint(key), False
-        if key.get_name() in known:
-            raise SshError(
-                f"{label}: host key CHANGED: the host offers {key.get_name()} "
-                f"{fingerprint(key)}, {known_hosts} has {fingerprint(known[key.get_name()])}; "
-                "refusing to trust it"
-            )
+        have = ", ".join(f"{name} {fingerprint(known[name])}" for name in known)
+        raise SshError(
+            f"{label}: host key CHANGED: the host offers {key.get_name()} {fingerprint(key)}, "
+            f"{known_hosts} has {have}; refusing to trust it (possible man-in-the-middle). "
+            f"If the change is expected, remove the old key from {known_hosts} and add the "
+            "host again"
+        )
     keys.add(label, key.get_name(), key)
     known_hosts.parent.mkdir(parents=True, exist_ok=True)
     keys.save(str(known_hosts))

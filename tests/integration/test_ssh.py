@@ -248,6 +248,49 @@ def test_a_wrong_user_key_is_refused(sshd: Sshd, db, tmp_path: Path) -> None:
     )
 
 
+def test_trust_on_first_use_refuses_a_key_of_another_type(sshd: Sshd, db, tmp_path: Path) -> None:
+    """The attack: known_hosts knows the target by an ECDSA key; whoever answers when the
+    target is added again offers an Ed25519 key. Trust on first use must not add it."""
+    from collector.ssh.session import SshError, trust_on_first_use
+
+    ecdsa = tmp_path / "ecdsa_host_key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ecdsa", "-N", "", "-f", str(ecdsa)],
+        check=True,
+        capture_output=True,
+    )
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{sshd.port} {Path(str(ecdsa) + '.pub').read_text()}")
+    before = known.read_text()
+    ecdsa_fp = subprocess.run(
+        ["ssh-keygen", "-lf", str(ecdsa) + ".pub"], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
+    with pytest.raises(SshError) as refused:
+        trust_on_first_use("127.0.0.1", sshd.port, known)
+    message = refused.value.message
+    assert "refusing to trust it" in message
+    assert f"offers ssh-ed25519 {sshd.fingerprint()}" in message
+    assert f"ecdsa-sha2-nistp256 {ecdsa_fp}" in message
+    assert known.read_text() == before  # nothing added
+
+    # The CLI says the same and adds no target.
+    done = subprocess.run(
+        [COLLECTOR, "ssh", "add", "--host", "127.0.0.1", "--port", str(sshd.port), "--user",
+         "root", "--site", "Rathaus", "--key", str(sshd.user_key), "--known-hosts", str(known),
+         "--trust-on-first-use", "--database-url", f"sqlite:///{tmp_path / 'inventar.db'}"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "refusing to trust it" in done.stderr and ecdsa_fp in done.stderr
+    assert known.read_text() == before
+    from sqlmodel import select
+
+    from collector.models import SshTarget
+
+    with db.session() as s:
+        assert s.exec(select(SshTarget)).all() == []
+
+
 def test_a_hung_host_does_not_hold_up_the_others(sshd: Sshd, db, tmp_path: Path) -> None:
     from collector.ssh.collect import collect_all
     from collector.ssh.session import trust_on_first_use

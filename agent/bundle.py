@@ -12,7 +12,11 @@ Layout of a bundle directory (documented in the README):
     calls.json      {"psutil.virtual_memory": {...}, ...}: library calls' JSON results
 
 Recording wraps a live machine; replay answers from the directory alone, so the same
-report comes out on any machine.
+report comes out on any machine. Replay never reads outside the directory: a bundle is data
+from somebody else's machine, and a symbolic link in it (absolute, relative or chained) or a
+special file (FIFO, device, socket) would make the replaying machine's own files, or a read
+that never ends, the reported value. Such paths are refused; the refusal is in
+``collection.errors`` (probe ``files``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import errno
 import json
 import locale
 import os
+import stat
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +35,7 @@ from typing import Any, TypeVar
 
 from agent import __version__
 from agent.context import JSON, Machine, NotRecorded
-from agent.files import MAX_FILE_BYTES, FileSource, read_limited
+from agent.files import MAX_FILE_BYTES, FileSource, read_chunks
 from agent.runner import DEFAULT_TIMEOUT_S, CommandResult
 
 T = TypeVar("T")
@@ -50,6 +55,59 @@ def _safe_relpath(path: str) -> str:
     if any(p == ".." for p in parts) or not path.startswith("/"):
         raise BundleError(f"refusing path {path!r}")
     return "/".join(parts)
+
+
+class Refused(PermissionError):
+    """A path in a bundle that replay does not follow: a link or a special file."""
+
+
+def _regular_inside(root: Path, rel: str) -> os.stat_result | None:
+    """The ``lstat`` of ``root/rel`` when it is a regular file reached without following any
+    link; None when it does not exist; :class:`Refused` for a link or special file on the way.
+
+    ``root`` is the bundle directory, resolved once; every component below it is checked
+    with ``lstat``, so neither a linked file nor a linked directory is followed.
+    """
+    current = root
+    parts = rel.split("/")
+    for i, part in enumerate(parts):
+        current = current / part
+        try:
+            info = current.lstat()
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        shown = "/".join(parts[: i + 1])
+        if stat.S_ISLNK(info.st_mode):
+            raise Refused(errno.ELOOP, "a symbolic link in the support bundle, not followed", shown)
+        last = i == len(parts) - 1
+        if not last and not stat.S_ISDIR(info.st_mode):
+            return None
+        if last and not stat.S_ISREG(info.st_mode):
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "a directory in the support bundle", shown)
+            raise Refused(errno.EACCES, "not a regular file in the support bundle", shown)
+    return info
+
+
+def _read_inside(root: Path, rel: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """At most ``limit`` bytes of the regular file ``root/rel``, never through a link."""
+    if _regular_inside(root, rel) is None:
+        raise FileNotFoundError(errno.ENOENT, "not in the support bundle", rel)
+    # O_NOFOLLOW and O_NONBLOCK: a file swapped for a link or a FIFO after the check is
+    # refused (ELOOP) or cannot block the read; fstat confirms what was opened.
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(root / rel, flags | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Refused(errno.ELOOP, "a symbolic link in the support bundle", rel) from None
+        raise
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Refused(errno.EACCES, "not a regular file in the support bundle", rel)
+        return read_chunks(fh, limit)
 
 
 @dataclass
@@ -81,6 +139,7 @@ class Recorder:
             files=_RecordingFiles(self),
             calls=_RecordingCalls(self),
             platform=self.live.platform,
+            refusals=self.live.refusals,
         )
 
     def finish(self) -> None:
@@ -208,18 +267,31 @@ class _RecordingCalls:
 # --- replay -------------------------------------------------------------------------------
 
 
+# An index file of a real bundle is at most a few MiB (commands.json of a Windows machine).
+MAX_INDEX_BYTES = 64 * 1024 * 1024
+
+
 def _load_json(directory: Path, name: str, default: Any) -> Any:
     path = directory / name
-    if not path.exists():
-        return default
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = _read_inside(directory, name, MAX_INDEX_BYTES)
+    except FileNotFoundError:
+        return default
+    except OSError as exc:
+        raise BundleError(f"{path}: {exc.strerror or exc}") from exc
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError as exc:
         raise BundleError(f"{path}: {exc}") from exc
 
 
 def open_bundle(directory: Path) -> Machine:
-    """A machine that answers from a recorded bundle; raises BundleError if it is not one."""
+    """A machine that answers from a recorded bundle; raises BundleError if it is not one.
+
+    Paths the bundle holds but replay refuses (links, special files) are noted in the
+    machine's ``refusals`` and become ``collection.errors`` of the report.
+    """
+    directory = directory.resolve()
     meta = _load_json(directory, "bundle.json", None)
     if not isinstance(meta, dict):
         raise BundleError(f"{directory}: no bundle.json, not a support bundle")
@@ -231,32 +303,49 @@ def open_bundle(directory: Path) -> Machine:
     commands = _load_json(directory, "commands.json", [])
     files_index = _load_json(directory, "files.json", {})
     calls = _load_json(directory, "calls.json", {})
+    refusals: list[str] = []
     return Machine(
-        runner=_ReplayRunner(directory, commands),
-        files=_ReplayFiles(directory, files_index),
+        runner=_ReplayRunner(directory, commands, refusals),
+        files=_ReplayFiles(directory, files_index, refusals),
         calls=_ReplayCalls(calls),
         platform=platform,
+        refusals=refusals,
     )
 
 
+def _refusal(refusals: list[str], exc: Refused) -> None:
+    refusals.append(f"{exc.filename}: {exc.strerror}; refused")
+
+
 class _ReplayRunner:
-    def __init__(self, directory: Path, commands: list[dict[str, Any]]) -> None:
-        self.results: dict[tuple[str, ...], CommandResult] = {}
+    def __init__(
+        self, directory: Path, commands: list[dict[str, Any]], refusals: list[str]
+    ) -> None:
+        self.refusals = refusals
+        self.results: dict[tuple[str, ...], CommandResult | Refused] = {}
         for entry in commands:
             argv = tuple(str(a) for a in entry.get("argv", []))
-
-            def text(key: str, entry: dict[str, Any] = entry) -> str:
-                rel = entry.get(key)
-                if not rel:
-                    return ""
-                return (directory / _safe_relpath("/" + str(rel))).read_text(
-                    encoding="utf-8", errors="replace"
-                )
-
             # The last recording of the same argv wins, as it is what the probe last saw.
-            self.results[argv] = CommandResult(
-                argv, entry.get("exit_code"), text("stdout"), text("stderr"), entry.get("error")
-            )
+            try:
+                self.results[argv] = CommandResult(
+                    argv,
+                    entry.get("exit_code"),
+                    self._text(directory, entry.get("stdout")),
+                    self._text(directory, entry.get("stderr")),
+                    entry.get("error"),
+                )
+            except Refused as exc:  # noted when a probe runs the command
+                self.results[argv] = exc
+
+    @staticmethod
+    def _text(directory: Path, rel: object) -> str:
+        if not rel:
+            return ""
+        try:
+            data = _read_inside(directory, _safe_relpath("/" + str(rel)))
+        except FileNotFoundError:
+            return ""
+        return data.decode("utf-8", errors="replace")
 
     def run(
         self,
@@ -265,26 +354,37 @@ class _ReplayRunner:
         env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         key = tuple(argv)
-        return self.results.get(key, CommandResult(key, None, error="not in the support bundle"))
+        result = self.results.get(key)
+        if result is None:
+            return CommandResult(key, None, error="not in the support bundle")
+        if isinstance(result, Refused):
+            _refusal(self.refusals, result)
+            return CommandResult(key, None, error=f"output refused: {result.strerror}")
+        return result
 
 
 class _ReplayFiles:
-    def __init__(self, directory: Path, index: dict[str, Any]) -> None:
-        self.root = directory / FILES_DIR
+    def __init__(self, directory: Path, index: dict[str, Any], refusals: list[str]) -> None:
+        self.directory = directory
+        self.refusals = refusals
         self.missing: dict[str, str] = index.get("missing", {})
         self.listdirs: dict[str, list[str] | None] = index.get("listdir", {})
         self.existing: dict[str, bool] = index.get("exists", {})
         self.mtimes: dict[str, float | None] = index.get("mtime", {})
 
-    def _path(self, path: str) -> Path:
-        return self.root / _safe_relpath(path)
+    def _rel(self, path: str) -> str:
+        return f"{FILES_DIR}/{_safe_relpath(path)}"
 
     def read_bytes(self, path: str, limit: int = MAX_FILE_BYTES) -> bytes:
         reason = self.missing.get(path)
         if reason is not None:
             code = getattr(errno, reason, errno.ENOENT)
             raise OSError(code, os.strerror(code), path)
-        return read_limited(self._path(path), limit)
+        try:
+            return _read_inside(self.directory, self._rel(path), limit)
+        except Refused as exc:
+            _refusal(self.refusals, exc)
+            raise
 
     def listdir(self, path: str) -> list[str]:
         if path in self.listdirs:
@@ -297,7 +397,15 @@ class _ReplayFiles:
     def exists(self, path: str) -> bool:
         if path in self.existing:
             return self.existing[path]
-        return self._path(path).exists() or path in self.listdirs
+        if path in self.listdirs:
+            return True
+        try:
+            return _regular_inside(self.directory, self._rel(path)) is not None
+        except IsADirectoryError:
+            return True
+        except Refused as exc:
+            _refusal(self.refusals, exc)
+            return False
 
     def mtime(self, path: str) -> float:
         value = self.mtimes.get(path)

@@ -28,7 +28,8 @@ def _platform() -> str:
 
 
 def live_machine(sysfs: str = "/sys", procfs: str = "/proc", rootfs: str = "/") -> Machine:
-    return Machine(LocalRunner(), RootedFiles(sysfs, procfs, rootfs), LiveCalls(), _platform())
+    files = RootedFiles(sysfs, procfs, rootfs)
+    return Machine(LocalRunner(), files, LiveCalls(), _platform(), refusals=files.refusals)
 
 
 def _section_list(value: str) -> frozenset[str]:

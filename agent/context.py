@@ -54,6 +54,9 @@ class Machine:
     files: FileSource
     calls: CallSource
     platform: str  # "linux", "windows" or "darwin"
+    # What this machine's file source refused to read (a replayed bundle's links and special
+    # files, a rooted tree's links out of its root); each becomes a ``collection.errors`` entry.
+    refusals: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -7,7 +7,9 @@ other absolute path into ``--rootfs``. A captured tree of a real machine is thus
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import errno
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -70,26 +72,50 @@ def read_chunks(fh: Readable, limit: int, chunk_size: int = _CHUNK) -> bytes:
 
 @dataclass(frozen=True)
 class RootedFiles:
+    """The machine's files below three roots. A link inside a root that leads out of it (an
+    absolute link in a captured tree points into the *reading* machine) is not followed: the
+    read is refused, noted in ``refusals`` (they become ``collection.errors``), and nothing
+    from outside the root is reported or recorded into a bundle."""
+
     sysfs: str = "/sys"
     procfs: str = "/proc"
     rootfs: str = "/"
+    refusals: list[str] = field(default_factory=list, compare=False, repr=False)
 
-    def resolve(self, path: str) -> Path:
+    def _rooted(self, path: str) -> tuple[Path, str]:
+        """The path below its root, and that root."""
         if not path.startswith("/"):
             raise ValueError(f"probe paths are absolute: {path!r}")
         for prefix, root in (("/sys", self.sysfs), ("/proc", self.procfs)):
             if path == prefix or path.startswith(prefix + "/"):
-                return Path(root + path[len(prefix) :])
-        return Path(self.rootfs.rstrip("/") + path)
+                return Path(root + path[len(prefix) :]), root
+        return Path(self.rootfs.rstrip("/") + path), self.rootfs
+
+    def resolve(self, path: str) -> Path:
+        return self._rooted(path)[0]
+
+    def _confined(self, path: str) -> Path:
+        """The path to open, refused when following its links leaves its root."""
+        target, root = self._rooted(path)
+        if root.rstrip("/") == "":  # the live machine's own root: nothing is outside it
+            return target
+        real, real_root = os.path.realpath(target), os.path.realpath(root)
+        if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+            self.refusals.append(f"{path}: a link out of {root} (to {real}), not followed; refused")
+            raise PermissionError(errno.EACCES, f"a link out of {root}, not followed", path)
+        return target
 
     def read_bytes(self, path: str, limit: int = MAX_FILE_BYTES) -> bytes:
-        return read_limited(self.resolve(path), limit)
+        return read_limited(self._confined(path), limit)
 
     def listdir(self, path: str) -> list[str]:
-        return sorted(p.name for p in self.resolve(path).iterdir())
+        return sorted(p.name for p in self._confined(path).iterdir())
 
     def exists(self, path: str) -> bool:
-        return self.resolve(path).exists()
+        try:
+            return self._confined(path).exists()
+        except PermissionError:
+            return False
 
     def mtime(self, path: str) -> float:
-        return self.resolve(path).stat().st_mtime
+        return self._confined(path).stat().st_mtime

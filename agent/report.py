@@ -80,6 +80,7 @@ def collect(
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
     run = _Run(machine)
+    refused_before = len(machine.refusals)
     sections = selection.sections()
     results: dict[str, Any] = {}
     pool = ThreadPoolExecutor(max_workers=PARALLEL_PROBES, thread_name_prefix="probe")
@@ -96,6 +97,8 @@ def collect(
         # A hung probe thread is abandoned, not waited for; its commands have own timeouts.
         pool.shutdown(wait=False, cancel_futures=True)
     _apply_host_config(results, host_config)
+    for message in machine.refusals[refused_before:]:
+        run.errors.add("files", message)
     return Report(
         report_id=uuid.uuid4(),
         collected_at=dt.datetime.now(dt.UTC),

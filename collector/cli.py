@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from collector import __version__
 from collector.budget import cli as budget_cli
@@ -21,22 +23,33 @@ from collector.ingest import store_report
 from collector.models import ROLES, SITE_KINDS
 from collector.policy import cli as policy_cli
 from collector.report_decoding import BadReport, parse_report
+from collector.security import is_loopback
 from collector.services import (
     ServiceError,
+    accept_identity,
     add_org,
     add_site,
     create_api_token,
     create_enroll_secret,
+    credential_state,
     get_site,
     list_agents,
+    list_api_tokens,
+    list_enroll_secrets,
     list_orgs,
     list_sites,
+    move_host,
+    parse_expiry,
     revoke_agent,
+    revoke_api_token,
+    revoke_enroll_secret,
 )
 from collector.settings import MAX_DECODE_WORKERS, Settings
 from collector.ssh import cli as ssh_cli
 
 log = logging.getLogger("inventar.collector")
+
+EXPIRES_HELP = "a duration (90d, 12h), a date (2027-03-31: to its end) or an ISO time"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -57,6 +70,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.decode_workers is not None:
         settings.decode_workers = args.decode_workers
     db = database_from(args, settings)
+    refusal = metrics_refusal(settings, db)
+    if refusal:
+        print(f"inventar-collector: {refusal}", file=sys.stderr)
+        return 2
     app = create_app(settings, db)
     uvicorn.run(
         app,
@@ -69,6 +86,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server_header=False,
     )
     return 0
+
+
+def metrics_refusal(settings: Settings, db: Database) -> str | None:
+    """Why ``serve`` must not start: a non-loopback address with /metrics unprotected. With
+    no metrics credentials anywhere Prometheus could not scrape it, and opening it silently
+    would show every organization's hosts to the network."""
+    if is_loopback(settings.host) or settings.metrics_public:
+        return None
+    if settings.metrics_token or settings.metrics_basic_auth:
+        return None
+    try:
+        with db.session() as session:
+            if any(
+                credential_state(t.revoked, t.expires_at) == "active" and t.role == "metrics"
+                for t, _org in list_api_tokens(session)
+            ):
+                return None
+    except SQLAlchemyError:
+        pass  # not migrated yet: no tokens
+    return (
+        f"refusing to serve on {settings.host} with /metrics unprotected. Set "
+        "INVENTAR_METRICS_TOKEN_FILE (a file holding a random token; Prometheus sends it "
+        "with `authorization: credentials_file`), INVENTAR_METRICS_TOKEN or "
+        "INVENTAR_METRICS_BASIC_AUTH, or create a metrics token (inventar-collector token "
+        "create --role metrics [--org ORG]); INVENTAR_METRICS_PUBLIC=true opens /metrics to "
+        "everyone deliberately"
+    )
 
 
 def _worker_count(text: str) -> int:
@@ -116,35 +160,119 @@ def cmd_sites_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+
+
 def cmd_enroll_secret_create(args: argparse.Namespace) -> int:
+    expires = parse_expiry(args.expires) if args.expires else None
     with database_from(args).session() as session:
-        secret = create_enroll_secret(session, args.site)
-    print(f"enrollment secret for site {args.site} (shown once; stored only as a hash):")
+        secret = create_enroll_secret(
+            session,
+            args.site,
+            expires_at=expires,
+            max_uses=args.max_uses,
+            replace_agents=args.replace_agents,
+            name=args.name,
+        )
+    limits = [f"expires {_when(expires)}" if expires else "no expiry"]
+    limits.append(f"at most {args.max_uses} uses" if args.max_uses else "unlimited uses")
+    if args.replace_agents:
+        limits.append("REPLACES active agents of this site's machines (re-imaging)")
+    print(f"enrollment secret for site {args.site} ({'; '.join(limits)}; shown once, stored "
+          "only as a hash):")  # fmt: skip
     print(secret)
     return 0
 
 
-def cmd_token_create(args: argparse.Namespace) -> int:
+def cmd_enroll_secret_list(args: argparse.Namespace) -> int:
     with database_from(args).session() as session:
-        token = create_api_token(session, args.role, args.name, args.org)
+        rows = list_enroll_secrets(session, args.site)
+    print("id\tsite\tname\tstate\tuses\tlast used\texpires\treplace agents")
+    for secret, site in rows:
+        uses = f"{secret.uses}/{secret.max_uses}" if secret.max_uses else str(secret.uses)
+        state = credential_state(secret.revoked, secret.expires_at)
+        if state == "active" and secret.max_uses is not None and secret.uses >= secret.max_uses:
+            state = "used up"
+        print(
+            f"{secret.id}\t{site}\t{secret.name or '-'}\t{state}\t{uses}\t"
+            f"{_when(secret.last_used_at)}\t{_when(secret.expires_at)}\t"
+            f"{'yes' if secret.replace_agents else 'no'}"
+        )
+    return 0
+
+
+def cmd_enroll_secret_revoke(args: argparse.Namespace) -> int:
+    with database_from(args).session() as session:
+        secret = revoke_enroll_secret(session, args.secret_id)
+    print(f"enrollment secret {secret.id} revoked")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    expires = parse_expiry(args.expires) if args.expires else None
+    with database_from(args).session() as session:
+        token = create_api_token(session, args.role, args.name, args.org, expires_at=expires)
     scope = f"organization {args.org}" if args.org else "all organizations"
-    print(f"{args.role} token for {scope} (shown once; stored only as a hash):")
+    until = f", expires {_when(expires)}" if expires else ""
+    print(f"{args.role} token for {scope}{until} (shown once; stored only as a hash):")
     print(token)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    with database_from(args).session() as session:
+        rows = list_api_tokens(session)
+    print("id\trole\torganization\tname\tstate\tlast used\texpires\tcreated")
+    for token, org in rows:
+        print(
+            f"{token.id}\t{token.role}\t{org or '(all)'}\t{token.name or '-'}\t"
+            f"{credential_state(token.revoked, token.expires_at)}\t{_when(token.last_used_at)}\t"
+            f"{_when(token.expires_at)}\t{_when(token.created_at)}"
+        )
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    with database_from(args).session() as session:
+        token = revoke_api_token(session, args.token_id)
+    print(f"API token {token.id} ({token.role}) revoked")
     return 0
 
 
 def cmd_agents_list(args: argparse.Namespace) -> int:
     with database_from(args).session() as session:
-        for agent, site in list_agents(session):
-            state = "revoked" if agent.revoked else "active"
-            print(f"{agent.id}\t{site}\t{agent.hostname or '-'}\t{agent.machine_id}\t{state}")
+        rows = list_agents(session)
+    print("agent\tsite\thostname\tmachine id\tstate\tlast contact\tenrolled")
+    for agent, site in rows:
+        state = "active"
+        if agent.revoked:
+            state = f"replaced by {agent.replaced_by}" if agent.replaced_by else "revoked"
+        print(
+            f"{agent.id}\t{site}\t{agent.hostname or '-'}\t{agent.machine_id}\t{state}\t"
+            f"{_when(agent.last_seen)}\t{_when(agent.created_at)}"
+        )
     return 0
 
 
 def cmd_agents_revoke(args: argparse.Namespace) -> int:
     with database_from(args).session() as session:
         agent = revoke_agent(session, args.agent_id)
-    print(f"agent {agent.id} revoked")
+    print(f"agent {agent.id} revoked; the machine may enroll again with its site's secret")
+    return 0
+
+
+def cmd_hosts_move(args: argparse.Namespace) -> int:
+    with database_from(args).session() as session:
+        host, old = move_host(session, args.host_id, args.site)
+    print(f"host {host.id} ({host.hostname or host.machine_id}) moved from {old} to {args.site}")
+    return 0
+
+
+def cmd_hosts_identity_ok(args: argparse.Namespace) -> int:
+    with database_from(args).session() as session:
+        host = accept_identity(session, args.host_id)
+    print(f"host {host.id}: its present hardware identity is accepted")
     return 0
 
 
@@ -240,16 +368,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = secrets.add_parser("create", parents=[common], help="create a secret for a site")
     p.add_argument("--site", required=True)
+    p.add_argument("--name", help="what the secret is for (shown by list)")
+    p.add_argument("--expires", metavar="WHEN", help=EXPIRES_HELP)
+    p.add_argument("--max-uses", type=int, metavar="N", help="enroll at most N machines")
+    p.add_argument(
+        "--replace-agents",
+        action="store_true",
+        help="re-imaging: the secret may enroll a machine of this site that has an active "
+        "agent, revoking that agent (needs --expires, at most 30 days)",
+    )
     p.set_defaults(func=cmd_enroll_secret_create)
+    p = secrets.add_parser("list", parents=[common], help="list secrets: state, uses, last use")
+    p.add_argument("--site", help="only this site's secrets")
+    p.set_defaults(func=cmd_enroll_secret_list)
+    p = secrets.add_parser("revoke", parents=[common], help="revoke a secret (by its id)")
+    p.add_argument("secret_id", type=int)
+    p.set_defaults(func=cmd_enroll_secret_revoke)
 
     tokens = sub.add_parser("token", help="API tokens for people").add_subparsers(
         dest="token_command", required=True
     )
     p = tokens.add_parser("create", parents=[common], help="create an API token")
-    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=ROLES,
+        help="admin, viewer, planner; metrics = may only read /metrics (Prometheus)",
+    )
     p.add_argument("--name", help="who or what the token is for")
     p.add_argument("--org", help="limit the token to one organization (default: all)")
+    p.add_argument("--expires", metavar="WHEN", help=EXPIRES_HELP)
     p.set_defaults(func=cmd_token_create)
+    p = tokens.add_parser("list", parents=[common], help="list tokens: role, scope, last use")
+    p.set_defaults(func=cmd_token_list)
+    p = tokens.add_parser("revoke", parents=[common], help="revoke a token (by its id)")
+    p.add_argument("token_id", type=int)
+    p.set_defaults(func=cmd_token_revoke)
 
     agents = sub.add_parser("agents", help="enrolled agents").add_subparsers(
         dest="agents_command", required=True
@@ -259,6 +413,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = agents.add_parser("revoke", parents=[common], help="revoke an agent's token")
     p.add_argument("agent_id")
     p.set_defaults(func=cmd_agents_revoke)
+
+    hosts = sub.add_parser("hosts", help="hosts (admin actions)").add_subparsers(
+        dest="hosts_command", required=True
+    )
+    p = hosts.add_parser("move", parents=[common], help="move a host to another site")
+    p.add_argument("host_id", type=int)
+    p.add_argument("--site", required=True)
+    p.set_defaults(func=cmd_hosts_move)
+    p = hosts.add_parser(
+        "identity-ok",
+        parents=[common],
+        help="accept a host's changed hardware identity (finding sec.agent.identity-changed)",
+    )
+    p.add_argument("host_id", type=int)
+    p.set_defaults(func=cmd_hosts_identity_ok)
 
     p = sub.add_parser(
         "import", parents=[common], help="import reports saved by `inventar-agent collect`"
@@ -290,6 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.title != Settings.__name__:
             raise
         for error in exc.errors(include_url=False, include_input=False):
+            if not error["loc"]:  # a check across settings names its variables itself
+                print(f"inventar-collector: {error['msg']}", file=sys.stderr)
+                continue
             name = "INVENTAR_" + "_".join(str(part) for part in error["loc"]).upper()
             print(f"inventar-collector: {name}: {error['msg']}", file=sys.stderr)
         return 2

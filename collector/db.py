@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -73,6 +74,20 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def lock_for_transaction(conn: sa.Connection, *key: object) -> None:
+    """Serializes transactions that name the same ``key`` until the transaction ends:
+    a PostgreSQL advisory transaction lock; nothing on SQLite, whose writers are serialized
+    already (one writer at a time)."""
+    if conn.dialect.name != "postgresql":
+        return
+    text = "\x1f".join(str(part) for part in key)
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    conn.execute(
+        sa.text("SELECT pg_advisory_xact_lock(:key)"),
+        {"key": int.from_bytes(digest, "big", signed=True)},
+    )
 
 
 class CoreWrite:

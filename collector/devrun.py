@@ -7,6 +7,7 @@ keeps the collector serving on http://127.0.0.1:8740.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from collector.db import Database
-from collector.models import Site
+from collector.models import Site, utcnow
 from collector.services import add_site, create_api_token, create_enroll_secret
 from collector.settings import DEFAULT_PORT, Settings
 
@@ -46,7 +47,12 @@ def main() -> int:
     with db.session() as session:
         if session.exec(select(Site).where(Site.name == SITE)).first() is None:
             add_site(session, SITE, "town-hall")
-        secret = create_enroll_secret(session, SITE)
+        # A re-imaging secret, used once: `make run` again enrolls this machine anew and
+        # replaces the agent of the last run (a plain secret would get 409: enrolled already).
+        secret = create_enroll_secret(
+            session, SITE, expires_at=utcnow() + dt.timedelta(hours=1), max_uses=1,
+            replace_agents=True, name="make run",
+        )  # fmt: skip
         admin = create_api_token(session, "admin", "make run")
     db.dispose()
     bindir = Path(sys.executable).parent

@@ -7,6 +7,7 @@ so a refused or failed report leaves the stored data as it was.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ from collector.models import (
     utcnow,
 )
 from collector.report_decoding import HOST_FIELDS, NORMALIZED, BadReport, DecodedReport
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -112,6 +115,7 @@ _FIND_HOST = sa.select(
     _HOSTS.c.id,
     _HOSTS.c.last_collected_at,
     _HOSTS.c.section_hashes,
+    _HOSTS.c.serial,
     # The host the report is stored under already (a resend): one query where two were.
     _FIND_REPORT.scalar_subquery().label("report_host_id"),
 ).where(
@@ -131,7 +135,8 @@ def _bind(column: str) -> sa.BindParameter[Any]:
     return sa.bindparam(f"b_{column}", type_=_HOSTS.c[column].type)
 
 
-# Every column a report sets, always all of them: one statement shape, compiled once.
+# Every column a report sets, always all of them: one statement shape, compiled once. Not
+# the site: a host never changes its site through a report (moving it is an admin's action).
 _UPDATE_HOST_LATEST = (
     sa.update(_HOSTS)
     .where(_HOSTS.c.id == sa.bindparam("b_host_id"))
@@ -142,7 +147,6 @@ _UPDATE_HOST_LATEST = (
                 *_HOST_COLUMNS,
                 "last_seen",
                 "section_hashes",
-                "site_id",
                 "last_collected_at",
                 "last_report_id",
             )
@@ -159,11 +163,36 @@ _ROW_STATEMENTS: dict[type[SQLModel], tuple[sa.Delete, sa.Insert]] = {
     )
     for model in (DisplayRow, InterfaceRow, WlanRow, PendingPatchRow, SoftwareRow)
 }
+# The first detection is kept; the description says what the latest report changed.
+_FLAG_IDENTITY = (
+    sa.update(_HOSTS)
+    .where(_HOSTS.c.id == sa.bindparam("b_host_id"))
+    .values(
+        identity_changed_at=sa.func.coalesce(
+            _HOSTS.c.identity_changed_at,
+            sa.bindparam("b_now", type_=_HOSTS.c.identity_changed_at.type),
+        ),
+        identity_change=sa.bindparam("b_change"),
+    )
+)
 _UPDATE_HOST_SEEN = (
     sa.update(_HOSTS)
     .where(_HOSTS.c.id == sa.bindparam("b_host_id"))
     .values(last_seen=_bind("last_seen"))
 )
+
+
+def _check_identity(
+    conn: sa.Connection, host_id: int, stored: str | None, reported: object, now: Any
+) -> None:
+    """Flags the host when a report's hardware serial differs from the stored one: the
+    report is stored, and the finding sec.agent.identity-changed makes a cloned machine id
+    (or a replaced mainboard) visible. An unknown serial on either side proves nothing."""
+    if not stored or not isinstance(reported, str) or not reported or reported == stored:
+        return
+    change = f"serial {stored[:280]} -> {reported[:280]}"
+    conn.execute(_FLAG_IDENTITY, {"b_host_id": host_id, "b_now": now, "b_change": change})
+    log.warning("host %s: hardware identity changed (%s)", host_id, change)
 
 
 def find_agent(conn: sa.Connection, token_hash: str) -> AgentIdentity | None:
@@ -265,6 +294,8 @@ def store_decoded(
     is_latest = last_collected is None or collected_at >= last_collected
     changed: list[str] = []
     if is_latest:
+        if host is not None:
+            _check_identity(conn, host_id, host.serial, decoded.host_columns.get("serial"), now)
         hashes = decoded.section_hashes
         old = old_hashes or {}
         changed = [s for s in SECTIONS if old.get(s) != hashes[s]]
@@ -279,7 +310,6 @@ def store_decoded(
             b_host_id=host_id,
             b_last_seen=now,
             b_section_hashes=hashes,
-            b_site_id=site_id,
             b_last_collected_at=collected_at,
             b_last_report_id=report_id,
             b_agent_id=agent_id,

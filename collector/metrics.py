@@ -16,8 +16,6 @@ returns is ``inventar_metrics_cache_age_seconds``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 import json
 import logging
@@ -54,7 +52,7 @@ from collector.models import (
     WlanRow,
     table_of,
 )
-from collector.security import hash_secret, same
+from collector.security import FLEET, MetricsScope
 
 log = logging.getLogger(__name__)
 
@@ -411,6 +409,34 @@ _ASSET = table_of(Asset)
 _FAILING = sa.and_(_F.c.resolved_at.is_(None), _F.c.status == "fail")
 
 
+@dataclass(frozen=True)
+class _Orgs:
+    """Which sites (by name, unique across organizations) and how many agents each
+    organization has: what an organization-scoped scrape is cut to."""
+
+    sites: dict[int, set[str]]
+    agents: dict[int, int]
+
+    def only(self, org_id: int, families: Sequence[Family]) -> list[Family]:
+        """The families with only the series of ``org_id``'s sites (every inventory series
+        carries a ``site`` label); the agent count of that organization."""
+        mine = self.sites.get(org_id, set())
+        out = []
+        for family in families:
+            if family.name == "inventar_agents_enrolled":
+                scoped = Family(family.name, family.help, family.labels)
+                scoped.add_metric([], float(self.agents.get(org_id, 0)))
+                out.append(scoped)
+                continue
+            if "site" not in family.labels:
+                continue  # about the collector process, not the organization
+            at = family.labels.index("site")
+            scoped = Family(family.name, family.help, family.labels)
+            scoped.rows = [row for row in family.rows if row[0][at] in mine]
+            out.append(scoped)
+        return out
+
+
 class InventoryCollector(Collector):
     def __init__(self, db: Database, cache_seconds: float = 0.0) -> None:
         self.db = db
@@ -419,6 +445,7 @@ class InventoryCollector(Collector):
         self._facts: dict[int, tuple[str, ReportFacts]] = {}  # host id -> (report id, facts)
         self._lock = threading.Lock()
         self._cached: list[Family] = []
+        self._orgs = _Orgs({}, {})
         self._cached_at = -1.0
         self._compute_seconds = 0.0
         self._database_up = 0.0
@@ -426,9 +453,9 @@ class InventoryCollector(Collector):
     def describe(self) -> Iterable[Metric]:
         return []  # computed at scrape time; nothing to check at registration
 
-    def snapshot(self) -> list[Family]:
+    def snapshot(self, scope: MetricsScope = FLEET) -> list[Family]:
         """The inventory families, computed now or taken from the cache, and the metrics
-        about their computation."""
+        about their computation; for an organization's scope only its own series."""
         with self._lock:
             now = time.monotonic()
             if self._cached_at < 0 or now - self._cached_at >= self.cache_seconds:
@@ -438,9 +465,12 @@ class InventoryCollector(Collector):
                 self._cached_at = time.monotonic()
                 now = self._cached_at
             families = list(self._cached)
+            orgs = self._orgs
             age = now - self._cached_at
             compute_seconds = self._compute_seconds
             database_up = self._database_up
+        if scope.org_id is not None:
+            return orgs.only(scope.org_id, families)
         for name, value in (
             ("inventar_metrics_database_up", database_up),
             ("inventar_metrics_cache_age_seconds", age),
@@ -472,6 +502,7 @@ class InventoryCollector(Collector):
     def _inventory(self) -> list[Family]:
         with self.db.engine.connect() as conn:
             sites = conn.execute(sa.select(_S.c.id, _S.c.name, _S.c.kind)).all()
+            site_orgs = conn.execute(sa.select(_S.c.name, _S.c.org_id)).all()
             hosts = conn.execute(
                 sa.select(
                     _H.c.id,
@@ -527,9 +558,13 @@ class InventoryCollector(Collector):
                 .join(_H, _H.c.id == _D.c.host_id)
                 .group_by(_H.c.site_id, _D.c.diagonal_in, _D.c.internal, _D.c.year)
             ).all()
-            agents = conn.execute(
-                sa.select(sa.func.count()).select_from(_A).where(_A.c.revoked.is_(False))
-            ).scalar_one()
+            agents_by_org = conn.execute(
+                sa.select(_S.c.org_id, sa.func.count())
+                .select_from(_A)
+                .join(_S, _S.c.id == _A.c.site_id)
+                .where(_A.c.revoked.is_(False))
+                .group_by(_S.c.org_id)
+            ).all()
             facts = self._report_facts(conn, [(row[0], row[10]) for row in hosts])
 
         site_name = {sid: name for sid, name, _ in sites}
@@ -636,8 +671,12 @@ class InventoryCollector(Collector):
         out.append(self._due_replacement(hosts, facts, displays, site_name))
 
         enrolled = _family("inventar_agents_enrolled")
-        enrolled.add_metric([], float(agents))
+        enrolled.add_metric([], float(sum(n for _, n in agents_by_org)))
         out.append(enrolled)
+        sites_of: dict[int, set[str]] = {}
+        for name, org_id in site_orgs:
+            sites_of.setdefault(org_id, set()).add(name)
+        self._orgs = _Orgs(sites_of, {org: int(n) for org, n in agents_by_org})
         return out
 
     def _due_replacement(
@@ -723,39 +762,6 @@ def _timestamp(value: dt.datetime) -> float:
     return value.timestamp()
 
 
-# --- access --------------------------------------------------------------------------------
-
-
-def authorized(authorization: str | None, token: str | None, basic_auth: str | None) -> bool:
-    """Whether a request may read /metrics.
-
-    Open when neither ``INVENTAR_METRICS_TOKEN`` nor ``INVENTAR_METRICS_BASIC_AUTH`` is set;
-    else a matching ``Bearer`` token or ``Basic`` credentials are needed. The basic auth
-    setting is ``user:password`` or ``user:sha256:<hex of SHA-256 of the password>``.
-    Comparisons are constant time (of SHA-256 digests).
-    """
-    if not token and not basic_auth:
-        return True
-    scheme, _, value = (authorization or "").partition(" ")
-    value = value.strip()
-    if token and scheme.lower() == "bearer":
-        return same(hash_secret(value), hash_secret(token))
-    if basic_auth and scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        user, _, password = decoded.partition(":")
-        want_user, _, want = basic_auth.partition(":")
-        if want.startswith("sha256:"):
-            want_hash = want.removeprefix("sha256:").lower()
-        else:
-            want_hash = hash_secret(want)
-        user_ok = same(hash_secret(user), hash_secret(want_user))
-        return same(hash_secret(password), want_hash) and user_ok
-    return False
-
-
 class DecodePoolCollector(Collector):
     """The decode pool's state, read at scrape time (no pool: none running, none ended)."""
 
@@ -803,13 +809,16 @@ class Metrics:
         self.inventory = InventoryCollector(db, cache_seconds)
         self.registry.register(self.inventory)
 
-    def render(self) -> bytes:
+    def render(self, scope: MetricsScope = FLEET) -> bytes:
         """The exposition of :attr:`registry` (text format 0.0.4), the inventory part
-        rendered by :meth:`Family.render` (what ``generate_latest`` would give, faster)."""
+        rendered by :meth:`Family.render` (what ``generate_latest`` would give, faster).
+        An organization's scope gets its own inventory series only, none of the process."""
         out: list[str] = []
         escaped: dict[str, str] = {}
-        for family in self.inventory.snapshot():
+        for family in self.inventory.snapshot(scope):
             family.render(out, escaped)
+        if scope.org_id is not None:
+            return "".join(out).encode()
         own = _Instruments([self.reports, self.ingest_seconds, self.decode_pool])
         return generate_latest(own) + "".join(out).encode()
 

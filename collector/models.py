@@ -14,7 +14,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import JSON, Field, SQLModel
 
 SITE_KINDS = ("school", "kindergarten", "town-hall", "other")
-ROLES = ("admin", "viewer", "planner")
+# People's roles, and ``metrics``: a token that may only read /metrics (Prometheus).
+ROLES = ("admin", "viewer", "planner", "metrics")
 DEFAULT_ORG = "default"
 
 
@@ -71,13 +72,23 @@ class Site(SQLModel, table=True):
 
 
 class EnrollmentSecret(SQLModel, table=True):
+    """A site's secret that enrolls new machines (collector.services.enroll says the rules)."""
+
     __tablename__ = "enrollment_secrets"
 
     id: int | None = Field(default=None, primary_key=True)
     site_id: int = Field(foreign_key="sites.id", index=True)
     secret_hash: str = Field(max_length=64, unique=True)
+    name: str | None = Field(default=None, max_length=256)
     revoked: bool = False
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    max_uses: int | None = None  # None = unlimited
+    uses: int = 0
+    last_used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Re-imaging: may replace an active agent of a machine of its own site (revoking it).
+    replace_agents: bool = False
 
 
 class Agent(SQLModel, table=True):
@@ -89,6 +100,9 @@ class Agent(SQLModel, table=True):
     hostname: str | None = Field(default=None, max_length=256)
     token_hash: str = Field(max_length=64, unique=True)
     revoked: bool = False
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The agent that took this machine over through a --replace-agents secret.
+    replaced_by: str | None = Field(default=None, max_length=36)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -103,7 +117,11 @@ class ApiToken(SQLModel, table=True):
     org_id: int | None = Field(default=None, foreign_key="organizations.id")
     token_hash: str = Field(max_length=64, unique=True)
     revoked: bool = False
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Updated at most once a minute (collector.api.deps), so reads stay reads.
+    last_used_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Host(SQLModel, table=True):
@@ -139,6 +157,11 @@ class Host(SQLModel, table=True):
     # section name -> sha256 of its canonical JSON; a section whose hash is unchanged is
     # not rewritten.
     section_hashes: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    # The hardware identity (serial) a report gave differs from the stored one: a cloned
+    # machine id, or a replaced mainboard. Set by ingest, cleared by an admin
+    # (`hosts identity-ok`); the finding sec.agent.identity-changed shows it.
+    identity_changed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    identity_change: str | None = Field(default=None, max_length=600)
 
 
 class ReportRecord(SQLModel, table=True):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.report_decoding import Limits
+from collector.security import metrics_open
 
 DEFAULT_DATABASE_URL = "sqlite:///" + str(Path("var") / "inventar.db")
 DEFAULT_PORT = 8740
@@ -32,14 +33,45 @@ class Settings(BaseSettings):
     # Processes that decode and validate reports beside the event loop (collector/decode_pool.py);
     # None = one per core beyond the first, at most 4; 0 = decode in the serving process.
     decode_workers: int | None = Field(default=None, ge=0, le=MAX_DECODE_WORKERS)
-    # Bearer token that /metrics requires; unset = /metrics is open (scrape on loopback).
+    # Bearer token for the whole fleet's /metrics, given as is or in a file (a container's
+    # secret, systemd's LoadCredential). Organization-scoped metrics tokens are API tokens of
+    # role `metrics` (`token create --role metrics --org ORG`).
     metrics_token: str | None = None
+    metrics_token_file: Path | None = None
     # Basic auth for /metrics instead of or beside the token: "user:password" or
-    # "user:sha256:<hex SHA-256 of the password>" (collector/metrics.py authorized()).
+    # "user:sha256:<hex SHA-256 of the password>" (collector/security.py).
     metrics_basic_auth: str | None = None
+    # /metrics without credentials on any address, deliberately. Without it and without
+    # credentials, /metrics is open on a loopback-only collector only, and `serve` refuses
+    # another address (collector/security.py metrics_open()).
+    metrics_public: bool = False
     # Seconds the computed inventory metrics are reused (0 = computed for every scrape).
     metrics_cache_seconds: float = Field(default=0.0, ge=0)
     db_pool_size: int = 10
+
+    @model_validator(mode="after")
+    def _read_metrics_token_file(self) -> Settings:
+        if self.metrics_token_file is not None and not self.metrics_token:
+            try:
+                token = self.metrics_token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"INVENTAR_METRICS_TOKEN_FILE {self.metrics_token_file}: {exc.strerror or exc}"
+                ) from None
+            if len(token) < 16:
+                raise ValueError(
+                    f"INVENTAR_METRICS_TOKEN_FILE {self.metrics_token_file}: the token must "
+                    "have at least 16 characters"
+                )
+            self.metrics_token = token
+        return self
+
+    @property
+    def metrics_open(self) -> bool:
+        """Whether /metrics answers without credentials (collector.security.metrics_open)."""
+        return metrics_open(
+            self.metrics_public, self.metrics_token, self.metrics_basic_auth, self.host
+        )
 
     @property
     def limits(self) -> Limits:

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session, select
 
 from collector.db import Database
 from collector.metrics import Metrics
-from collector.models import ApiToken
-from collector.security import hash_secret
+from collector.models import ApiToken, table_of, utcnow
+from collector.security import (
+    FLEET,
+    MetricsScope,
+    bearer_value,
+    hash_secret,
+    settings_credentials_match,
+)
 from collector.settings import Settings
+
+log = logging.getLogger(__name__)
 
 MAX_TOKEN_LENGTH = 512
 
@@ -76,13 +87,38 @@ class Principal:
     org_id: int | None
 
 
-def current_principal(session: SessionDep, credentials: CredentialsDep) -> Principal:
+# How stale a token's "last used" may get: one write a minute per token, not one per request.
+LAST_USE_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def current_principal(session: SessionDep, db: DbDep, credentials: CredentialsDep) -> Principal:
+    """The caller's API token, read from the database at every request: a revoked or expired
+    token is refused at once, on every replica (there is no cache to outlive it)."""
     digest = _token_hash(credentials)
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == digest)).first()
     if row is None or row.revoked:
         raise _unauthorized("invalid or revoked token")
+    now = utcnow()
+    if row.expires_at is not None and row.expires_at <= now:
+        raise _unauthorized("token expired")
     assert row.id is not None
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USE_RESOLUTION:
+        touch_token(db, row.id, now)
     return Principal(row.id, row.role, row.org_id)
+
+
+def touch_token(db: Database, token_id: int, now: dt.datetime) -> None:
+    """Records the token's use (a failure to record it must not fail the request)."""
+    try:
+        with db.write_session() as session:
+            session.connection().execute(
+                sa.update(table_of(ApiToken))
+                .where(table_of(ApiToken).c.id == token_id)
+                .values(last_used_at=now)
+            )
+            session.commit()
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("could not record the use of API token %s: %s", token_id, exc)
 
 
 def require(*roles: str) -> object:
@@ -104,3 +140,39 @@ def agent_token_hash(credentials: HTTPAuthorizationCredentials | None) -> str:
 
 ReaderDep = Annotated[Principal, require("admin", "viewer")]
 AnyRoleDep = Annotated[Principal, require("admin", "viewer", "planner")]
+
+
+def metrics_scope(
+    authorization: str | None, settings: Settings, db: Database
+) -> MetricsScope | None:
+    """What a /metrics request may see, or None (401).
+
+    The whole fleet: with the configured metrics token or basic auth, or where /metrics is
+    open (INVENTAR_METRICS_PUBLIC, or a loopback-only collector without metrics
+    credentials). One organization: with an API token of role ``metrics`` scoped to it
+    (unscoped: the fleet). Any other credentials are refused, also where /metrics is open.
+    """
+    if settings.metrics_public:
+        return FLEET
+    if not authorization:
+        return FLEET if settings.metrics_open else None
+    if settings_credentials_match(
+        authorization, settings.metrics_token, settings.metrics_basic_auth
+    ):
+        return FLEET
+    token = bearer_value(authorization)
+    if token is None or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    with db.session() as session:
+        row = session.exec(
+            select(ApiToken).where(ApiToken.token_hash == hash_secret(token))
+        ).first()
+    now = utcnow()
+    if row is None or row.revoked or row.role != "metrics":
+        return None
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    assert row.id is not None
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USE_RESOLUTION:
+        touch_token(db, row.id, now)
+    return MetricsScope(row.org_id)

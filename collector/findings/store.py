@@ -108,6 +108,7 @@ class _HostInput:
     machine_id: str
     report: dict[str, Any]
     collected_at: dt.datetime
+    identity_change: tuple[bool, str | None]
 
 
 @dataclass
@@ -164,7 +165,13 @@ def _evaluate_batch(
     changes = _Changes([], [], [], [], ids, [], [])
     for host in hosts:
         seen = _update_sightings(host, sightings.get(host.id, {}), now, changes)
-        facts = derive(host.report, policies.reference, now, first_seen_pending=seen)
+        facts = derive(
+            host.report,
+            policies.reference,
+            now,
+            first_seen_pending=seen,
+            identity_change=host.identity_change,
+        )
         report = dict(host.report)
         # Site waivers name the collector's site (the agent's host.site is only a hint).
         host_section = report.get("host")
@@ -197,7 +204,16 @@ def _evaluate_batch(
 
 def _load_hosts(conn: sa.Connection, host_ids: Sequence[int]) -> list[_HostInput]:
     rows = conn.execute(
-        sa.select(_H.c.id, _H.c.site_id, _H.c.machine_id, _S.c.name, _R.c.raw, _R.c.collected_at)
+        sa.select(
+            _H.c.id,
+            _H.c.site_id,
+            _H.c.machine_id,
+            _S.c.name,
+            _R.c.raw,
+            _R.c.collected_at,
+            _H.c.identity_changed_at,
+            _H.c.identity_change,
+        )
         .join(_S, _S.c.id == _H.c.site_id)
         .join(_R, _R.c.report_id == _H.c.last_report_id)
         .where(_H.c.id.in_(host_ids))
@@ -211,8 +227,17 @@ def _load_hosts(conn: sa.Connection, host_ids: Sequence[int]) -> list[_HostInput
             log.warning("host %s: stored report is not JSON; not evaluated", row.id)
             continue
         if isinstance(report, dict):
+            identity = (row.identity_changed_at is not None, row.identity_change)
             out.append(
-                _HostInput(row.id, row.site_id, row.name, row.machine_id, report, row.collected_at)
+                _HostInput(
+                    row.id,
+                    row.site_id,
+                    row.name,
+                    row.machine_id,
+                    report,
+                    row.collected_at,
+                    identity,
+                )
             )
     return out
 

@@ -25,6 +25,11 @@ Facts (the `derived` variable of the CEL expressions):
   win11_cpu_supported         true / false / null (rules in data/hardware.yaml)
   antivirus_signature_age_days  age (days) of the newest signatures among products with
                               real-time protection on; null if unknown
+  identity_changed            true when a report's hardware serial differed from the one the
+                              collector had stored (a cloned machine id, a replaced mainboard)
+                              and no admin has accepted it since; null without the collector's
+                              history (`policy eval` on one report)
+  identity_change             what changed ("serial A -> B"), or null
   text_char_arcmin            per display, the visual angle (arc minutes) of standard body
                               text at the reference viewing distance (data/ergonomics.yaml);
                               null where size, resolution or scaling is unknown
@@ -49,11 +54,14 @@ def derive(
     now: dt.datetime,
     first_seen_pending: Mapping[str, dt.datetime] | None = None,
     purchase_date: dt.date | None = None,
+    *,
+    identity_change: tuple[bool, str | None] | None = None,
 ) -> dict[str, Any]:
     """Compute the derived facts of one report.
 
     ``first_seen_pending`` maps the name of a pending update to when the collector first
-    saw it pending; ``purchase_date`` comes from the asset register.
+    saw it pending; ``purchase_date`` comes from the asset register; ``identity_change`` is
+    the host's stored identity flag (changed?, what), None where the collector has none.
     """
     now = _aware(now)
     facts: dict[str, Any] = {"now": now}
@@ -68,6 +76,8 @@ def derive(
         hardware.get("cpu_model") if isinstance(hardware, dict) else None, reference_data
     )
     facts["antivirus_signature_age_days"] = _antivirus_age(report.get("security"), now)
+    facts["identity_changed"] = identity_change[0] if identity_change else None
+    facts["identity_change"] = identity_change[1] if identity_change else None
     facts["text_char_arcmin"] = [
         text_char_arcmin(d, reference_data) for d in (report.get("displays") or [])
     ]

@@ -23,6 +23,7 @@ NO_NOT_APPLICABLE = {
     "sec.firewall",
     "sec.services.legacy",
     "sec.reboot.pending",
+    "sec.agent.identity-changed",
 }
 
 LIN = "linux"
@@ -244,6 +245,15 @@ CASES: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     ("sec.mac.enforcing", "fail", LIN, {"security.mac_enforcing": False}, {}),
     ("sec.mac.enforcing", "unknown", LIN, {"security.mac_enforcing": None}, {}),
     ("sec.mac.enforcing", "not-applicable", WIN, {}, {}),
+    ("sec.agent.identity-changed", "pass", LIN, {}, {"identity_change": (False, None)}),
+    (
+        "sec.agent.identity-changed",
+        "fail",
+        WIN,
+        {},
+        {"identity_change": (True, "serial 6YSTYN1 -> 4ZKM0Z2")},
+    ),
+    ("sec.agent.identity-changed", "unknown", LIN, {}, {}),  # one report: no history
     # --- ergonomics
     ("erg.display.size", "pass", LIN, {}, {}),
     ("erg.display.size", "pass", LIN, {"displays.0.diagonal_in": 21.3}, {}),  # EDID rounding
@@ -414,6 +424,9 @@ def test_fail_messages_carry_detail(policies: PolicySet) -> None:
     assert "card0-DP-1 at 30 Hz" in result.message
     result = run(policies, _report(WIN, {}), "sec.os.support-ending")
     assert "134 days" in result.message
+    result = run(policies, _report(WIN, {}), "sec.agent.identity-changed",
+                 identity_change=(True, "serial 6YSTYN1 -> 4ZKM0Z2"))  # fmt: skip
+    assert "hardware identity changed: serial 6YSTYN1 -> 4ZKM0Z2" in result.message
 
 
 def test_missing_key_is_unknown_not_fail(policies: PolicySet) -> None:

@@ -8,8 +8,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from collector.api.deps import DbDep, MetricsDep, SettingsDep
-from collector.metrics import authorized
+from collector.api.deps import DbDep, MetricsDep, SettingsDep, metrics_scope
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -33,16 +32,19 @@ async def readyz(db: DbDep) -> dict[str, str]:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(request: Request, settings: SettingsDep, m: MetricsDep) -> Response:
-    """Prometheus exposition; needs ``Bearer INVENTAR_METRICS_TOKEN`` or the basic auth of
-    ``INVENTAR_METRICS_BASIC_AUTH`` when one of them is set."""
+async def metrics(request: Request, settings: SettingsDep, db: DbDep, m: MetricsDep) -> Response:
+    """Prometheus exposition. Needs ``Bearer`` with INVENTAR_METRICS_TOKEN (the fleet) or an
+    API token of role ``metrics`` (its organization's series only), or the basic auth of
+    INVENTAR_METRICS_BASIC_AUTH; open without credentials only where the collector listens
+    on loopback with none configured, or with INVENTAR_METRICS_PUBLIC=true."""
     given = request.headers.get("authorization")
-    if not authorized(given, settings.metrics_token, settings.metrics_basic_auth):
+    scope = await run_in_threadpool(metrics_scope, given, settings, db)
+    if scope is None:
         challenge = "Basic" if settings.metrics_basic_auth else "Bearer"
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "metrics need credentials",
             headers={"WWW-Authenticate": f'{challenge} realm="metrics"'},
         )
-    body = await run_in_threadpool(m.render)
+    body = await run_in_threadpool(m.render, scope)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -326,31 +326,30 @@ def enroll(
     host = session.exec(
         select(Host).where(Host.org_id == site.org_id, Host.machine_id == machine_id)
     ).first()
+    agent_id = str(uuid.uuid4())
+    if active and (not row.replace_agents or any(a.site_id != site.id for a in active)):
+        ids = ", ".join(a.id for a in active)
+        raise ServiceError(
+            f"this machine is enrolled already (active agent {ids}); if it was re-imaged "
+            "or its agent state was lost, an admin revokes the old agent (inventar-collector "
+            "agents revoke AGENT_ID) or enrolls it with a secret of its site created with "
+            "--replace-agents",
+            409,
+        )
     if host is not None and host.site_id != site.id:
         raise ServiceError(
             "this machine is known at another site; an admin moves the host first "
             "(inventar-collector hosts move), then it can enroll with this site's secret",
             409,
         )
-    agent_id = str(uuid.uuid4())
-    if active:
-        if not row.replace_agents or any(a.site_id != site.id for a in active):
-            ids = ", ".join(a.id for a in active)
-            raise ServiceError(
-                f"this machine is enrolled already (active agent {ids}); if it was re-imaged "
-                "or its agent state was lost, an admin revokes the old agent (inventar-collector "
-                "agents revoke AGENT_ID) or enrolls it with a secret of its site created with "
-                "--replace-agents",
-                409,
-            )
-        for old in active:
-            old.revoked, old.revoked_at, old.replaced_by = True, now, agent_id
-            session.add(old)
-            log.warning(
-                "enrollment: agent %s of machine %s at site %s replaced by agent %s "
-                "(--replace-agents secret %s)",
-                old.id, machine_id, site.name, agent_id, row.id,
-            )  # fmt: skip
+    for old in active:
+        old.revoked, old.revoked_at, old.replaced_by = True, now, agent_id
+        session.add(old)
+        log.warning(
+            "enrollment: agent %s of machine %s at site %s replaced by agent %s "
+            "(--replace-agents secret %s)",
+            old.id, machine_id, site.name, agent_id, row.id,
+        )  # fmt: skip
     row.uses += 1
     row.last_used_at = now
     session.add(row)

@@ -53,7 +53,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--output", type=Path, metavar="FILE", help="write here (xlsx, png: needed)")
     p.add_argument(
-        "--devices", action="store_true", help="json: add the list of devices (host details)"
+        "--devices",
+        action="store_true",
+        help="json: add the list of devices (host details); csv: that list instead of the rows",
     )
     p.add_argument("--policies", type=Path, metavar="DIR", help="policy packs directory")
     p.set_defaults(func=cmd_budget)

@@ -6,13 +6,13 @@ GUI toolkit); openpyxl only for ``xlsx``.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from typing import Any
 
 from collector.budget.forecast import AGE_SOURCES, SITE_KINDS, Forecast
 from collector.budget.lifecycle import CATEGORIES
+from collector.exports import Formula, csv_text, xlsx_cell, xlsx_row
 
 FORMATS = ("table", "csv", "json", "xlsx", "png")
 BINARY_FORMATS = ("xlsx", "png")
@@ -44,11 +44,12 @@ KIND_COLORS = {
 
 
 def render(forecast: Forecast, fmt: str, *, devices: bool = False) -> bytes:
-    """The forecast in ``fmt``; ``devices`` adds the per-device list (json, xlsx)."""
+    """The forecast in ``fmt``; ``devices`` adds the per-device list (json, xlsx) or is it
+    (csv)."""
     if fmt == "table":
         return render_table(forecast).encode("utf-8")
     if fmt == "csv":
-        return render_csv(forecast).encode("utf-8")
+        return render_csv(forecast, devices=devices).encode("utf-8")
     if fmt == "json":
         return (json.dumps(forecast.as_json(devices=devices), indent=2) + "\n").encode()
     if fmt == "xlsx":
@@ -133,13 +134,16 @@ def _row(r: dict[str, Any], unit_price: object, cost: object) -> list[object]:
     return [*leading, unit_price, cost, *(r["age_sources"].get(s, 0) for s in AGE_SOURCES)]
 
 
-def render_csv(forecast: Forecast) -> str:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in forecast.rows():
-        writer.writerow(_row(r, f"{r['unit_price_eur']:.2f}", f"{r['cost_eur']:.2f}"))
-    return buffer.getvalue()
+def render_csv(forecast: Forecast, *, devices: bool = False) -> str:
+    """The rows (as JSON's ``rows``), or with ``devices`` one line per device to buy."""
+    if devices:
+        listing = forecast.device_list()
+        columns = list(listing[0]) if listing else ["year", "site", "category", "reason"]
+        return csv_text(columns, ([entry.get(c) for c in columns] for entry in listing))
+    return csv_text(
+        CSV_COLUMNS,
+        (_row(r, f"{r['unit_price_eur']:.2f}", f"{r['cost_eur']:.2f}") for r in forecast.rows()),
+    )
 
 
 def render_xlsx(forecast: Forecast, *, devices: bool = False) -> bytes:
@@ -157,20 +161,20 @@ def render_xlsx(forecast: Forecast, *, devices: bool = False) -> bytes:
     sheet = book.active
     assert sheet is not None
     sheet.title = "Nach Jahr - by year"
-    sheet.append(["Jahr / year", *CATEGORIES, "Summe / total (EUR)"])
+    xlsx_row(sheet, ["Jahr / year", *CATEGORIES, "Summe / total (EUR)"])
     cost = {(r["year"], r["category"]): 0.0 for r in rows}
     for r in rows:
         cost[(r["year"], r["category"])] += r["cost_eur"]
     last_cat = get_column_letter(1 + len(CATEGORIES))
     for i, year in enumerate(years, start=2):
-        sheet.append([year, *(cost.get((year, c), 0.0) for c in CATEGORIES)])
-        sheet.cell(i, 2 + len(CATEGORIES), f"=SUM(B{i}:{last_cat}{i})")
+        xlsx_row(sheet, [year, *(cost.get((year, c), 0.0) for c in CATEGORIES)])
+        xlsx_cell(sheet, i, 2 + len(CATEGORIES), Formula(f"=SUM(B{i}:{last_cat}{i})"))
     total_row = _sum_row(sheet, rows=len(years), first_col=2, last_col=2 + len(CATEGORIES))
     _style(sheet, bold, money, first_money_col=2, total_row=total_row)
 
     # 2. By site: cost per site and year.
     sheet = book.create_sheet("Nach Standort - by site")
-    sheet.append(["Standort / site", "Art / kind", *years, "Summe / total (EUR)"])
+    xlsx_row(sheet, ["Standort / site", "Art / kind", *years, "Summe / total (EUR)"])
     by_site: dict[tuple[str, str], dict[int, float]] = {}
     for name, kind in forecast.sites:
         by_site[(name, kind)] = {}
@@ -179,21 +183,21 @@ def render_xlsx(forecast: Forecast, *, devices: bool = False) -> bytes:
         per_year[r["year"]] = per_year.get(r["year"], 0.0) + r["cost_eur"]
     last_year_col = get_column_letter(2 + len(years))
     for i, ((name, kind), per_year) in enumerate(sorted(by_site.items()), start=2):
-        sheet.append([name, kind, *(per_year.get(y, 0.0) for y in years)])
-        sheet.cell(i, 3 + len(years), f"=SUM(C{i}:{last_year_col}{i})")
+        xlsx_row(sheet, [name, kind, *(per_year.get(y, 0.0) for y in years)])
+        xlsx_cell(sheet, i, 3 + len(years), Formula(f"=SUM(C{i}:{last_year_col}{i})"))
     total_row = _sum_row(sheet, rows=len(by_site), first_col=3, last_col=3 + len(years))
     _style(sheet, bold, money, first_money_col=3, total_row=total_row)
 
     # 3. Rows as in CSV/JSON; cost = count x unit price, as a formula.
     sheet = book.create_sheet("Zeilen - rows")
-    sheet.append(list(CSV_COLUMNS))
+    xlsx_row(sheet, list(CSV_COLUMNS))
     for i, r in enumerate(rows, start=2):
-        sheet.append(_row(r, r["unit_price_eur"], f"=F{i}*G{i}"))
+        xlsx_row(sheet, _row(r, r["unit_price_eur"], Formula(f"=F{i}*G{i}")))
     end = 1 + len(rows)
     total_row = end + 1
-    sheet.cell(total_row, 1, "Summe / total")
-    sheet.cell(total_row, 6, f"=SUM(F2:F{max(end, 2)})")
-    sheet.cell(total_row, 8, f"=SUM(H2:H{max(end, 2)})")
+    xlsx_cell(sheet, total_row, 1, "Summe / total")
+    xlsx_cell(sheet, total_row, 6, Formula(f"=SUM(F2:F{max(end, 2)})"))
+    xlsx_cell(sheet, total_row, 8, Formula(f"=SUM(H2:H{max(end, 2)})"))
     _style(sheet, bold, money, first_money_col=7, last_money_col=8, total_row=total_row)
 
     # 4. Devices (never in the planner's download: host details).
@@ -201,31 +205,31 @@ def render_xlsx(forecast: Forecast, *, devices: bool = False) -> bytes:
         sheet = book.create_sheet("Geräte - devices")
         listing = forecast.device_list()
         columns = list(listing[0]) if listing else ["year", "site", "category", "reason"]
-        sheet.append(columns)
+        xlsx_row(sheet, columns)
         for entry in listing:
-            sheet.append([entry.get(c) for c in columns])
+            xlsx_row(sheet, [entry.get(c) for c in columns])
         end = 1 + len(listing)
         price_col = columns.index("unit_price_eur") + 1 if "unit_price_eur" in columns else None
         if price_col:
             letter = get_column_letter(price_col)
-            sheet.cell(end + 1, 1, "Summe / total")
-            sheet.cell(end + 1, price_col, f"=SUM({letter}2:{letter}{max(end, 2)})")
+            xlsx_cell(sheet, end + 1, 1, "Summe / total")
+            xlsx_cell(sheet, end + 1, price_col, Formula(f"=SUM({letter}2:{letter}{max(end, 2)})"))
             _style(sheet, bold, money, price_col, price_col, total_row=end + 1)
 
     # 5. Parameters: what the figures rest on.
     sheet = book.create_sheet("Parameter")
-    sheet.append(["Kategorie / category", "Zyklus / cycle (years)", "Stückpreis / unit (EUR)"])
+    xlsx_row(sheet, ["Kategorie / category", "Zyklus / cycle (years)", "Stückpreis / unit (EUR)"])
     for name, c in forecast.lifecycle.categories.items():
-        sheet.append([name, c.replace_after_years, c.unit_price_eur])
-    sheet.append([])
-    sheet.append(["Erstes Jahr / first year", forecast.from_year])
-    sheet.append(["Jahre / years", forecast.years])
-    sheet.append(["Quelle / lifecycle source", forecast.lifecycle.source])
+        xlsx_row(sheet, [name, c.replace_after_years, c.unit_price_eur])
+    xlsx_row(sheet, [])
+    xlsx_row(sheet, ["Erstes Jahr / first year", forecast.from_year])
+    xlsx_row(sheet, ["Jahre / years", forecast.years])
+    xlsx_row(sheet, ["Quelle / lifecycle source", forecast.lifecycle.source])
     totals = forecast.totals(rows)
     for key, value in totals["unknown_age"].items():
-        sheet.append([f"Alter unbekannt / age unknown: {key}", value])
+        xlsx_row(sheet, [f"Alter unbekannt / age unknown: {key}", value])
     for key, value in totals["not_budgeted"].items():
-        sheet.append([f"nicht geplant / not budgeted (chassis {key})", value])
+        xlsx_row(sheet, [f"nicht geplant / not budgeted (chassis {key})", value])
     for cell in sheet[1]:
         cell.font = bold
     sheet.column_dimensions["A"].width = 40
@@ -244,10 +248,10 @@ def _sum_row(sheet: Any, *, rows: int, first_col: int, last_col: int) -> int:
 
     end = max(1 + rows, 2)  # an empty sheet still gets a valid range
     total_row = 2 + rows
-    sheet.cell(total_row, 1, "Summe / total")
+    xlsx_cell(sheet, total_row, 1, "Summe / total")
     for col in range(first_col, last_col + 1):
         letter = get_column_letter(col)
-        sheet.cell(total_row, col, f"=SUM({letter}2:{letter}{end})")
+        xlsx_cell(sheet, total_row, col, Formula(f"=SUM({letter}2:{letter}{end})"))
     return total_row
 
 

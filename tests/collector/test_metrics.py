@@ -352,6 +352,15 @@ def test_compose_file_mounts_what_exists() -> None:
     target = config["scrape_configs"][0]["static_configs"][0]["targets"][0]
     assert target == "collector:8740" and "8740:8740" in services["collector"]["ports"]
     assert "postgresql+psycopg://" in services["collector"]["environment"]["INVENTAR_DATABASE_URL"]
+    # /metrics is closed: the collector and Prometheus share one secret file.
+    secret_file = compose["secrets"]["metrics-token"]["file"]
+    assert secret_file == "./secrets/metrics-token"
+    assert "metrics-token" in services["collector"]["secrets"]
+    assert "metrics-token" in services["prometheus"]["secrets"]
+    token_env = services["collector"]["environment"]["INVENTAR_METRICS_TOKEN_FILE"]
+    scrape = config["scrape_configs"][0]["authorization"]["credentials_file"]
+    assert token_env == scrape == "/run/secrets/metrics-token"
+    assert "--host 0.0.0.0" in " ".join(services["collector"]["command"])
     datasource = yaml.load(
         (GRAFANA_DIR / "provisioning" / "datasources" / "inventar.yaml").read_text()
     )

@@ -135,6 +135,8 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
         number = physical
         if pending is not None:
             number, start, joiner = pending
+            if joiner == "" and not line.strip():
+                raise RegFileError(f"line {number}: a continued hex list ends in an empty line")
             line = start + (line.strip() if joiner == "" else joiner + line)
             pending = None
         if _open_string(line):

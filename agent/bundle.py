@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent import __version__
-from agent.context import JSON, Machine, NotRecorded, UpdateAgent, View
+from agent.context import JSON, Machine, NotRecorded, RegistryReader, UpdateAgent, View
 from agent.files import MAX_FILE_BYTES, FileSource, read_chunks
 from agent.parsers import regfile
 from agent.registry import RegfileRegistry, view_path
@@ -408,10 +408,15 @@ class _BrokenPart:
     """A bundle part that could not be read: every read of it says why (and the other parts
     still replay)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, refusals: list[str] | None = None) -> None:
         self.reason = reason
+        # A refused part (a link) is noted where the report collects refusals: at first read.
+        self.refusals = refusals
 
     def _fail(self) -> NotRecorded:
+        if self.refusals is not None:
+            self.refusals.append(self.reason)
+            self.refusals = None
         return NotRecorded(self.reason)
 
     def values(self, key: str, view: View = 64) -> dict[str, regfile.RegValue] | None:
@@ -430,25 +435,22 @@ class _BrokenPart:
         raise self._fail()
 
 
-def _part(directory: Path, name: str, refusals: list[str]) -> bytes | str | None:
-    """The bytes of a bundle part; None when there is none; a reason when it is refused."""
+def _part(directory: Path, name: str, refusals: list[str]) -> bytes | _BrokenPart:
+    """The bytes of a bundle part, or what every read of it will say instead."""
     try:
         return _read_inside(directory, name, MAX_INDEX_BYTES)
     except FileNotFoundError:
-        return None
+        return _BrokenPart(f"the support bundle has no {name}")
     except Refused as exc:
-        _refusal(refusals, exc)
-        return f"{name}: {exc.strerror}; refused"
+        return _BrokenPart(f"{exc.filename}: {exc.strerror}; refused", refusals)
     except OSError as exc:
-        return f"{name}: {exc.strerror or exc}"
+        return _BrokenPart(f"{name}: {exc.strerror or exc}")
 
 
-def _replay_registry(directory: Path, refusals: list[str]) -> Any:
+def _replay_registry(directory: Path, refusals: list[str]) -> RegistryReader:
     data = _part(directory, REGISTRY_FILE, refusals)
-    if data is None:
-        return _BrokenPart("the support bundle has no registry.reg")
-    if isinstance(data, str):
-        return _BrokenPart(data)
+    if isinstance(data, _BrokenPart):
+        return data
     try:
         return RegfileRegistry(regfile.parse(data), f"the support bundle's {REGISTRY_FILE}")
     except (regfile.RegFileError, UnicodeDecodeError) as exc:
@@ -457,10 +459,8 @@ def _replay_registry(directory: Path, refusals: list[str]) -> Any:
 
 def _replay_update_agent(directory: Path, refusals: list[str]) -> UpdateAgent:
     data = _part(directory, UPDATE_AGENT_FILE, refusals)
-    if data is None:
-        return _BrokenPart(f"the support bundle has no {UPDATE_AGENT_FILE}")
-    if isinstance(data, str):
-        return _BrokenPart(data)
+    if isinstance(data, _BrokenPart):
+        return data
     try:
         answers = json.loads(data.decode("utf-8"))
     except ValueError as exc:

@@ -14,8 +14,8 @@ Layout of a bundle directory (documented in the README):
                     ("Windows Registry Editor Version 5.00", UTF-16LE; UTF-8 is read too);
                     the 32-bit view under WOW6432Node; a key read but absent as [-KEY]
     update-agent.json  Windows: the Windows Update Agent's answers, as plain JSON:
-                    {"search": {criteria: {"updates": [...]} | {"error": "..."}},
-                     "history": {"entries": [...]} | {"error"}, "reboot_required": {...}}
+                    {"search": {criteria: {"value": [...]}}, "history": {"value": [...]},
+                     "reboot_required": {"value": true}}; a failed call is {"error": "..."}
 
 Recording wraps a live machine; replay answers from the directory alone, so the same
 report comes out on any machine. Replay never reads outside the directory: a bundle is data

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from agent.context import NotRecorded, View
-from agent.parsers.regfile import RegFile, RegValue, fold, normalize
+from agent.parsers.regfile import RegFile, RegValue, normalize
 
 # Bounds on what one key may give: the biggest real Uninstall key has ~1,500 subkeys.
 MAX_SUBKEYS = 20_000
@@ -128,7 +128,3 @@ def _data(data: object) -> str | int | bytes | list[str] | None:
     if isinstance(data, list):
         return [str(s) for s in data]
     return bytes(data) if isinstance(data, bytearray | memoryview) else None
-
-
-def key_exists(reg: RegFile, key: str, view: View = 64) -> bool:
-    return fold(view_path(key, view)) in reg.keys

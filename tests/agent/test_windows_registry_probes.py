@@ -250,3 +250,128 @@ def test_no_attached_monitor_falls_back_to_wmi_and_a_bad_edid_is_an_error():
     ctx, errors = context(m, "displays")
     displays.collect(ctx)
     assert any("invalid EDID" in msg for _, msg in errors.entries)
+
+
+# --- the live implementations, against stand-ins of winreg and comtypes ----------------------
+# They cannot run on Linux; these check what they ask Windows for and how they map answers.
+
+
+class FakeKey:
+    def __init__(self, values: list[tuple[str, object, int]], subkeys: list[str]) -> None:
+        self.values, self.subkeys = values, subkeys
+
+    def __enter__(self) -> FakeKey:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        return None
+
+
+class FakeWinreg:
+    HKEY_LOCAL_MACHINE = "HKLM-handle"
+    KEY_READ, KEY_WOW64_64KEY, KEY_WOW64_32KEY = 0x20019, 0x0100, 0x0200
+
+    def __init__(self) -> None:
+        self.opened: list[tuple[str, str, int]] = []
+
+    def OpenKey(self, hive: str, sub: str, reserved: int, access: int) -> FakeKey:
+        self.opened.append((hive, sub, access))
+        if sub.endswith("Missing"):
+            raise FileNotFoundError(2, "not found")
+        return FakeKey([("DisplayName", "7-Zip", 1), ("Blob", bytearray(b"\x01"), 3)], ["A"])
+
+    def QueryInfoKey(self, key: FakeKey) -> tuple[int, int, int]:
+        return len(key.subkeys), len(key.values), 0
+
+    def EnumValue(self, key: FakeKey, i: int) -> tuple[str, object, int]:
+        return key.values[i]
+
+    def EnumKey(self, key: FakeKey, i: int) -> str:
+        return key.subkeys[i]
+
+
+def test_live_registry_asks_for_the_view_and_maps_values():
+    from agent.registry import LiveRegistry
+
+    live = LiveRegistry()
+    fake = FakeWinreg()
+    live._winreg = fake
+    assert live.values("HKLM\\SOFTWARE\\X", 32) == {
+        "DisplayName": RegValue(regfile.REG_SZ, "7-Zip"),
+        "Blob": RegValue(regfile.REG_BINARY, b"\x01"),
+    }
+    assert live.subkeys("HKLM\\SOFTWARE\\X") == ["A"]
+    assert live.values("HKLM\\SOFTWARE\\Missing") is None
+    assert fake.opened[0] == ("HKLM-handle", "SOFTWARE\\X", 0x20019 | 0x0200)
+    assert fake.opened[1][2] == 0x20019 | 0x0100
+
+
+class Collection:
+    def __init__(self, items: list[object]) -> None:
+        self.items = items
+        self.Count = len(items)
+
+    def Item(self, i: int) -> object:
+        return self.items[i]
+
+
+class Obj:
+    def __init__(self, **kw: object) -> None:
+        self.__dict__.update(kw)
+
+
+def test_live_update_agent_reads_the_com_properties(monkeypatch):
+    import datetime as dt
+    import sys
+    import types
+
+    security = Obj(CategoryID="0FA1201D-4330-4FA8-8AE9-B877473B6441")
+    update = Obj(
+        Title="2024-04 Kumulatives Update", KBArticleIDs=Collection(["5036980"]),
+        MsrcSeverity="", Categories=Collection([security]),
+        RebootRequired=True, Identity=Obj(UpdateID="u-1"),
+    )  # fmt: skip
+    entry = Obj(
+        Title="t", Date=dt.datetime(2024, 4, 26, 20, 7, 35), Operation=1, ResultCode=2,
+        Categories=Collection([]), UpdateIdentity=Obj(UpdateID="u-2"),
+    )  # fmt: skip
+    searcher = Obj(
+        Online=True,
+        Search=lambda criteria: Obj(Updates=Collection([update])),
+        GetTotalHistoryCount=lambda: 1,
+        QueryHistory=lambda start, count: Collection([entry]),
+    )
+    session = Obj(ClientApplicationID="", CreateUpdateSearcher=lambda: searcher)
+    created: list[str] = []
+
+    def create(progid: str, dynamic: bool = False) -> object:
+        created.append(progid)
+        return session if progid == "Microsoft.Update.Session" else Obj(RebootRequired=False)
+
+    client = types.ModuleType("comtypes.client")
+    client.CreateObject = create  # type: ignore[attr-defined]
+    com = types.ModuleType("comtypes")
+    com.client = client  # type: ignore[attr-defined]
+    com.COINIT_APARTMENTTHREADED = 2  # type: ignore[attr-defined]
+    com.CoInitializeEx = lambda flags: None  # type: ignore[attr-defined]
+    com.CoUninitialize = lambda: None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "comtypes", com)
+    monkeypatch.setitem(sys.modules, "comtypes.client", client)
+    from agent.wua import LiveUpdateAgent
+
+    agent = LiveUpdateAgent()
+    assert agent.search("IsInstalled=0") == [
+        {
+            "Title": "2024-04 Kumulatives Update",
+            "KBArticleIDs": ["5036980"],
+            "MsrcSeverity": None,
+            "CategoryIDs": ["0fa1201d-4330-4fa8-8ae9-b877473b6441"],
+            "RebootRequired": True,
+            "UpdateID": "u-1",
+        }
+    ]
+    assert searcher.__dict__["Online"] is False  # from the last scan, no network search
+    [record] = agent.history(200)
+    assert record["Date"] == "2024-04-26T20:07:35+00:00" and record["Operation"] == 1
+    assert agent.reboot_required() is False
+    assert created[-1] == "Microsoft.Update.SystemInfo"

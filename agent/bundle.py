@@ -10,6 +10,12 @@ Layout of a bundle directory (documented in the README):
     files.json      {"missing": {path: reason}, "listdir": {path: [names] | null},
                      "exists": {path: bool}, "mtime": {path: seconds}}
     calls.json      {"psutil.virtual_memory": {...}, ...}: library calls' JSON results
+    registry.reg    Windows: every registry key a probe read, as a regedit export
+                    ("Windows Registry Editor Version 5.00", UTF-16LE; UTF-8 is read too);
+                    the 32-bit view under WOW6432Node; a key read but absent as [-KEY]
+    update-agent.json  Windows: the Windows Update Agent's answers, as plain JSON:
+                    {"search": {criteria: {"value": [...]}}, "history": {"value": [...]},
+                     "reboot_required": {"value": true}}; a failed call is {"error": "..."}
 
 Recording wraps a live machine; replay answers from the directory alone, so the same
 report comes out on any machine. Replay never reads outside the directory: a bundle is data
@@ -34,8 +40,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent import __version__
-from agent.context import JSON, Machine, NotRecorded
+from agent.context import JSON, Machine, NotRecorded, RegistryReader, UpdateAgent, View
 from agent.files import MAX_FILE_BYTES, FileSource, read_chunks
+from agent.parsers import regfile
+from agent.registry import RegfileRegistry, view_path
 from agent.runner import DEFAULT_TIMEOUT_S, CommandResult
 
 T = TypeVar("T")
@@ -43,6 +51,8 @@ T = TypeVar("T")
 BUNDLE_FORMAT = 1
 # Directory names where the recorded machine's files go; the rest of the path is live.
 FILES_DIR = "files"
+REGISTRY_FILE = "registry.reg"
+UPDATE_AGENT_FILE = "update-agent.json"
 
 
 class BundleError(ValueError):
@@ -118,6 +128,8 @@ class _Index:
     exists: dict[str, bool] = field(default_factory=dict)
     mtime: dict[str, float | None] = field(default_factory=dict)
     calls: dict[str, Any] = field(default_factory=dict)
+    registry: regfile.RegFile = field(default_factory=regfile.RegFile)
+    update_agent: dict[str, Any] = field(default_factory=dict)
 
 
 class Recorder:
@@ -140,6 +152,8 @@ class Recorder:
             calls=_RecordingCalls(self),
             platform=self.live.platform,
             refusals=self.live.refusals,
+            registry=_RecordingRegistry(self),
+            update_agent=_RecordingUpdateAgent(self),
         )
 
     def finish(self) -> None:
@@ -166,6 +180,14 @@ class Recorder:
             ):
                 (self.dir / name).write_text(
                     json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+                    encoding="utf-8",
+                )
+            if self.index.registry.keys or self.index.registry.deleted:
+                text = regfile.format_file(self.index.registry)
+                (self.dir / REGISTRY_FILE).write_bytes(regfile.encode(text))
+            if self.index.update_agent:
+                (self.dir / UPDATE_AGENT_FILE).write_text(
+                    json.dumps(self.index.update_agent, indent=1, ensure_ascii=False) + "\n",
                     encoding="utf-8",
                 )
 
@@ -264,6 +286,73 @@ class _RecordingCalls:
         return value
 
 
+class _RecordingRegistry:
+    """Reads live and notes each key read, in the view's own path (WOW6432Node for 32-bit)."""
+
+    def __init__(self, rec: Recorder) -> None:
+        self.rec = rec
+
+    def _note(self, key: str, view: View, found: bool) -> regfile.RegKey | None:
+        path = view_path(key, view)
+        reg = self.rec.index.registry
+        folded = path.casefold()
+        if not found:
+            reg.deleted[folded] = path
+            reg.keys.pop(folded, None)
+            return None
+        reg.deleted.pop(folded, None)
+        return reg.keys.setdefault(folded, regfile.RegKey(path))
+
+    def values(self, key: str, view: View = 64) -> dict[str, regfile.RegValue] | None:
+        values = self.rec.live.registry.values(key, view)
+        with self.rec.lock:
+            entry = self._note(key, view, values is not None)
+            if entry is not None and values is not None:
+                for name, value in values.items():
+                    entry.values[name.casefold()] = (name, value)
+        return values
+
+    def subkeys(self, key: str, view: View = 64) -> list[str] | None:
+        names = self.rec.live.registry.subkeys(key, view)
+        with self.rec.lock:
+            self._note(key, view, names is not None)
+            for name in names or []:
+                child = f"{key}\\{name}"
+                if regfile.fold(view_path(child, view)) not in self.rec.index.registry.keys:
+                    self._note(child, view, True)
+        return names
+
+
+class _RecordingUpdateAgent:
+    """Calls the live agent and keeps each answer, or the error it raised, as JSON."""
+
+    def __init__(self, rec: Recorder) -> None:
+        self.rec = rec
+
+    def _keep(self, slot: dict[str, Any], key: str, fn: Callable[[], T]) -> T:
+        try:
+            value = fn()
+        except Exception as exc:  # a COM error is recorded and replayed as such
+            with self.rec.lock:
+                slot[key] = {"error": f"{type(exc).__name__}: {exc}"[:4000]}
+            raise
+        with self.rec.lock:
+            slot[key] = {"value": json.loads(json.dumps(value))}
+        return value
+
+    def search(self, criteria: str) -> list[dict[str, JSON]]:
+        slot = self.rec.index.update_agent.setdefault("search", {})
+        return self._keep(slot, criteria, lambda: self.rec.live.update_agent.search(criteria))
+
+    def history(self, count: int) -> list[dict[str, JSON]]:
+        slot = self.rec.index.update_agent
+        return self._keep(slot, "history", lambda: self.rec.live.update_agent.history(count))
+
+    def reboot_required(self) -> bool:
+        slot = self.rec.index.update_agent
+        return self._keep(slot, "reboot_required", self.rec.live.update_agent.reboot_required)
+
+
 # --- replay -------------------------------------------------------------------------------
 
 
@@ -310,7 +399,113 @@ def open_bundle(directory: Path) -> Machine:
         calls=_ReplayCalls(calls),
         platform=platform,
         refusals=refusals,
+        registry=_replay_registry(directory, refusals),
+        update_agent=_replay_update_agent(directory, refusals),
     )
+
+
+class _BrokenPart:
+    """A bundle part that could not be read: every read of it says why (and the other parts
+    still replay)."""
+
+    def __init__(self, reason: str, refusals: list[str] | None = None) -> None:
+        self.reason = reason
+        # A refused part (a link) is noted where the report collects refusals: at first read.
+        self.refusals = refusals
+
+    def _fail(self) -> NotRecorded:
+        if self.refusals is not None:
+            self.refusals.append(self.reason)
+            self.refusals = None
+        return NotRecorded(self.reason)
+
+    def values(self, key: str, view: View = 64) -> dict[str, regfile.RegValue] | None:
+        raise self._fail()
+
+    def subkeys(self, key: str, view: View = 64) -> list[str] | None:
+        raise self._fail()
+
+    def search(self, criteria: str) -> list[dict[str, JSON]]:
+        raise self._fail()
+
+    def history(self, count: int) -> list[dict[str, JSON]]:
+        raise self._fail()
+
+    def reboot_required(self) -> bool:
+        raise self._fail()
+
+
+def _part(directory: Path, name: str, refusals: list[str]) -> bytes | _BrokenPart:
+    """The bytes of a bundle part, or what every read of it will say instead."""
+    try:
+        return _read_inside(directory, name, MAX_INDEX_BYTES)
+    except FileNotFoundError:
+        return _BrokenPart(f"the support bundle has no {name}")
+    except Refused as exc:
+        return _BrokenPart(f"{exc.filename}: {exc.strerror}; refused", refusals)
+    except OSError as exc:
+        return _BrokenPart(f"{name}: {exc.strerror or exc}")
+
+
+def _replay_registry(directory: Path, refusals: list[str]) -> RegistryReader:
+    data = _part(directory, REGISTRY_FILE, refusals)
+    if isinstance(data, _BrokenPart):
+        return data
+    try:
+        return RegfileRegistry(regfile.parse(data), f"the support bundle's {REGISTRY_FILE}")
+    except (regfile.RegFileError, UnicodeDecodeError) as exc:
+        return _BrokenPart(f"{REGISTRY_FILE}: {exc}")
+
+
+def _replay_update_agent(directory: Path, refusals: list[str]) -> UpdateAgent:
+    data = _part(directory, UPDATE_AGENT_FILE, refusals)
+    if isinstance(data, _BrokenPart):
+        return data
+    try:
+        answers = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        return _BrokenPart(f"{UPDATE_AGENT_FILE}: {exc}")
+    if not isinstance(answers, dict):
+        return _BrokenPart(f"{UPDATE_AGENT_FILE}: not a JSON object")
+    return _ReplayUpdateAgent(answers)
+
+
+class ReplayedError(RuntimeError):
+    """A call that failed on the recorded machine fails the same way in replay."""
+
+
+class _ReplayUpdateAgent:
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+
+    def _answer(self, slot: Any, key: str, what: str) -> Any:
+        entry = slot.get(key) if isinstance(slot, dict) else None
+        if not isinstance(entry, dict):
+            raise NotRecorded(f"Windows Update Agent {what} is not in the support bundle")
+        if "error" in entry:
+            raise ReplayedError(str(entry["error"]))
+        if "value" not in entry:
+            raise NotRecorded(f"{UPDATE_AGENT_FILE}: {what} without a value or error")
+        return entry["value"]
+
+    def search(self, criteria: str) -> list[dict[str, JSON]]:
+        value = self._answer(self.answers.get("search"), criteria, f"search {criteria!r}")
+        return _records(value, f"search {criteria!r}")
+
+    def history(self, count: int) -> list[dict[str, JSON]]:
+        return _records(self._answer(self.answers, "history", "history"), "history")[:count]
+
+    def reboot_required(self) -> bool:
+        value = self._answer(self.answers, "reboot_required", "reboot_required")
+        if not isinstance(value, bool):
+            raise NotRecorded(f"{UPDATE_AGENT_FILE}: reboot_required is not true or false")
+        return value
+
+
+def _records(value: Any, what: str) -> list[dict[str, JSON]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise NotRecorded(f"{UPDATE_AGENT_FILE}: {what} is not a list of objects")
+    return value
 
 
 def _refusal(refusals: list[str], exc: Refused) -> None:

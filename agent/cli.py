@@ -29,7 +29,16 @@ def _platform() -> str:
 
 def live_machine(sysfs: str = "/sys", procfs: str = "/proc", rootfs: str = "/") -> Machine:
     files = RootedFiles(sysfs, procfs, rootfs)
-    return Machine(LocalRunner(), files, LiveCalls(), _platform(), refusals=files.refusals)
+    platform = _platform()
+    machine = Machine(LocalRunner(), files, LiveCalls(), platform, refusals=files.refusals)
+    if platform == "windows":
+        # winreg and comtypes are imported by these only when a probe first reads.
+        from agent.registry import LiveRegistry  # noqa: PLC0415
+        from agent.wua import LiveUpdateAgent  # noqa: PLC0415
+
+        machine.registry = LiveRegistry()
+        machine.update_agent = LiveUpdateAgent()
+    return machine
 
 
 def _section_list(value: str) -> frozenset[str]:

@@ -2,8 +2,9 @@
 
 A probe touches the machine only through its :class:`ProbeContext`: commands through the
 runner, files through the rooted file source, library calls (psutil, socket) through
-:meth:`ProbeContext.call`. That is what makes every probe recordable into a support bundle
-and replayable from one.
+:meth:`ProbeContext.call`, and on Windows the registry (:class:`RegistryReader`) and the
+Windows Update Agent's COM objects (:class:`UpdateAgent`). That is what makes every probe
+recordable into a support bundle and replayable from one.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from agent.files import FileSource, read_attr, read_text
+from agent.parsers.regfile import RegValue
 from agent.runner import DEFAULT_TIMEOUT_S, CommandResult, Runner
 
 JSON = Any
@@ -32,6 +34,71 @@ class CallSource(Protocol):
 class LiveCalls:
     def call(self, name: str, fn: Callable[[], JSON]) -> JSON:
         return fn()
+
+
+# Which registry view a key is read in: the 64-bit one, or the 32-bit programs' one
+# (KEY_WOW64_32KEY; HKLM\SOFTWARE\X is HKLM\SOFTWARE\WOW6432Node\X there).
+View = Literal[64, 32]
+
+
+class RegistryReader(Protocol):
+    """The Windows registry, read-only. Paths begin with the hive (``HKLM\\SOFTWARE\\...``).
+
+    Both methods return None for a key that does not exist; they raise :class:`NotRecorded`
+    when a replayed bundle holds no answer, and OSError when Windows refuses the read.
+    """
+
+    def values(self, key: str, view: View = 64) -> dict[str, RegValue] | None:
+        """The key's values by name (the default value is ``""``)."""
+        ...
+
+    def subkeys(self, key: str, view: View = 64) -> list[str] | None: ...
+
+
+class UpdateAgent(Protocol):
+    """The Windows Update Agent (``Microsoft.Update.Session``, ``Microsoft.Update.SystemInfo``),
+    as the plain properties a probe reads: dicts of JSON values, keyed by the COM property
+    names. Raises :class:`NotRecorded` in replay, any other exception for a failed COM call."""
+
+    def search(self, criteria: str) -> list[dict[str, JSON]]:
+        """``IUpdateSearcher.Search(criteria).Updates``: Title, KBArticleIDs, MsrcSeverity,
+        CategoryIDs, RebootRequired, UpdateID."""
+        ...
+
+    def history(self, count: int) -> list[dict[str, JSON]]:
+        """The newest ``count`` entries of ``IUpdateSearcher.QueryHistory``: Title, Date (ISO
+        8601, UTC), Operation, ResultCode, CategoryIDs, UpdateID."""
+        ...
+
+    def reboot_required(self) -> bool:
+        """``ISystemInformation.RebootRequired``."""
+        ...
+
+
+class Unavailable(LookupError):
+    """This machine has no such source (a Linux host has no registry)."""
+
+
+class NoRegistry:
+    def values(self, key: str, view: View = 64) -> dict[str, RegValue] | None:
+        raise Unavailable(f"{key}: no Windows registry on this machine")
+
+    def subkeys(self, key: str, view: View = 64) -> list[str] | None:
+        raise Unavailable(f"{key}: no Windows registry on this machine")
+
+
+class NoUpdateAgent:
+    def _none(self) -> Unavailable:
+        return Unavailable("no Windows Update Agent on this machine")
+
+    def search(self, criteria: str) -> list[dict[str, JSON]]:
+        raise self._none()
+
+    def history(self, count: int) -> list[dict[str, JSON]]:
+        raise self._none()
+
+    def reboot_required(self) -> bool:
+        raise self._none()
 
 
 @dataclass
@@ -57,6 +124,8 @@ class Machine:
     # What this machine's file source refused to read (a replayed bundle's links and special
     # files, a rooted tree's links out of its root); each becomes a ``collection.errors`` entry.
     refusals: list[str] = field(default_factory=list)
+    registry: RegistryReader = field(default_factory=NoRegistry)
+    update_agent: UpdateAgent = field(default_factory=NoUpdateAgent)
 
 
 @dataclass
@@ -104,6 +173,30 @@ class ProbeContext:
             self.error(str(exc))
         except Exception as exc:  # psutil raises its own errors besides OSError
             self.error(f"{name}: {type(exc).__name__}: {exc}")
+        return None
+
+    def reg_values(self, key: str, view: View = 64) -> dict[str, RegValue] | None:
+        """A registry key's values; None when the key is absent (normal) or could not be
+        read (then with an error entry). :meth:`reg_read` tells the two apart."""
+        return self.reg_read(key, view)[0]
+
+    def reg_read(self, key: str, view: View = 64) -> tuple[dict[str, RegValue] | None, bool]:
+        """(values or None, whether the key could be read at all)."""
+        try:
+            return self.machine.registry.values(key, view), True
+        except (NotRecorded, Unavailable) as exc:
+            self.error(str(exc))
+        except (OSError, ValueError) as exc:
+            self.error(f"{key}: {type(exc).__name__}: {exc}")
+        return None, False
+
+    def reg_subkeys(self, key: str, view: View = 64) -> list[str] | None:
+        try:
+            return self.machine.registry.subkeys(key, view)
+        except (NotRecorded, Unavailable) as exc:
+            self.error(str(exc))
+        except (OSError, ValueError) as exc:
+            self.error(f"{key}: {type(exc).__name__}: {exc}")
         return None
 
     def attr(self, path: str) -> str | None:

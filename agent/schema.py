@@ -87,6 +87,8 @@ class OperatingSystem(Model):
     arch: Name | None = None
     boot_time: dt.datetime | None = None
     install_date: dt.datetime | None = None
+    # Added: Windows' feature update name (DisplayVersion: 22H2, 23H2).
+    display_version: Name | None = None
 
 
 class Disk(Model):
@@ -218,6 +220,9 @@ class PendingUpdate(Model):
     installed: Name | None = None
     available: Name | None = None
     security: bool | None = None
+    # Added (Windows Update): the update's KB articles and MSRC severity rating.
+    kb_ids: Annotated[list[Name], Field(max_length=MAX_SMALL_LIST)] | None = None
+    severity: Name | None = None
 
 
 class Patches(Model):
@@ -229,6 +234,9 @@ class Patches(Model):
     last_install: dt.datetime | None = None
     auto_updates: bool | None = None
     reboot_required: bool | None = None
+    # Added: who decides what gets installed: automatic (the OS on its own), wsus, intune
+    # (an MDM update policy) or manual (updates wait for a person).
+    update_policy: Literal["automatic", "wsus", "intune", "manual"] | None = None
 
 
 class DiskEncryption(Model):
@@ -279,6 +287,9 @@ class Software(Model):
     name: Name | None = None
     version: Name | None = None
     publisher: Name | None = None
+    # Added: the day it was installed where the package manager records it (Windows'
+    # Uninstall keys: InstallDate).
+    install_date: dt.date | None = None
 
 
 class CollectionError(Model):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from agent.context import ProbeContext
-from agent.parsers.edid import MAX_EDID_BYTES, EdidError, parse_edid
+from agent.parsers.edid import MAX_EDID_BYTES, Edid, EdidError, parse_edid
 from agent.schema import Display
 
 DRM = "/sys/class/drm"
@@ -77,9 +77,14 @@ def _display(ctx: ProbeContext, connector: str) -> Display:
     if not edid.checksum_ok:
         # Still usable (many real EDIDs have a wrong checksum), but worth knowing.
         ctx.error(f"{connector}: EDID checksum mismatch; values decoded anyway")
+    return from_edid(edid, connector, display.internal)
+
+
+def from_edid(edid: Edid, connector: str | None, internal: bool | None) -> Display:
+    """The display an EDID describes (Linux reads it from sysfs, Windows from the registry)."""
     return Display(
         connector=connector,
-        internal=display.internal,
+        internal=internal,
         vendor_pnp=edid.vendor_pnp,
         # The monitor name when the EDID has one; laptop panels often have none, and their
         # product code is then what identifies the panel model.

@@ -17,10 +17,7 @@ from agent.parsers import (
     powershell_list,
     powershell_table,
     systeminfo,
-    uninstall_json,
     wmi_monitor,
-    wmic_qfe,
-    wua_json,
 )
 from agent.parsers.wlan_security import from_windows
 
@@ -149,9 +146,6 @@ PARSERS = [
     wmi_monitor.parse_friendly_names,
     netfirewall_profile.parse_profiles,
     bitlocker_volume.parse_volumes,
-    wmic_qfe.parse_qfe,
-    wua_json.parse_updates,
-    uninstall_json.parse_programs,
 ]
 
 
@@ -306,73 +300,6 @@ def test_get_bitlockervolume_protection_off_or_unknown():
     assert off.encrypted is False
     [cut] = bitlocker_volume.parse_volumes(text[: text.index("ProtectionStatus")])
     assert cut.protection_on is None and cut.encrypted is None
-
-
-def test_wmic_qfe():
-    fixes = wmic_qfe.parse_qfe(read("wmic-qfe-win10-19042.txt"))
-    assert [f.kb for f in fixes] == [
-        "KB5007289",
-        "KB4562830",
-        "KB4580325",
-        "KB5007186",
-        "KB5006753",
-        "KB5005699",
-    ]
-    assert fixes[0].installed_on == dt.date(2021, 12, 7)  # 12/7/2021: month first
-    assert fixes[-1] == wmic_qfe.Hotfix("KB5005699", "Security Update", dt.date(2021, 10, 19))
-    assert max(f.installed_on for f in fixes if f.installed_on) == dt.date(2021, 12, 7)
-
-
-def test_wmic_qfe_unreadable_dates_are_unknown():
-    text = read("wmic-qfe-win10-19042.txt").replace("12/7/2021", "01d7eb2c")
-    fixes = wmic_qfe.parse_qfe(text)
-    assert fixes[0].installed_on is None and fixes[1].installed_on == dt.date(2021, 6, 18)
-    assert wmic_qfe.parse_qfe("No Instance(s) Available.\n") == []
-
-
-def test_wua_pending_updates():
-    updates = wua_json.parse_updates(read("wua-pending-server2019.txt"))
-    assert updates is not None and len(updates) == 6
-    # Security: the Flash update with MSRC severity Critical and the March cumulative update
-    # (classification "Security Updates", no severity).
-    assert [u.kbs for u in updates if u.security] == [("KB4537759",), ("KB4538461",)]
-    assert updates[1].severity == "Critical" and updates[5].severity is None
-    assert updates[4].title == "Windows Malicious Software Removal Tool x64 - March 2020 (KB890830)"
-    assert all(u.reboot_required is False for u in updates)
-
-
-def test_wua_single_and_no_update():
-    one = read("wua-pending-server2019.txt")
-    start, end = one.index("{"), one.index("}") + 1
-    [update] = wua_json.parse_updates(one[start:end]) or []
-    assert update.kbs == ("KB4462930",)
-    assert wua_json.parse_updates("") == []
-    assert wua_json.parse_updates("Exception from HRESULT: 0x8024402C") is None
-    assert wua_json.parse_updates('"text"') is None
-
-
-def test_uninstall_keys_json():
-    programs = uninstall_json.parse_programs(read("uninstall-json-server2019.txt"))
-    assert programs is not None and len(programs) == 20  # 24 keys, 4 without a DisplayName
-    assert uninstall_json.Program("VMware Tools", "11.3.0.18090558", "VMware, Inc.") in programs
-    edge_update = next(p for p in programs if p.name == "Microsoft Edge Update")
-    assert (edge_update.version, edge_update.publisher) == ("1.3.171.37", None)
-
-
-def test_uninstall_keys_single_object_and_garbage():
-    single = '{"DisplayName":"7-Zip","DisplayVersion":null,"Publisher":"Igor Pavlov"}'
-    assert uninstall_json.parse_programs(single) == [
-        uninstall_json.Program("7-Zip", None, "Igor Pavlov")
-    ]
-    assert uninstall_json.parse_programs("") == []
-    assert uninstall_json.parse_programs("Get-ItemProperty : Access denied") is None
-
-
-def test_truncated_json_is_unknown_not_empty():
-    wua = read("wua-pending-server2019.txt")
-    assert wua_json.parse_updates(wua[: len(wua) // 2]) is None
-    apps = read("uninstall-json-server2019.txt")
-    assert uninstall_json.parse_programs(apps[: len(apps) // 2]) is None
 
 
 def test_advfirewall_current_profile_public_on_windows_11():

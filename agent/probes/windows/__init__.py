@@ -1,16 +1,13 @@
 """Windows probes, one module per fact area.
 
-Everything is read through the one command runner (``ctx.run``): built-in commands
-(``systeminfo``, ``netsh``, ``manage-bde``, ``wmic``) and PowerShell. Nothing here imports
-winreg, pywin32 or WMI bindings, so these modules import on Linux and replay support bundles
-recorded on Windows. Localized output (German, English) is handled by the parsers; where a
-PowerShell cmdlet gives the same fact with untranslated property names, it is preferred.
-
-Commands are chosen so that real output of them exists in ``tests/fixtures/windows-outputs/``
-(see its SOURCES.md), and the parsers are tested on what Windows really prints. Four queries
-are our own and have no real capture yet: pending updates and installed programs (their
-parsers are tested with real output of another tool's queries of the same JSON shape), the
-reboot flag and the Defender/SMBv1/RDP posture.
+Facts are read where Windows itself keeps them: the registry through ``ctx.reg_values`` /
+``ctx.reg_subkeys`` (agent.registry: winreg live, a ``.reg`` export in replay) and the
+Windows Update Agent's COM objects through ``ctx.machine.update_agent`` (agent.wua: comtypes
+live, JSON in replay). Text commands are kept only where real output of the exact command
+is public and tested (``systeminfo``, ``netsh wlan``, ``netsh advfirewall``, ``manage-bde``,
+and a few PowerShell cmdlets whose property names are never translated); ``wmic`` is not
+used (removed from Windows 11 24H2). Nothing here imports winreg, comtypes or pywin32, so
+these modules import on Linux and replay support bundles recorded on Windows.
 """
 
 from __future__ import annotations

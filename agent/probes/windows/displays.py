@@ -1,4 +1,11 @@
-"""Displays on Windows from WMI (``root\\wmi``), as Windows read each monitor's EDID:
+"""Displays on Windows.
+
+First the EDIDs Windows keeps in the registry, decoded by the same parser as on Linux
+(agent.parsers.edid): ``HKLM\\SYSTEM\\CurrentControlSet\\Enum\\DISPLAY\\<model>\\<instance>\\
+Device Parameters\\EDID``. Windows keeps the instance of every monitor ever attached; only an
+instance with a ``Control`` subkey (volatile, present while the device is attached) is
+reported. When the registry gives no monitor, WMI (``root\\wmi``), as Windows read each
+monitor's EDID:
 
 - ``WmiMonitorBasicDisplayParams``: per monitor the PnP instance (EDID vendor and product
   code), whether it is active, the image size in whole centimetres (hence width, height and a
@@ -13,7 +20,11 @@ Resolutions and refresh rates are not read (no real capture of a per-monitor sou
 from __future__ import annotations
 
 from agent.context import ProbeContext
+from agent.parsers.edid import MAX_EDID_BYTES, EdidError, parse_edid
+from agent.parsers.regfile import REG_BINARY
+from agent.parsers.regvalues import raw
 from agent.parsers.wmi_monitor import parse_basic_display_params, parse_friendly_names
+from agent.probes.displays import from_edid
 from agent.probes.windows import powershell
 from agent.schema import Display
 
@@ -26,9 +37,49 @@ NAMES = powershell(
     " | ForEach-Object { $_.UserFriendlyName }"
 )
 TIMEOUT_S = 30.0
+ENUM_DISPLAY = "HKLM\\SYSTEM\\CurrentControlSet\\Enum\\DISPLAY"
+MAX_MONITORS = 64
 
 
 def collect(ctx: ProbeContext) -> list[Display] | None:
+    displays = _registry(ctx)
+    if displays:
+        return displays
+    return _wmi(ctx)
+
+
+def _registry(ctx: ProbeContext) -> list[Display] | None:
+    models = ctx.reg_subkeys(ENUM_DISPLAY)
+    if models is None:
+        return None
+    displays = []
+    for model in models[:MAX_MONITORS]:
+        for instance in (ctx.reg_subkeys(f"{ENUM_DISPLAY}\\{model}") or [])[:MAX_MONITORS]:
+            key = f"{ENUM_DISPLAY}\\{model}\\{instance}"
+            if "control" not in {k.casefold() for k in ctx.reg_subkeys(key) or []}:
+                continue  # not attached now
+            display = _edid_display(ctx, key, f"{model}\\{instance}")
+            if display is not None:
+                displays.append(display)
+    return displays
+
+
+def _edid_display(ctx: ProbeContext, key: str, name: str) -> Display | None:
+    value = raw(ctx.reg_values(f"{key}\\Device Parameters"), "EDID")
+    if value is None or value.type != REG_BINARY or not isinstance(value.data, bytes):
+        ctx.error(f"{name}: attached, but the registry has no EDID for it")
+        return None
+    try:
+        edid = parse_edid(value.data[: MAX_EDID_BYTES + 1])
+    except EdidError as exc:
+        ctx.error(f"{name}: invalid EDID: {exc}")
+        return None
+    if not edid.checksum_ok:
+        ctx.error(f"{name}: EDID checksum mismatch; values decoded anyway")
+    return from_edid(edid, name[:256], None)
+
+
+def _wmi(ctx: ProbeContext) -> list[Display] | None:
     text = ctx.output(PARAMS, timeout=TIMEOUT_S)
     if text is None:
         return None

@@ -1,75 +1,110 @@
-"""Patch status on Windows.
+"""Patch status on Windows, from the Windows Update Agent (COM, ``ctx.machine.update_agent``)
+and the registry.
 
-- Installed hotfixes: ``wmic qfe get Caption,Description,HotFixID,InstalledOn``; the newest
-  InstalledOn is ``last_install`` (a day: midnight UTC of that date). Its dates are
-  month/day/year in every language. wmic is gone from Windows 11 24H2 on; there the date
-  stays unknown (no real capture of a replacement in a form whose command is known).
-- Pending updates: the Windows Update Agent's COM API through PowerShell, as JSON with the
-  update's Title, MsrcSeverity, KBArticleIDs, CategoryIDs and RebootRequired; security = an
-  MSRC severity or the WSUS classification "Security Updates". The parser is tested with a
-  real capture of another tool's query that prints the same properties; no real output of
-  this exact command is recorded, so no support bundle holds it.
-- Reboot pending: the Windows Update and servicing registry flags (True/False).
+- Pending updates: ``IUpdateSearcher.Search("IsInstalled=0 and IsHidden=0")``; security by
+  MSRC severity and classification GUID, never by the translated title (agent.parsers.wua).
+- Last successful update: the newest successful entry of ``QueryHistory`` that is not an
+  uninstallation or a Defender definition update.
+- Update policy: Group Policy (WSUS, Configure Automatic Updates) and MDM (Intune) keys
+  (agent.parsers.windows_settings).
+- Reboot pending: ``ISystemInformation.RebootRequired`` and the registry flags of Windows
+  Update, servicing and pending file renames; true when any says so.
+
+``wmic qfe`` is not used: wmic is gone from Windows 11 24H2.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
-from agent.context import ProbeContext
-from agent.parsers.wmic_qfe import parse_qfe
-from agent.parsers.wua_json import parse_updates
-from agent.probes.windows import powershell
+from agent.context import NotRecorded, ProbeContext, Unavailable
+from agent.parsers import windows_settings
+from agent.parsers.wua import WuaDataError, last_success, updates
 from agent.schema import Patches, PendingUpdate
 
-HOTFIXES = ["wmic", "qfe", "get", "Caption,Description,HotFixID,InstalledOn"]
-WUA = powershell(
-    "$s=(New-Object -ComObject Microsoft.Update.Session).CreateUpdateSearcher();"
-    "$u=$s.Search('IsInstalled=0 and IsHidden=0').Updates;"
-    "@($u|ForEach-Object{[pscustomobject]@{Title=$_.Title;MsrcSeverity=$_.MsrcSeverity;"
-    "KBArticleIDs=@($_.KBArticleIDs);CategoryIDs=@($_.Categories|ForEach-Object{$_.CategoryID});"
-    "RebootRequired=$_.RebootRequired}})|ConvertTo-Json -Depth 3 -Compress"
+CRITERIA = "IsInstalled=0 and IsHidden=0"
+HISTORY_ENTRIES = 200
+WINDOWS_UPDATE_POLICY = "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\WindowsUpdate"
+AU_POLICY = WINDOWS_UPDATE_POLICY + "\\AU"
+MDM_UPDATE = "HKLM\\SOFTWARE\\Microsoft\\PolicyManager\\current\\device\\Update"
+REBOOT_KEYS = (
+    "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\Auto Update\\"
+    "RebootRequired",
+    "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Component Based Servicing\\RebootPending",
 )
-REBOOT = powershell(
-    "(Test-Path 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\WindowsUpdate\\"
-    "Auto Update\\RebootRequired') -or (Test-Path 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\"
-    "CurrentVersion\\Component Based Servicing\\RebootPending')"
-)
-WUA_TIMEOUT_S = 300.0
-TIMEOUT_S = 60.0
+SESSION_MANAGER = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager"
+
+
+def _wua(ctx: ProbeContext, what: str, call: object) -> object:
+    """A Windows Update Agent call's answer, or None with an error entry."""
+    try:
+        return call() if callable(call) else None
+    except (NotRecorded, Unavailable) as exc:
+        ctx.error(str(exc))
+    except Exception as exc:  # a COM error (e.g. 0x8024402C, no connection) ends nothing else
+        ctx.error(f"Windows Update Agent {what}: {type(exc).__name__}: {exc}"[:4000])
+    return None
 
 
 def collect(ctx: ProbeContext) -> Patches:
     patches = Patches(manager="windows-update")
-    text = ctx.output(HOTFIXES, timeout=TIMEOUT_S)
-    if text is not None:
-        hotfixes = parse_qfe(text)
-        dates = [h.installed_on for h in hotfixes if h.installed_on is not None]
-        if not hotfixes and text.strip():
-            ctx.error("wmic qfe: unrecognised output")
-        elif not dates:
-            ctx.error("wmic qfe: no hotfix with a readable InstalledOn date")
-        else:
-            day = max(dates)
-            patches.last_install = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    text = ctx.output(WUA, timeout=WUA_TIMEOUT_S)
-    if text is not None:
-        updates = parse_updates(text)
-        if updates is None:
-            ctx.error("Windows Update Agent: output is not the expected JSON")
-        else:
-            patches.pending = [
-                PendingUpdate(
-                    name=(u.title or ", ".join(u.kbs) or "")[:256] or None, security=u.security
-                )
-                for u in updates
-            ]
-            patches.pending_count = len(updates)
-            patches.pending_security_count = sum(1 for u in updates if u.security)
-    text = ctx.output(REBOOT, timeout=TIMEOUT_S)
-    if text is not None:
-        answer = text.strip().casefold()
-        patches.reboot_required = {"true": True, "false": False}.get(answer)
-        if patches.reboot_required is None:
-            ctx.error(f"reboot check: unexpected answer {text.strip()[:80]!r}")
+    agent = ctx.machine.update_agent
+    _pending(ctx, patches, _wua(ctx, "search", lambda: agent.search(CRITERIA)))
+    history = _wua(ctx, "history", lambda: agent.history(HISTORY_ENTRIES))
+    if isinstance(history, list):
+        patches.last_install = last_success(history)
+        if patches.last_install is None:
+            ctx.error("Windows Update history: no successful update with a date")
+    _policy(ctx, patches)
+    patches.reboot_required = _reboot(ctx, _wua(ctx, "reboot", agent.reboot_required))
     return patches
+
+
+def _pending(ctx: ProbeContext, patches: Patches, records: object) -> None:
+    if not isinstance(records, list):
+        return
+    try:
+        found = updates(records)
+    except WuaDataError as exc:
+        ctx.error(f"Windows Update Agent search: {exc}")
+        return
+    patches.pending = [
+        PendingUpdate(
+            name=(u.title or ", ".join(u.kbs) or "")[:256] or None,
+            security=u.security,
+            kb_ids=list(u.kbs[:256]),
+            severity=u.severity,
+        )
+        for u in found
+    ]
+    patches.pending_count = len(found)
+    unknown = sum(1 for u in found if u.security is None)
+    if unknown:
+        ctx.error(f"{unknown} pending updates without severity or categories: security unknown")
+    else:
+        patches.pending_security_count = sum(1 for u in found if u.security)
+
+
+def _policy(ctx: ProbeContext, patches: Patches) -> None:
+    wu, wu_ok = ctx.reg_read(WINDOWS_UPDATE_POLICY)
+    au, au_ok = ctx.reg_read(AU_POLICY)
+    mdm, mdm_ok = ctx.reg_read(MDM_UPDATE)
+    if not (wu_ok and au_ok and mdm_ok):
+        return
+    policy = windows_settings.update_policy(wu, au, mdm)
+    patches.update_policy = policy.policy
+    patches.auto_updates = policy.automatic
+    if policy.automatic is None:
+        ctx.error("AUOptions 5: the local administrator chooses; automatic install unknown")
+
+
+def _reboot(ctx: ProbeContext, agent_says: object) -> bool | None:
+    """True when the agent or any registry flag says so; False when every registry flag was
+    read and is clear (the agent's answer reflects the same Windows Update state)."""
+    flags: list[bool | None] = []
+    for key in REBOOT_KEYS:
+        values, ok = ctx.reg_read(key)
+        flags.append(values is not None if ok else None)
+    session, ok = ctx.reg_read(SESSION_MANAGER)
+    flags.append(windows_settings.pending_renames(session) if ok else None)
+    if agent_says is True or any(flags):
+        return True
+    return False if all(f is False for f in flags) else None

@@ -1,42 +1,43 @@
-"""Installed software on Windows: the Uninstall registry keys (machine-wide, 64- and 32-bit)
-read with PowerShell as JSON; DisplayName, DisplayVersion and Publisher are kept. Per-user
-keys (HKCU) are left out: a service sees only its own account's.
-
-The JSON is the shape every such query gives (one object per key, the selected properties
-by name); the parser is tested with a real capture of another tool's query of the same keys
-(tests/fixtures/windows-outputs/uninstall-json-server2019.txt). No real output of this exact
-command is recorded, so no support bundle holds it.
-"""
+"""Installed software on Windows from the machine-wide Uninstall registry keys, in the 64- and
+the 32-bit view (KEY_WOW64_64KEY / KEY_WOW64_32KEY), filtered as "Programs and Features"
+filters them (agent.parsers.uninstall). Per-user keys (HKCU, each user's hive) are left out:
+they name what a person installed for themselves, and the privacy default is not to read
+users' hives."""
 
 from __future__ import annotations
 
-from agent.context import ProbeContext
-from agent.parsers.uninstall_json import parse_programs
-from agent.probes.windows import powershell
+from agent.context import ProbeContext, View
+from agent.parsers.regvalues import Values
+from agent.parsers.uninstall import programs
 from agent.schema import Software
 
-UNINSTALL = powershell(
-    "Get-ItemProperty 'HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*',"
-    "'HKLM:\\SOFTWARE\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\*' -EA 0 |"
-    " Where-Object DisplayName | Select-Object DisplayName,DisplayVersion,Publisher |"
-    " ConvertTo-Json -Compress"
-)
-TIMEOUT_S = 60.0
+UNINSTALL = "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall"
+VIEWS: tuple[View, ...] = (64, 32)
+MAX_KEYS = 10_000
 
 
 def collect(ctx: ProbeContext) -> list[Software] | None:
-    text = ctx.output(UNINSTALL, timeout=TIMEOUT_S)
-    if text is None:
-        return None
-    programs = parse_programs(text)
-    if programs is None:
-        ctx.error("Uninstall keys: output is not the expected JSON")
+    keys: list[Values] = []
+    read_any = False
+    for view in VIEWS:
+        names = ctx.reg_subkeys(UNINSTALL, view)
+        if names is None:
+            continue
+        read_any = True
+        if len(names) > MAX_KEYS:
+            ctx.error(f"{UNINSTALL} ({view}-bit): {len(names)} keys, only {MAX_KEYS} read")
+        for name in names[:MAX_KEYS]:
+            values = ctx.reg_values(f"{UNINSTALL}\\{name}", view)
+            if values:
+                keys.append(values)
+    if not read_any:
         return None
     return [
         Software(
             name=p.name[:256],
             version=p.version[:256] if p.version else None,
             publisher=p.publisher[:256] if p.publisher else None,
+            install_date=p.install_date,
         )
-        for p in programs
+        for p in programs(keys)
     ]

@@ -9,6 +9,11 @@ output), the default table view of Win32_ComputerSystem fills in host name, manu
 model and memory; PowerShell cuts long values in that table (``Micro-Star Inter...``), and a
 cut value is reported unknown, not shortened. CPU counts and volumes come from psutil, which
 works on Windows.
+
+The patch level is read from the registry, ``HKLM\\SOFTWARE\\Microsoft\\Windows NT\\
+CurrentVersion``: ``CurrentBuild`` and ``UBR`` (the update build revision, raised by every
+cumulative update) give ``os.build`` as ``19045.5011``; ``DisplayVersion`` (22H2, 23H2) the
+feature update.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 from agent.context import ProbeContext
 from agent.parsers.powershell_list import parse_list
 from agent.parsers.powershell_table import is_cut, parse_table
+from agent.parsers.regvalues import dword, text
 from agent.parsers.systeminfo import SystemInfo, parse_systeminfo
 from agent.probes.hardware import read_cpu_counts, read_volumes
 from agent.probes.host import chassis_from_dmi, clean_dmi
@@ -29,6 +35,7 @@ SYSTEMINFO = ["systeminfo"]
 WIN32_BIOS = powershell("Get-CimInstance -ClassName Win32_BIOS")
 WIN32_COMPUTERSYSTEM = powershell("Get-CimInstance -ClassName Win32_ComputerSystem")
 TIMEOUT_S = 60.0
+CURRENT_VERSION = "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
 
 
 def _systeminfo(ctx: ProbeContext) -> SystemInfo | None:
@@ -95,8 +102,30 @@ def collect_host(ctx: ProbeContext) -> Host:
 def collect_os(ctx: ProbeContext) -> OperatingSystem:
     info = OperatingSystem(family="windows")
     si = _systeminfo(ctx)
-    if si is None:
-        return info
+    if si is not None:
+        _from_systeminfo(ctx, si, info)
+    _patch_level(ctx, info)
+    return info
+
+
+def _patch_level(ctx: ProbeContext, info: OperatingSystem) -> None:
+    values = ctx.reg_values(CURRENT_VERSION)
+    if values is None:
+        return
+    build = text(values, "CurrentBuild")
+    ubr = dword(values, "UBR")
+    info.display_version = text(values, "DisplayVersion")
+    if build is None or not build.isdigit():
+        ctx.error(f"{CURRENT_VERSION}: no CurrentBuild")
+        return
+    if info.build not in (None, build):
+        ctx.error(f"systeminfo says build {info.build}, the registry {build}; registry kept")
+    info.build = build if ubr is None else f"{build}.{ubr}"
+    if ubr is None:
+        ctx.error(f"{CURRENT_VERSION}: no UBR; patch level unknown")
+
+
+def _from_systeminfo(ctx: ProbeContext, si: SystemInfo, info: OperatingSystem) -> None:
     name = si.get("os_name")
     info.name = name
     if name:
@@ -112,7 +141,6 @@ def collect_os(ctx: ProbeContext) -> OperatingSystem:
     info.boot_time = si.datetime("boot_time")
     if si.get("boot_time") and info.boot_time is None:
         ctx.error("systeminfo: boot time without a readable time zone or date format")
-    return info
 
 
 def collect_hardware(ctx: ProbeContext) -> Hardware:

@@ -7,7 +7,14 @@ throughput, p50/p99 latency and CPU time per report (the server process, its dec
 workers, this load generator) for each, and the ratio collector/trivial (goal >= 0.5x,
 p99 <= 250 ms on SQLite). Figures, not assertions.
 
+The delta run (the steady state of a fleet): each agent sends one full report, then delta
+reports built with the agent's own code (agent.delta.wire_body): every other one unchanged
+(only ``host`` and the section hashes), the others with changed free disk space, and every
+fourth with one package updated. Its figures are for the deltas only, on SQLite and
+PostgreSQL.
+
     .venv/bin/python benchmarks/ingest.py [--reports 3000] [--agents 200] [--no-postgres]
+                                          [--no-delta] [--only-delta]
 """
 
 from __future__ import annotations
@@ -242,7 +249,55 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], path: str = "/healthz")
     raise SystemExit("server not ready")
 
 
-def collector_run(name: str, db_url: str, args: argparse.Namespace, tmp: Path) -> Result:
+def delta_jobs(
+    agents: list[tuple[str, str]], args: argparse.Namespace
+) -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes]]]:
+    """The full reports (one per agent) and the deltas after them, as the agent builds them:
+    sections as the schema dumps them, the body from agent.delta.wire_body."""
+    from agent.delta import Base, encode, wire_body
+    from agent.schema import SECTIONS, Report
+
+    rng = random.Random(2)
+    fulls: list[tuple[str, bytes]] = []
+    deltas: list[tuple[str, bytes]] = []
+    state: dict[str, tuple[Base, dict[str, Any]]] = {}
+    for machine_id, token in agents:
+        software = [{"name": f"package-{rng.randint(0, 5000)}-{k}", "version": f"{k}.0",
+                     "publisher": "Debian"} for k in range(args.software)]  # fmt: skip
+        report = make_report(machine_id, 0, software)
+        report["patches"]["pending"], report["patches"]["pending_count"] = [], 0
+        report["patches"]["pending_security_count"] = 0
+        dump = Report.model_validate(report).model_dump(mode="json")
+        body, current = wire_body(dump, SECTIONS, None)
+        fulls.append((token, gzip.compress(encode(body), compresslevel=6)))
+        state[machine_id] = (Base(dump["report_id"], current), report)
+    per_agent = max(1, args.reports // len(agents))
+    for n in range(1, per_agent + 1):
+        for machine_id, token in agents:
+            base, report = state[machine_id]
+            report = json.loads(json.dumps(report))
+            report["report_id"] = str(uuid.uuid4())
+            report["collected_at"] = (
+                dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=15 * n)
+            ).isoformat()
+            collected = ["host"]
+            if n % 2:  # a status report: free space changed
+                report["hardware"]["volumes"][0]["free_bytes"] -= 4096 * n
+                collected.append("hardware")
+            if n % 4 == 3:  # a package updated
+                package = report["software"][n % len(report["software"])]
+                package["version"] = f"{package['version']}.{n}"
+                collected.append("software")
+            dump = Report.model_validate(report).model_dump(mode="json")
+            body, current = wire_body(dump, collected, base)
+            deltas.append((token, gzip.compress(encode(body), compresslevel=6)))
+            state[machine_id] = (Base(dump["report_id"], current), report)
+    return fulls, deltas
+
+
+def collector_run(
+    name: str, db_url: str, args: argparse.Namespace, tmp: Path, *, delta: bool = False
+) -> Result:
     from collector.db import Database
     from collector.services import add_site, create_enroll_secret
 
@@ -268,6 +323,13 @@ def collector_run(name: str, db_url: str, args: argparse.Namespace, tmp: Path) -
             conn.request("POST", "/api/v1/enroll", body, {"Content-Type": "application/json"})
             answer = json.loads(conn.getresponse().read())
             agents.append((machine_id, answer["token"]))
+        if delta:
+            fulls, deltas = delta_jobs(agents, args)
+            first = send_all("full reports first", port, "/api/v1/reports", fulls, 1)
+            if first.errors:
+                print(f"  {first.errors} full report(s) refused")
+            return measured(proc, name, port, "/api/v1/reports", deltas,
+                            concurrency=args.concurrency)  # fmt: skip
         jobs = build_jobs(agents, args)
         return measured(proc, name, port, "/api/v1/reports", jobs, concurrency=args.concurrency)
     finally:
@@ -328,6 +390,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--software", type=int, default=300)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-delta", action="store_true", help="skip the delta run")
+    parser.add_argument("--only-delta", action="store_true", help="only the delta run")
     parser.add_argument("--serve-trivial", nargs=2, metavar=("PORT", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_trivial:
@@ -338,36 +402,55 @@ def main() -> int:
         tmp = Path(tmpdir)
         print(f"{args.reports} reports, {args.agents} agents, {args.concurrency} senders, "
               f"{args.software} software entries per report")  # fmt: skip
-        collector = collector_run("collector (SQLite)", f"sqlite:///{tmp / 'c.db'}", args, tmp)
-        print(collector.line(), flush=True)
-
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve-trivial", str(port), str(tmp / "t.db")]
-        )
-        try:
-            wait_ready(port, proc)
-            agents = [(uuid.uuid5(uuid.NAMESPACE_DNS, f"bench-{i}").hex, "x")
-                      for i in range(args.agents)]  # fmt: skip
-            trivial = measured(proc, "trivial ASGI + SQLite", port, "/",
-                               build_jobs(agents, args), concurrency=args.concurrency)  # fmt: skip
-        finally:
-            proc.terminate()
-            proc.wait(10)
-        print(trivial.line(), flush=True)
-        ratio = collector.rate / trivial.rate
-        print(f"ratio collector/trivial: {ratio:.2f}x (goal >= 0.5x); "
-              f"collector p99 {collector.pct(0.99):.0f} ms (goal <= 250 ms)")  # fmt: skip
-
-        if not args.no_postgres:
-            url = postgres_url()
-            if url:
-                try:
-                    pg = collector_run("collector (PostgreSQL)", url, args, tmp)
-                    print(pg.line())
-                finally:
-                    drop_schema(url)
+        if not args.only_delta:
+            full_runs(args, tmp)
+        if not args.no_delta:
+            delta_runs(args, tmp)
     return 0
+
+
+def delta_runs(args: argparse.Namespace, tmp: Path) -> None:
+    sqlite = collector_run("deltas (SQLite)", f"sqlite:///{tmp / 'd.db'}", args, tmp, delta=True)
+    print(sqlite.line(), flush=True)
+    if not args.no_postgres:
+        url = postgres_url()
+        if url:
+            try:
+                print(collector_run("deltas (PostgreSQL)", url, args, tmp, delta=True).line())
+            finally:
+                drop_schema(url)
+
+
+def full_runs(args: argparse.Namespace, tmp: Path) -> None:
+    collector = collector_run("collector (SQLite)", f"sqlite:///{tmp / 'c.db'}", args, tmp)
+    print(collector.line(), flush=True)
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve-trivial", str(port), str(tmp / "t.db")]
+    )
+    try:
+        wait_ready(port, proc)
+        agents = [(uuid.uuid5(uuid.NAMESPACE_DNS, f"bench-{i}").hex, "x")
+                  for i in range(args.agents)]  # fmt: skip
+        trivial = measured(proc, "trivial ASGI + SQLite", port, "/",
+                           build_jobs(agents, args), concurrency=args.concurrency)  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    print(trivial.line(), flush=True)
+    ratio = collector.rate / trivial.rate
+    print(f"ratio collector/trivial: {ratio:.2f}x (goal >= 0.5x); "
+          f"collector p99 {collector.pct(0.99):.0f} ms (goal <= 250 ms)")  # fmt: skip
+
+    if not args.no_postgres:
+        url = postgres_url()
+        if url:
+            try:
+                pg = collector_run("collector (PostgreSQL)", url, args, tmp)
+                print(pg.line())
+            finally:
+                drop_schema(url)
 
 
 if __name__ == "__main__":

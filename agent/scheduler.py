@@ -118,11 +118,6 @@ def plan_jobs(
     ]
 
 
-def first_send(plans: list[JobPlan]) -> dt.datetime:
-    """The time of the first report (full or status job) by the jobs' triggers."""
-    return min(p.first_fire() for p in plans if p.name != "patches")
-
-
 # -- the service -----------------------------------------------------------------------------
 
 

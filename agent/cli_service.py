@@ -15,7 +15,7 @@ from agent import config as agent_config
 from agent import delta, discover, scheduler, spool, transport
 from agent import state as agent_state
 from agent.bundle import BundleError, open_bundle
-from agent.context import Machine
+from agent.context import Machine, live_machine
 from agent.report import Selection, collect
 
 log = logging.getLogger("inventar.agent")
@@ -102,12 +102,6 @@ def _setup(args: argparse.Namespace) -> tuple[agent_config.AgentConfig, Path]:
     return config, state_dir
 
 
-def _live_machine() -> Machine:
-    from agent.cli import live_machine  # noqa: PLC0415  (agent.cli imports this module)
-
-    return live_machine()
-
-
 def _fail(message: str, rc: int = 1) -> int:
     print(f"inventar-agent: {message}", file=sys.stderr)
     return rc
@@ -133,7 +127,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     else:
         secret = args.secret
     ca_file = args.ca_file or (str(config.ca_file) if config.ca_file else None)
-    report = collect(_live_machine(), Selection(only=frozenset({"host"})), probe_timeout_s=30)
+    report = collect(live_machine(), Selection(only=frozenset({"host"})), probe_timeout_s=30)
     host = report.host
     if host is None or not host.machine_id:
         errors = "; ".join(e.message for e in report.collection.errors) or "unknown"
@@ -168,7 +162,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 def _machine_factory(args: argparse.Namespace) -> Callable[[], Machine]:
     if args.replay is None:
-        return _live_machine
+        return live_machine
     replay: Path = args.replay
 
     def from_bundle() -> Machine:

@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 from agent import __version__
@@ -240,3 +241,26 @@ def send_report(
             log.warning("sending failed (%s); retry in %.1f s", exc.message, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def send_discovery(
+    server: str,
+    token: str,
+    result: Mapping[str, Any],
+    *,
+    ca_file: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    proxy: str | None = None,
+) -> dict[str, Any]:
+    """Posts a network discovery (``agent.discover.Result.to_json()``) to
+    ``/api/v1/discoveries``, gzip'd, once: the next scheduled sweep is the retry."""
+    _status, answer = request_json(
+        f"{server}/api/v1/discoveries",
+        result,
+        token=token,
+        ca_file=ca_file,
+        compress=True,
+        timeout=timeout,
+        proxy=proxy,
+    )
+    return answer

@@ -56,6 +56,24 @@ def test_a_restart_does_not_resend_the_full_inventory_early() -> None:
     assert plans["status"].first_run <= NOW + dt.timedelta(seconds=60)
 
 
+def test_a_configured_discovery_is_one_more_job_with_the_same_splay() -> None:
+    config = AgentConfig(splay=300, discovery_interface="eth0", discovery_cidr="198.18.0.0/24")
+    unconfigured = plan_jobs(AgentConfig(), NOW, random.Random(0), has_base=True)
+    assert "discovery" not in {p.name for p in unconfigured}
+    firsts = []
+    for n in range(500):
+        plans = {p.name: p for p in plan_jobs(config, NOW, random.Random(n), has_base=True)}
+        discovery = plans["discovery"]
+        assert discovery.interval_s == 86400 and discovery.jitter_s == 30  # 10 % of the splay
+        first = discovery.first_fire()
+        firsts.append((first - NOW).total_seconds())
+        after = discovery.trigger().get_next_fire_time(first, first)
+        assert dt.timedelta(days=1) <= after - first <= dt.timedelta(days=1, seconds=30)
+    assert all(0 <= s <= 300 for s in firsts)
+    per_minute = Counter(int(s // 60) for s in firsts)
+    assert len(per_minute) == 5 and min(per_minute.values()) >= 60  # spread over the window
+
+
 def test_the_scheduler_gets_these_jobs(tmp_path: Path) -> None:
     service = Service(AgentConfig(splay=300), tmp_path, machine=lambda: None)  # type: ignore[arg-type,return-value]
     scheduler = service.build_scheduler(NOW, random.Random(3), BackgroundScheduler)

@@ -286,7 +286,6 @@ class Service:
             log.info(
                 "queued %s report %s (%d in the queue)", kind, report.report_id, len(self.spool)
             )
-            transport._pause_point("after-spool")
             return self._drain_locked()
 
     def drain(self) -> DrainResult:
@@ -381,7 +380,6 @@ class Service:
                     result.error = exc.message
                     result.queued = len(self.spool)
                     return result
-                transport._pause_point("after-ack")
                 delta.save_base(self.state_dir, delta.Base(report_id, current))
                 self.spool.remove(entry)
                 status = str(answer.get("status", "sent"))

@@ -12,7 +12,6 @@ import gzip
 import ipaddress
 import json
 import logging
-import os
 import random
 import ssl
 import time
@@ -51,18 +50,6 @@ class TransportError(Exception):
     def need_full(self) -> bool:
         """The collector lacks the base of a delta report (409, ``need_full: true``)."""
         return self.status == 409 and self.answer.get("need_full") is True
-
-
-def _pause_point(name: str) -> None:
-    """Test hook: with INVENTAR_AGENT_TEST_PAUSE=name the agent stops here (writes the file
-    $INVENTAR_AGENT_TEST_PAUSE_FILE and sleeps) so that a test can kill it at this point."""
-    if os.environ.get("INVENTAR_AGENT_TEST_PAUSE") != name:
-        return
-    marker = os.environ.get("INVENTAR_AGENT_TEST_PAUSE_FILE")
-    if marker:
-        with open(marker, "a", encoding="utf-8") as f:
-            f.write(f"{name} {os.getpid()}\n")
-    time.sleep(3600)
 
 
 def _tls_error(url: str, exc: ssl.SSLError) -> TransportError:
@@ -140,7 +127,6 @@ def request_json(
     req = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
         with opener.open(req, timeout=timeout) as resp:
-            _pause_point("after-request")  # the collector has answered; nothing read yet
             status = int(resp.status)
             text = resp.read(MAX_RESPONSE_BYTES)
     except urllib.error.HTTPError as exc:

@@ -375,15 +375,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     if args.send:
         assert config is not None and state_dir is not None
         try:
-            st, server, ca = scheduler.enrollment(config, state_dir, allow_http=args.allow_http)
-            answer = transport.send_discovery(
-                server,
-                st.token,
-                result.to_json(),
-                ca_file=ca,
-                timeout=config.timeout,
-                proxy=config.proxy,
-            )
+            answer = scheduler.send_discovery(result, config, state_dir, allow_http=args.allow_http)
         except (agent_state.StateError, transport.TransportError) as exc:
             return _fail(f"sending the discovery failed: {exc}")
         print(

@@ -151,6 +151,25 @@ def enrollment(
     return st, url, ca or st.ca_file
 
 
+def send_discovery(
+    result: discover.Result,
+    config: AgentConfig,
+    state_dir: Path,
+    *,
+    server: str | None = None,
+    ca_file: str | None = None,
+    allow_http: bool = False,
+) -> dict[str, Any]:
+    """Sends a network discovery to the collector this agent reports to (:func:`enrollment`
+    says which), with its token, timeout and proxy; returns the collector's answer."""
+    st, url, ca = enrollment(
+        config, state_dir, server=server, ca_file=ca_file, allow_http=allow_http
+    )
+    return transport.send_discovery(
+        url, st.token, result.to_json(), ca_file=ca, timeout=config.timeout, proxy=config.proxy
+    )
+
+
 # -- the service -----------------------------------------------------------------------------
 
 
@@ -261,14 +280,13 @@ class Service:
         result = discover.discover(
             config.discovery_interface, config.discovery_cidr, ports=config.discovery_ports
         )
-        st, server, ca = self.enrollment()
-        answer = transport.send_discovery(
-            server,
-            st.token,
-            result.to_json(),
-            ca_file=ca,
-            timeout=config.timeout,
-            proxy=config.proxy,
+        answer = send_discovery(
+            result,
+            config,
+            self.state_dir,
+            server=self.server_override,
+            ca_file=self.ca_override,
+            allow_http=self.allow_http,
         )
         log.info("discovery sent: %s device(s), %s new", answer.get("devices"), answer.get("new"))
 

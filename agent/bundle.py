@@ -40,11 +40,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent import __version__
-from agent.context import JSON, Machine, NotRecorded, RegistryReader, UpdateAgent, View
+from agent.context import Machine, RegistryReader, UpdateAgent
 from agent.files import MAX_FILE_BYTES, FileSource, read_chunks
 from agent.parsers import regfile
 from agent.registry import RegfileRegistry, view_path
 from agent.runner import DEFAULT_TIMEOUT_S, CommandResult
+from agent.sources import JSON, NotRecorded, View
 
 T = TypeVar("T")
 

@@ -10,35 +10,11 @@ from pathlib import Path
 
 from agent import __version__
 from agent.bundle import BundleError, Recorder, open_bundle
-from agent.context import LiveCalls, Machine
-from agent.files import RootedFiles
+from agent.context import live_machine
 from agent.report import HostConfig, Selection, collect, sections_of
-from agent.runner import LocalRunner
 from agent.schema import json_schema_text
 
 log = logging.getLogger("inventar.agent")
-
-
-def _platform() -> str:
-    if sys.platform.startswith("win"):
-        return "windows"
-    if sys.platform == "darwin":
-        return "darwin"
-    return "linux"
-
-
-def live_machine(sysfs: str = "/sys", procfs: str = "/proc", rootfs: str = "/") -> Machine:
-    files = RootedFiles(sysfs, procfs, rootfs)
-    platform = _platform()
-    machine = Machine(LocalRunner(), files, LiveCalls(), platform, refusals=files.refusals)
-    if platform == "windows":
-        # winreg and comtypes are imported by these only when a probe first reads.
-        from agent.registry import LiveRegistry  # noqa: PLC0415
-        from agent.wua import LiveUpdateAgent  # noqa: PLC0415
-
-        machine.registry = LiveRegistry()
-        machine.update_agent = LiveUpdateAgent()
-    return machine
 
 
 def _section_list(value: str) -> frozenset[str]:

@@ -1,10 +1,12 @@
 """inventar-agent's service commands: enroll (once, with a site's secret), run (the service,
-or one cycle with --once) and status."""
+or one cycle with --once), status, and discover (a network discovery, printed and, with
+--send, sent to the collector)."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import logging
 import signal
 import sys
@@ -15,7 +17,7 @@ from agent import config as agent_config
 from agent import delta, discover, scheduler, spool, transport
 from agent import state as agent_state
 from agent.bundle import BundleError, open_bundle
-from agent.context import Machine
+from agent.context import Machine, live_machine
 from agent.report import Selection, collect
 
 log = logging.getLogger("inventar.agent")
@@ -59,7 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _config_arg(p)
     _state_dir_arg(p)
     p.set_defaults(func=cmd_status)
-    discover.register(sub)  # inventar-agent discover (agent/discover.py)
+    _add_discover(sub)
 
 
 def _config_arg(p: argparse.ArgumentParser) -> None:
@@ -102,12 +104,6 @@ def _setup(args: argparse.Namespace) -> tuple[agent_config.AgentConfig, Path]:
     return config, state_dir
 
 
-def _live_machine() -> Machine:
-    from agent.cli import live_machine  # noqa: PLC0415  (agent.cli imports this module)
-
-    return live_machine()
-
-
 def _fail(message: str, rc: int = 1) -> int:
     print(f"inventar-agent: {message}", file=sys.stderr)
     return rc
@@ -133,7 +129,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     else:
         secret = args.secret
     ca_file = args.ca_file or (str(config.ca_file) if config.ca_file else None)
-    report = collect(_live_machine(), Selection(only=frozenset({"host"})), probe_timeout_s=30)
+    report = collect(live_machine(), Selection(only=frozenset({"host"})), probe_timeout_s=30)
     host = report.host
     if host is None or not host.machine_id:
         errors = "; ".join(e.message for e in report.collection.errors) or "unknown"
@@ -168,7 +164,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 def _machine_factory(args: argparse.Namespace) -> Callable[[], Machine]:
     if args.replay is None:
-        return _live_machine
+        return live_machine
     replay: Path = args.replay
 
     def from_bundle() -> Machine:
@@ -310,3 +306,81 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     print("\n".join(lines))
     return rc
+
+
+# -- discover -------------------------------------------------------------------------------
+
+
+def _add_discover(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("discover", help="find the devices on a network (ARP sweep, needs root)")
+    p.add_argument("--interface", required=True, help="network interface, e.g. eth0")
+    p.add_argument(
+        "--cidr", required=True, help=f"network to sweep, at most a /{discover.MAX_PREFIX}"
+    )
+    p.add_argument(
+        "--ports",
+        default=",".join(map(str, discover.DEFAULT_PORTS)),
+        help="TCP ports to try on each device ('' for none; default %(default)s)",
+    )
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--send", action="store_true", help="send the result to the collector")
+    p.add_argument(
+        "--allow-large",
+        action="store_true",
+        help=f"allow networks larger than /{discover.MAX_PREFIX}",
+    )
+    p.add_argument(
+        "--rate", type=float, default=discover.DEFAULT_RATE, help="ARP requests per second"
+    )
+    p.add_argument(
+        "--wait", type=float, default=discover.DEFAULT_WAIT, help="seconds to wait for answers"
+    )
+    p.add_argument("--allow-http", action="store_true", help="allow plain http (testing only)")
+    _config_arg(p)
+    _state_dir_arg(p)
+    p.set_defaults(func=cmd_discover)
+
+
+def format_table(result: discover.Result) -> str:
+    lines = [f"{'IP':<16} {'MAC':<18} {'VENDOR':<40} OPEN PORTS"]
+    for d in result.devices:
+        ports = ",".join(map(str, d.open_ports)) or "-"
+        lines.append(f"{d.ip:<16} {d.mac:<18} {(d.vendor or '-')[:40]:<40} {ports}")
+    lines.append(f"{len(result.devices)} device(s) on {result.interface} {result.cidr}")
+    return "\n".join(lines)
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    try:
+        ports = discover.parse_ports(args.ports)
+        if not 0 < args.rate <= 10000 or not 0 < args.wait <= 60:
+            raise discover.DiscoveryError("--rate must be in (0, 10000] and --wait in (0, 60]")
+        config, state_dir = _setup(args) if args.send else (None, None)
+        result = discover.discover(
+            args.interface,
+            args.cidr,
+            ports=ports,
+            allow_large=args.allow_large,
+            rate=args.rate,
+            wait=args.wait,
+        )
+    except discover.DiscoveryError as exc:
+        return _fail(exc.message, exc.exit_code)
+    except agent_config.ConfigError as exc:
+        return _fail(str(exc), 2)
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(format_table(result))
+    if args.send:
+        assert config is not None and state_dir is not None
+        try:
+            answer = scheduler.send_discovery(result, config, state_dir, allow_http=args.allow_http)
+        except (agent_state.StateError, transport.TransportError) as exc:
+            return _fail(f"sending the discovery failed: {exc}")
+        print(
+            f"sent: {answer.get('devices')} device(s), {answer.get('new')} new, "
+            f"site {answer.get('site')}",
+            file=sys.stderr,
+        )
+    return 0

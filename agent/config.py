@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from agent.discover import DEFAULT_PORTS, DiscoveryError, check_network
 from agent.schema import SECTIONS, Role
 
 DEFAULT_CONFIG = Path("/etc/inventar/agent.toml")
@@ -110,13 +111,11 @@ class AgentConfig(BaseModel):
         tuple[Annotated[int, Field(ge=1, le=65535)], ...],
         BeforeValidator(_comma_list),
         Field(max_length=64),
-    ] = (22, 23, 80, 443, 445, 3389, 515, 631, 9100)
+    ] = DEFAULT_PORTS
 
     @field_validator("discovery_cidr")
     @classmethod
     def _network(cls, value: str | None) -> str | None:
-        from agent.discover import DiscoveryError, check_network  # noqa: PLC0415
-
         if value is None:
             return None
         try:

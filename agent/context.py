@@ -9,20 +9,16 @@ recordable into a support bundle and replayable from one.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Protocol
 
-from agent.files import FileSource, read_attr, read_text
+from agent.files import FileSource, RootedFiles, read_attr, read_text
 from agent.parsers.regfile import RegValue
-from agent.runner import DEFAULT_TIMEOUT_S, CommandResult, Runner
-
-JSON = Any
-
-
-class NotRecorded(LookupError):
-    """A replayed bundle holds no answer for this call."""
+from agent.runner import DEFAULT_TIMEOUT_S, CommandResult, LocalRunner, Runner
+from agent.sources import JSON, NotRecorded, Unavailable, View
 
 
 class CallSource(Protocol):
@@ -34,11 +30,6 @@ class CallSource(Protocol):
 class LiveCalls:
     def call(self, name: str, fn: Callable[[], JSON]) -> JSON:
         return fn()
-
-
-# Which registry view a key is read in: the 64-bit one, or the 32-bit programs' one
-# (KEY_WOW64_32KEY; HKLM\SOFTWARE\X is HKLM\SOFTWARE\WOW6432Node\X there).
-View = Literal[64, 32]
 
 
 class RegistryReader(Protocol):
@@ -73,10 +64,6 @@ class UpdateAgent(Protocol):
     def reboot_required(self) -> bool:
         """``ISystemInformation.RebootRequired``."""
         ...
-
-
-class Unavailable(LookupError):
-    """This machine has no such source (a Linux host has no registry)."""
 
 
 class NoRegistry:
@@ -220,3 +207,28 @@ class ProbeContext:
 
     def exists(self, path: str) -> bool:
         return self.files.exists(path)
+
+
+def _platform() -> str:
+    if sys.platform.startswith("win"):
+        return "windows"
+    if sys.platform == "darwin":
+        return "darwin"
+    return "linux"
+
+
+def live_machine(sysfs: str = "/sys", procfs: str = "/proc", rootfs: str = "/") -> Machine:
+    """This machine, read live: commands run here, files under the given roots (as
+    ``collect --sysfs/--procfs/--rootfs`` give them), and on Windows the registry and the
+    Windows Update Agent."""
+    files = RootedFiles(sysfs, procfs, rootfs)
+    platform = _platform()
+    machine = Machine(LocalRunner(), files, LiveCalls(), platform, refusals=files.refusals)
+    if platform == "windows":
+        # winreg and comtypes are imported by these only when a probe first reads.
+        from agent.registry import LiveRegistry  # noqa: PLC0415
+        from agent.wua import LiveUpdateAgent  # noqa: PLC0415
+
+        machine.registry = LiveRegistry()
+        machine.update_agent = LiveUpdateAgent()
+    return machine

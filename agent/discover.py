@@ -1,24 +1,23 @@
 """Network discovery: which devices answer on the local network, agent or not.
 
-``inventar-agent discover --interface IF --cidr CIDR`` sends one ARP request to every address
-of the CIDR (and nowhere else), rate-limited, and lists each device that answers with its IP,
-MAC, the MAC's vendor (IEEE OUI registry shipped with netaddr) and which of a few TCP ports
-accept a connection. ``--send`` posts the result to the collector this agent is enrolled
-with. Raw sockets need CAP_NET_RAW; scapy is imported only when a sweep runs, so importing
-the agent stays light.
+:func:`discover` sends one ARP request to every address of a CIDR (and nowhere else),
+rate-limited, and gives each device that answers with its IP, MAC, the MAC's vendor (IEEE
+OUI registry shipped with netaddr) and which of a few TCP ports accept a connection. Raw
+sockets need CAP_NET_RAW; scapy is imported only when a sweep runs, so importing the agent
+stays light.
+
+This module is the engine only: the command (``inventar-agent discover``) is in
+agent/cli_service.py, sending a result in agent/transport.py, the service's scheduled
+discovery in agent/scheduler.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import datetime as dt
 import ipaddress
-import json
 import logging
-import random
 import socket
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -222,158 +221,4 @@ def discover(
         started_at=started.isoformat(timespec="seconds"),
         finished_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         devices=devices,
-    )
-
-
-def format_table(result: Result) -> str:
-    lines = [f"{'IP':<16} {'MAC':<18} {'VENDOR':<40} OPEN PORTS"]
-    for d in result.devices:
-        ports = ",".join(map(str, d.open_ports)) or "-"
-        lines.append(f"{d.ip:<16} {d.mac:<18} {(d.vendor or '-')[:40]:<40} {ports}")
-    lines.append(f"{len(result.devices)} device(s) on {result.interface} {result.cidr}")
-    return "\n".join(lines)
-
-
-# -- sending to the collector -----------------------------------------------------------------
-
-
-def send(result: Result, state_dir: Path, config: Any, allow_http: bool = False) -> dict[str, Any]:
-    """Posts the result to ``/api/v1/discoveries`` of the collector the agent is enrolled
-    with (its token, CA file, proxy and timeout as for reports)."""
-    from agent import state as agent_state  # noqa: PLC0415
-    from agent import transport  # noqa: PLC0415
-
-    st = agent_state.load(state_dir)
-    server = transport.check_server_url(
-        config.server or st.server, allow_http or bool(config.allow_http)
-    )
-    ca = str(config.ca_file) if config.ca_file else st.ca_file
-    _status, answer = transport.request_json(
-        f"{server}/api/v1/discoveries",
-        result.to_json(),
-        token=st.token,
-        ca_file=ca,
-        compress=True,
-        timeout=config.timeout,
-        proxy=config.proxy,
-    )
-    return answer
-
-
-# -- the command ----------------------------------------------------------------------------
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `discover` to the agent's parser."""
-    from agent import cli_service  # noqa: PLC0415  (it imports this module)
-
-    p = sub.add_parser("discover", help="find the devices on a network (ARP sweep, needs root)")
-    p.add_argument("--interface", required=True, help="network interface, e.g. eth0")
-    p.add_argument("--cidr", required=True, help=f"network to sweep, at most a /{MAX_PREFIX}")
-    p.add_argument(
-        "--ports",
-        default=",".join(map(str, DEFAULT_PORTS)),
-        help="TCP ports to try on each device ('' for none; default %(default)s)",
-    )
-    p.add_argument("--format", choices=["table", "json"], default="table")
-    p.add_argument("--send", action="store_true", help="send the result to the collector")
-    p.add_argument(
-        "--allow-large", action="store_true", help=f"allow networks larger than /{MAX_PREFIX}"
-    )
-    p.add_argument("--rate", type=float, default=DEFAULT_RATE, help="ARP requests per second")
-    p.add_argument("--wait", type=float, default=DEFAULT_WAIT, help="seconds to wait for answers")
-    p.add_argument("--allow-http", action="store_true", help="allow plain http (testing only)")
-    cli_service._config_arg(p)
-    cli_service._state_dir_arg(p)
-    p.set_defaults(func=cmd_discover)
-
-
-def cmd_discover(args: argparse.Namespace) -> int:
-    from agent import cli_service, transport  # noqa: PLC0415
-    from agent import config as agent_config  # noqa: PLC0415
-    from agent import state as agent_state  # noqa: PLC0415
-
-    try:
-        ports = parse_ports(args.ports)
-        if not 0 < args.rate <= 10000 or not 0 < args.wait <= 60:
-            raise DiscoveryError("--rate must be in (0, 10000] and --wait in (0, 60]")
-        config, state_dir = cli_service._setup(args) if args.send else (None, None)
-        result = discover(
-            args.interface,
-            args.cidr,
-            ports=ports,
-            allow_large=args.allow_large,
-            rate=args.rate,
-            wait=args.wait,
-        )
-    except DiscoveryError as exc:
-        print(f"inventar-agent: {exc.message}", file=sys.stderr)
-        return exc.exit_code
-    except agent_config.ConfigError as exc:
-        print(f"inventar-agent: {exc}", file=sys.stderr)
-        return 2
-    if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
-    else:
-        print(format_table(result))
-    if args.send:
-        assert state_dir is not None
-        try:
-            answer = send(result, state_dir, config, args.allow_http)
-        except (agent_state.StateError, transport.TransportError) as exc:
-            print(f"inventar-agent: sending the discovery failed: {exc}", file=sys.stderr)
-            return 1
-        print(
-            f"sent: {answer.get('devices')} device(s), {answer.get('new')} new, "
-            f"site {answer.get('site')}",
-            file=sys.stderr,
-        )
-    return 0
-
-
-# -- the service's scheduled discovery --------------------------------------------------------
-
-
-def add_job(scheduler: Any, service: Any) -> None:
-    """Schedules discovery in the agent service where its configuration enables it
-    (``discovery_interface`` and ``discovery_cidr`` set, ``discovery_interval`` > 0)."""
-    config = service.config
-    if not (config.discovery_interface and config.discovery_cidr and config.discovery_interval):
-        return
-
-    def job() -> None:
-        try:
-            result = discover(
-                config.discovery_interface,
-                config.discovery_cidr,
-                ports=config.discovery_ports,
-            )
-            answer = send(result, service.state_dir, config, service.allow_http)
-            log.info(
-                "discovery sent: %s device(s), %s new", answer.get("devices"), answer.get("new")
-            )
-        except DiscoveryError as exc:
-            log.error("discovery: %s", exc.message)
-        except Exception as exc:  # a job must never take the scheduler down
-            log.exception("discovery failed: %s", exc)
-
-    from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]  # noqa: PLC0415
-
-    interval = float(config.discovery_interval)
-    delay = random.uniform(0.0, min(interval, float(config.splay)))
-    first = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
-    scheduler.add_job(
-        job,
-        IntervalTrigger(
-            seconds=interval, jitter=min(interval, config.splay) * 0.1, timezone=dt.UTC
-        ),
-        id="discovery",
-        name="discovery",
-        next_run_time=first,
-    )
-    log.info(
-        "job discovery: every %g s on %s %s",
-        interval,
-        config.discovery_interface,
-        config.discovery_cidr,
     )

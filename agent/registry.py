@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.context import NotRecorded, View
 from agent.parsers.regfile import RegFile, RegValue, normalize
+from agent.sources import NotRecorded, View
 
 # Bounds on what one key may give: the biggest real Uninstall key has ~1,500 subkeys.
 MAX_SUBKEYS = 20_000

@@ -1,13 +1,16 @@
 """The agent service: apscheduler jobs with random splay, the outbox, and deltas.
 
-Three jobs, each on its own interval with random splay so that a site's devices, booted at
-the same minute, spread their sends over the splay window:
+Three jobs (four where network discovery is configured), each on its own interval with
+random splay so that a site's devices, booted at the same minute, spread their sends over
+the splay window:
 
 - ``full``: a full inventory (all sections but the configured ``skip_probes``);
 - ``status``: a light report: os (boot time), network, wlan, security, and the patch state
   from the last patch refresh;
 - ``patches``: refreshes the patch state (the expensive part: ``apt list --upgradable``,
-  dnf, zypper) and keeps it for the light reports; it sends nothing itself.
+  dnf, zypper) and keeps it for the light reports; it sends nothing itself;
+- ``discovery``: where ``discovery_interface`` and ``discovery_cidr`` are set (and
+  ``discovery_interval`` > 0), an ARP sweep (agent.discover) sent to the collector.
 
 Each report is put into the spool (durable outbox) first, then the spool is drained oldest
 first. A report leaves the spool only once the collector acknowledged it (2xx). After an
@@ -54,7 +57,7 @@ MAX_RETRY_DELAY_S = 30 * 60.0
 
 @dataclass(frozen=True)
 class JobPlan:
-    name: str  # full | status | patches
+    name: str  # full | status | patches | discovery
     interval_s: float
     first_run: dt.datetime  # before the trigger's per-run jitter
     jitter_s: float
@@ -90,6 +93,7 @@ def plan_jobs(
     a full inventory if the collector has none yet (or the last one is older than the full
     interval), else a light report. Each first run is ``now + uniform(0, splay - jitter)``;
     the trigger then adds ``uniform(0, jitter)``, so the first send lies in [now, now+splay].
+    A configured discovery first runs within the splay window as well.
     """
     splay = config.splay
 
@@ -111,16 +115,59 @@ def plan_jobs(
     status_offset = config.status_interval if full_due == 0.0 else 0.0
     status_first, status_jitter = at(status_offset, config.status_interval)
     patch_first, patch_jitter = at(config.patch_interval, config.patch_interval)
-    return [
+    plans = [
         JobPlan("full", config.full_interval, full_first, full_jitter),
         JobPlan("status", config.status_interval, status_first, status_jitter),
         JobPlan("patches", config.patch_interval, patch_first, patch_jitter),
     ]
+    if discovery_configured(config):
+        discovery_first, discovery_jitter = at(0.0, config.discovery_interval)
+        plans.append(
+            JobPlan("discovery", config.discovery_interval, discovery_first, discovery_jitter)
+        )
+    return plans
 
 
-def first_send(plans: list[JobPlan]) -> dt.datetime:
-    """The time of the first report (full or status job) by the jobs' triggers."""
-    return min(p.first_fire() for p in plans if p.name != "patches")
+def discovery_configured(config: AgentConfig) -> bool:
+    return bool(config.discovery_interface and config.discovery_cidr and config.discovery_interval)
+
+
+def enrollment(
+    config: AgentConfig,
+    state_dir: Path,
+    *,
+    server: str | None = None,
+    ca_file: str | None = None,
+    allow_http: bool = False,
+) -> tuple[agent_state.AgentState, str, str | None]:
+    """The enrolled state, the collector's URL and the CA file to verify it with: the given
+    overrides (``run --server/--ca-file``), else the configuration, else what enrollment
+    stored."""
+    st = agent_state.load(state_dir)
+    url = transport.check_server_url(
+        server or config.server or st.server, allow_http or config.allow_http
+    )
+    ca = ca_file or (str(config.ca_file) if config.ca_file else None)
+    return st, url, ca or st.ca_file
+
+
+def send_discovery(
+    result: discover.Result,
+    config: AgentConfig,
+    state_dir: Path,
+    *,
+    server: str | None = None,
+    ca_file: str | None = None,
+    allow_http: bool = False,
+) -> dict[str, Any]:
+    """Sends a network discovery to the collector this agent reports to (:func:`enrollment`
+    says which), with its token, timeout and proxy; returns the collector's answer."""
+    st, url, ca = enrollment(
+        config, state_dir, server=server, ca_file=ca_file, allow_http=allow_http
+    )
+    return transport.send_discovery(
+        url, st.token, result.to_json(), ca_file=ca, timeout=config.timeout, proxy=config.proxy
+    )
 
 
 # -- the service -----------------------------------------------------------------------------
@@ -167,12 +214,13 @@ class Service:
 
     def enrollment(self) -> tuple[agent_state.AgentState, str, str | None]:
         """Re-read at every use: `enroll` may have run meanwhile."""
-        st = agent_state.load(self.state_dir)
-        server = transport.check_server_url(
-            self.server_override or self.config.server or st.server, self.allow_http
+        return enrollment(
+            self.config,
+            self.state_dir,
+            server=self.server_override,
+            ca_file=self.ca_override,
+            allow_http=self.allow_http,
         )
-        ca = self.ca_override or (str(self.config.ca_file) if self.config.ca_file else None)
-        return st, server, ca or st.ca_file
 
     def host_config(self, st: agent_state.AgentState) -> HostConfig:
         return HostConfig(
@@ -225,6 +273,23 @@ class Service:
         )
         self._keep_patches(report)
 
+    def discover_and_send(self) -> None:
+        """One network discovery of the configured network, sent to the collector."""
+        config = self.config
+        assert config.discovery_interface is not None and config.discovery_cidr is not None
+        result = discover.discover(
+            config.discovery_interface, config.discovery_cidr, ports=config.discovery_ports
+        )
+        answer = send_discovery(
+            result,
+            config,
+            self.state_dir,
+            server=self.server_override,
+            ca_file=self.ca_override,
+            allow_http=self.allow_http,
+        )
+        log.info("discovery sent: %s device(s), %s new", answer.get("devices"), answer.get("new"))
+
     # -- cycles ------------------------------------------------------------------------
 
     def cycle(self, kind: Kind) -> DrainResult:
@@ -239,7 +304,6 @@ class Service:
             log.info(
                 "queued %s report %s (%d in the queue)", kind, report.report_id, len(self.spool)
             )
-            transport._pause_point("after-spool")
             return self._drain_locked()
 
     def drain(self) -> DrainResult:
@@ -334,7 +398,6 @@ class Service:
                     result.error = exc.message
                     result.queued = len(self.spool)
                     return result
-                transport._pause_point("after-ack")
                 delta.save_base(self.state_dir, delta.Base(report_id, current))
                 self.spool.remove(entry)
                 status = str(answer.get("status", "sent"))
@@ -415,6 +478,15 @@ class Service:
     def job_retry(self) -> None:
         self._job("retry", self.drain)
 
+    def job_discovery(self) -> None:
+        # Logged only: a failed sweep is no failed report, so the status stays as it is.
+        try:
+            self.discover_and_send()
+        except discover.DiscoveryError as exc:
+            log.error("discovery: %s", exc.message)
+        except Exception as exc:  # a job must never take the scheduler down
+            log.exception("discovery failed: %s", exc)
+
     def build_scheduler(
         self,
         now: dt.datetime | None = None,
@@ -436,7 +508,12 @@ class Service:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
             timezone=dt.UTC,
         )
-        jobs = {"full": self.job_full, "status": self.job_status, "patches": self.job_patches}
+        jobs = {
+            "full": self.job_full,
+            "status": self.job_status,
+            "patches": self.job_patches,
+            "discovery": self.job_discovery,
+        }
         for plan in plans:
             scheduler.add_job(
                 jobs[plan.name],
@@ -452,9 +529,14 @@ class Service:
                 plan.first_run.isoformat(timespec="seconds"),
                 plan.jitter_s,
             )
+        if discovery_configured(self.config):
+            log.info(
+                "job discovery: on %s %s",
+                self.config.discovery_interface,
+                self.config.discovery_cidr,
+            )
         # What an earlier run left queued goes out with the first report (within the splay
         # window, not all devices at once after an outage).
-        discover.add_job(scheduler, self)  # network discovery, where the configuration enables it
         self.scheduler = scheduler
         return scheduler
 

@@ -12,13 +12,13 @@ import gzip
 import ipaddress
 import json
 import logging
-import os
 import random
 import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 from agent import __version__
@@ -50,18 +50,6 @@ class TransportError(Exception):
     def need_full(self) -> bool:
         """The collector lacks the base of a delta report (409, ``need_full: true``)."""
         return self.status == 409 and self.answer.get("need_full") is True
-
-
-def _pause_point(name: str) -> None:
-    """Test hook: with INVENTAR_AGENT_TEST_PAUSE=name the agent stops here (writes the file
-    $INVENTAR_AGENT_TEST_PAUSE_FILE and sleeps) so that a test can kill it at this point."""
-    if os.environ.get("INVENTAR_AGENT_TEST_PAUSE") != name:
-        return
-    marker = os.environ.get("INVENTAR_AGENT_TEST_PAUSE_FILE")
-    if marker:
-        with open(marker, "a", encoding="utf-8") as f:
-            f.write(f"{name} {os.getpid()}\n")
-    time.sleep(3600)
 
 
 def _tls_error(url: str, exc: ssl.SSLError) -> TransportError:
@@ -139,7 +127,6 @@ def request_json(
     req = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
         with opener.open(req, timeout=timeout) as resp:
-            _pause_point("after-request")  # the collector has answered; nothing read yet
             status = int(resp.status)
             text = resp.read(MAX_RESPONSE_BYTES)
     except urllib.error.HTTPError as exc:
@@ -240,3 +227,26 @@ def send_report(
             log.warning("sending failed (%s); retry in %.1f s", exc.message, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def send_discovery(
+    server: str,
+    token: str,
+    result: Mapping[str, Any],
+    *,
+    ca_file: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    proxy: str | None = None,
+) -> dict[str, Any]:
+    """Posts a network discovery (``agent.discover.Result.to_json()``) to
+    ``/api/v1/discoveries``, gzip'd, once: the next scheduled sweep is the retry."""
+    _status, answer = request_json(
+        f"{server}/api/v1/discoveries",
+        result,
+        token=token,
+        ca_file=ca_file,
+        compress=True,
+        timeout=timeout,
+        proxy=proxy,
+    )
+    return answer

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from agent.context import JSON
+from agent.sources import JSON
 
 T = TypeVar("T")
 MAX_UPDATES = 2_000

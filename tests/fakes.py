@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.context import JSON, ErrorLog, Machine, NotRecorded, ProbeContext
+from agent.context import ErrorLog, Machine, ProbeContext
 from agent.files import RootedFiles
 from agent.runner import CommandResult
+from agent.sources import JSON, NotRecorded
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

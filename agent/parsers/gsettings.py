@@ -4,8 +4,9 @@ The agent runs as a system service, so it cannot ask a user's session (``gsettin
 reads the user's own dconf database). What it can read are the machine-wide settings an
 administrator rolls out: dconf keyfiles under ``/etc/dconf/db/<db>.d/`` (INI-like,
 ``[org/gnome/desktop/screensaver]`` then ``lock-enabled=true``, values in GVariant text
-form such as ``uint32 300``), their locks under ``<db>.d/locks/``, and the schema defaults
-in ``/usr/share/glib-2.0/schemas/*.gschema.xml``.
+form such as ``uint32 300``) and the schema defaults in
+``/usr/share/glib-2.0/schemas/*.gschema.xml``. The locks beside the keyfiles
+(``<db>.d/locks/``) are not read: no fact of the report depends on them.
 """
 
 from __future__ import annotations
@@ -38,15 +39,6 @@ def parse_keyfile(text: str) -> dict[str, dict[str, str]]:
         key, _, value = line.partition("=")
         current[key.strip()] = value.strip()
     return groups
-
-
-def parse_locks(text: str) -> set[str]:
-    """A dconf locks file: one key path per line (``/org/gnome/desktop/session/idle-delay``)."""
-    return {
-        line.strip()
-        for line in text.splitlines()
-        if line.strip().startswith("/") and not line.strip().startswith("#")
-    }
 
 
 def parse_gvariant_bool(value: str | None) -> bool | None:

@@ -19,7 +19,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
 from collector.db import Database
@@ -86,16 +86,6 @@ class Evaluator:
                 self._first_pending = time.monotonic()
                 self._cond.notify()
             self._pending[host_id] = None
-
-    def notify_many(self, host_ids: Iterable[int]) -> None:
-        for host_id in host_ids:
-            self.notify(host_id)
-
-    def request_maintenance(self) -> None:
-        """Run the periodic work (pack reload, waiver expiry) now instead of at the next tick."""
-        with self._cond:
-            self._maintenance_due = True
-            self._cond.notify()
 
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every queued host is evaluated and no work is running (for tests and

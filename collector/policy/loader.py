@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import cel
 
@@ -21,9 +21,6 @@ from agent.schema import Report
 from collector.policy import _yaml
 from collector.policy.model import CATEGORIES, SEVERITIES, Category, Severity
 from collector.policy.reference import ReferenceData, ReferenceDataError, load_reference_data
-
-if TYPE_CHECKING:
-    from collector.policy.model import Result, Waiver
 
 # The report's top-level names an expression may use, and `derived` for the collector's
 # derived facts.
@@ -136,19 +133,6 @@ class PolicySet:
             if check.id == check_id:
                 return check
         raise KeyError(check_id)
-
-    def evaluate(
-        self,
-        report: Mapping[str, Any],
-        derived: Mapping[str, Any],
-        waivers: Iterable[Waiver] = (),
-        *,
-        lang: str = "en",
-    ) -> list[Result]:
-        # engine imports this module; import it late to avoid the cycle
-        from collector.policy.engine import evaluate  # noqa: PLC0415
-
-        return evaluate(self, report, derived, waivers, lang=lang)
 
 
 def lint(directory: str | Path) -> list[Problem]:

@@ -4,7 +4,7 @@ The probes ask for library calls by name (``ctx.fact("psutil.virtual_memory", â€
 agent the callable runs locally. Over SSH that callable would describe the *collector*, so
 :class:`ProcCalls` answers each known name the way psutil computes it on Linux, from the files
 and commands of the machine behind the runner and file source, and refuses every other name
-(:class:`agent.context.NotRecorded`: the probe records an error, the field stays unknown).
+(:class:`agent.sources.NotRecorded`: the probe records an error, the field stays unknown).
 
 It works on any runner and file source, so a test compares its answers with psutil's on this
 very machine.
@@ -21,9 +21,9 @@ from typing import Any
 
 import psutil
 
-from agent.context import JSON, NotRecorded
 from agent.files import FileSource, read_text
 from agent.runner import Runner
+from agent.sources import JSON, NotRecorded
 
 # psutil.disk_partitions(all=False) also keeps zfs, which /proc/filesystems lists as nodev.
 _EXTRA_PHYSICAL_FSTYPES = frozenset({"zfs"})

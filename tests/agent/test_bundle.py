@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.bundle import BundleError, Recorder, open_bundle
-from agent.cli import live_machine
+from agent.context import live_machine
 from agent.report import Selection, collect
 
 VOLATILE = {"report_id", "collected_at", "collection"}

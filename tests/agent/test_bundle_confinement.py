@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from agent.bundle import Recorder
-from agent.cli import live_machine
+from agent.context import live_machine
 from agent.report import Selection, collect
 
 MARK = "OUTSIDE-THE-BUNDLE"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from agent.cli import live_machine
+from agent.context import live_machine
 from agent.report import Selection, collect
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="Linux inventory")

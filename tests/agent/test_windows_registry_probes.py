@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from agent.bundle import REGISTRY_FILE, UPDATE_AGENT_FILE, Recorder, open_bundle
-from agent.context import JSON, NotRecorded, View
 from agent.parsers import regfile
 from agent.parsers.edid import parse_edid
 from agent.parsers.regfile import RegValue
@@ -22,6 +21,7 @@ from agent.probes.windows import displays, software
 from agent.registry import RegfileRegistry
 from agent.report import collect
 from agent.schema import Report
+from agent.sources import JSON, NotRecorded, View
 from tests.fakes import FixtureRunner, context, machine
 from tests.needs import missing
 from tests.windows_bundles import CORPUS, FIXTURES, WINDOWS, assemble, merged_registry, part_path

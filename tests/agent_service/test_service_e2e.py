@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from tests.agent_service.conftest import (
     make_site,
     run_agent,
 )
+
+REPO = Path(__file__).resolve().parents[2]  # where `tests` is importable from
 
 
 def once(
@@ -85,10 +88,10 @@ def test_sigkill_during_a_send_loses_and_duplicates_nothing(
     site, state = enrolled(collector, bundle, tmp_path)
     assert once(state, bundle).returncode == 0  # a base exists: the next one is a delta
     marker = tmp_path / "paused"
-    env = agent_env(INVENTAR_AGENT_TEST_PAUSE=point, INVENTAR_AGENT_TEST_PAUSE_FILE=str(marker))
     proc = subprocess.Popen(
-        [AGENT, "run", "--once", "--replay", str(bundle), "--state-dir", str(state)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "tests.agent_service.paused_agent", point, str(marker),
+         "run", "--once", "--replay", str(bundle), "--state-dir", str(state)],
+        env=agent_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while not marker.exists():

@@ -13,7 +13,7 @@ from apscheduler.schedulers.background import (  # type: ignore[import-untyped]
 )
 
 from agent.config import AgentConfig
-from agent.scheduler import Service, first_send, plan_jobs
+from agent.scheduler import Service, plan_jobs
 
 NOW = dt.datetime(2025, 9, 1, 8, 0, 0, tzinfo=dt.UTC)  # every school PC boots at 08:00
 
@@ -23,7 +23,8 @@ def test_thousand_agents_spread_their_first_send_over_the_splay_window() -> None
     firsts = []
     for n in range(1000):
         plans = plan_jobs(config, NOW, random.Random(n), has_base=True)
-        firsts.append((first_send(plans) - NOW).total_seconds())
+        first = min(p.first_fire() for p in plans if p.name != "patches")  # a report goes out
+        firsts.append((first - NOW).total_seconds())
     assert all(0 <= s <= 300 for s in firsts)
     per_second = Counter(int(s) for s in firsts)
     assert max(per_second.values()) <= 15  # not all in one second: ~3.3 per second
@@ -53,6 +54,24 @@ def test_a_restart_does_not_resend_the_full_inventory_early() -> None:
     }
     assert plans["full"].first_run >= NOW + dt.timedelta(hours=5)
     assert plans["status"].first_run <= NOW + dt.timedelta(seconds=60)
+
+
+def test_a_configured_discovery_is_one_more_job_with_the_same_splay() -> None:
+    config = AgentConfig(splay=300, discovery_interface="eth0", discovery_cidr="198.18.0.0/24")
+    unconfigured = plan_jobs(AgentConfig(), NOW, random.Random(0), has_base=True)
+    assert "discovery" not in {p.name for p in unconfigured}
+    firsts = []
+    for n in range(500):
+        plans = {p.name: p for p in plan_jobs(config, NOW, random.Random(n), has_base=True)}
+        discovery = plans["discovery"]
+        assert discovery.interval_s == 86400 and discovery.jitter_s == 30  # 10 % of the splay
+        first = discovery.first_fire()
+        firsts.append((first - NOW).total_seconds())
+        after = discovery.trigger().get_next_fire_time(first, first)
+        assert dt.timedelta(days=1) <= after - first <= dt.timedelta(days=1, seconds=30)
+    assert all(0 <= s <= 300 for s in firsts)
+    per_minute = Counter(int(s // 60) for s in firsts)
+    assert len(per_minute) == 5 and min(per_minute.values()) >= 60  # spread over the window
 
 
 def test_the_scheduler_gets_these_jobs(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from agent import oui
-from agent.discover import DiscoveryError, check_network, format_table, parse_ports
+from agent.cli_service import format_table
+from agent.discover import DiscoveryError, check_network, parse_ports
 from tests.needs import missing
 
 AGENT = str(Path(sys.executable).parent / "inventar-agent")

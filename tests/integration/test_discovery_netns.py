@@ -55,6 +55,17 @@ except OSError as e:
     print(json.dumps([0, str(e)]))
 """
 
+# The agent service's scheduled discovery job, run once (argv: state dir, network).
+_DISCOVERY_JOB = """
+import logging, sys
+from pathlib import Path
+from agent.config import AgentConfig
+from agent.scheduler import Service
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
+config = AgentConfig(discovery_interface="eth0", discovery_cidr=sys.argv[2])
+Service(config, Path(sys.argv[1]), machine=lambda: None).job_discovery()
+"""
+
 
 def sh(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
@@ -243,3 +254,11 @@ def test_discovery_finds_the_three_hosts_and_sends_them(lab: Lab) -> None:
     status, metrics = lab.http("GET", f"{url}/metrics")
     assert status == 200
     assert 'inventar_devices_unmanaged{site="GS Nord"} 2.0' in metrics
+
+    # The service's scheduled job sweeps and sends the same way, to the enrolled collector.
+    done = lab.exec("scan", sys.executable, "-c", _DISCOVERY_JOB, str(state), NETWORK)
+    assert "discovery sent: 3 device(s), 0 new" in done.stderr, done.stderr
+    status, page = lab.http("GET", f"{url}/api/v1/devices", viewer)
+    assert status == 200 and page["total"] == 3
+    for item in page["items"]:
+        assert item["last_seen"] > items[item["mac"]]["last_seen"]  # seen again

@@ -134,7 +134,7 @@ def _target(db, sshd: Sshd, **fields):
 
 
 def test_cli_collects_this_machine_like_the_local_agent(sshd: Sshd, tmp_path: Path) -> None:
-    from agent.cli import live_machine
+    from agent.context import live_machine
     from agent.report import Selection, collect
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"

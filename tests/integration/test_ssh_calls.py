@@ -8,11 +8,11 @@ import socket
 import psutil
 import pytest
 
-from agent.context import NotRecorded
 from agent.files import RootedFiles
 from agent.probes.hardware import _volume_facts
 from agent.probes.network import _if_facts, _listening_facts
 from agent.runner import LocalRunner
+from agent.sources import NotRecorded
 from collector.ssh.calls import ProcCalls, address_entry, parse_ip_addr, parse_proc_net
 from collector.ssh.runner import remote_command
 

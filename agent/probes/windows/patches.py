@@ -15,10 +15,11 @@ and the registry.
 
 from __future__ import annotations
 
-from agent.context import NotRecorded, ProbeContext, Unavailable
+from agent.context import ProbeContext
 from agent.parsers import windows_settings
 from agent.parsers.wua import WuaDataError, last_success, updates
 from agent.schema import Patches, PendingUpdate
+from agent.sources import NotRecorded, Unavailable
 
 CRITERIA = "IsInstalled=0 and IsHidden=0"
 HISTORY_ENTRIES = 200

@@ -6,10 +6,11 @@ users' hives."""
 
 from __future__ import annotations
 
-from agent.context import ProbeContext, View
+from agent.context import ProbeContext
 from agent.parsers.regvalues import Values
 from agent.parsers.uninstall import programs
 from agent.schema import Software
+from agent.sources import View
 
 UNINSTALL = "HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall"
 VIEWS: tuple[View, ...] = (64, 32)

@@ -1,13 +1,14 @@
-"""Delta reports on the collector's side: merge a delta into the host's latest (merged)
-report, verify the result against the agent's section hashes, or ask for a full report.
+"""Delta reports on the collector's side: check a delta against the host's current state
+(collector.current_state), or ask for a full report.
 
 A delta report (``delta`` present, see agent.schema.Delta and agent.delta) carries only the
-sections that changed; an absent section means "unchanged". The merged result is a full
-report: it is what gets stored (``reports.raw``) and what the host view shows, so the view
-after a delta equals the view after the equivalent full report. If the merged sections do
-not hash to what the agent says it holds (the collector lacks the base: restored from a
-backup, a report lost, a different base), the answer is 409 with ``need_full: true`` and
-the agent sends a full inventory next.
+sections that changed; an absent section means "unchanged". Merged into the current state it
+is a full report: the host view after a delta equals the view after the equivalent full
+report. The agent sends its hashes of every section of the state it now has; if the current
+state with the carried sections does not hash to them (the collector lacks the base: restored
+from a backup, a report lost, a different base), the answer is 409 with ``need_full: true``
+and the agent sends a full inventory next. The unchanged sections are never read for the
+check: their hashes are stored with them.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
-from pydantic import ValidationError
-
 from agent.delta import section_hashes
-from agent.schema import SECTIONS, Report
-from collector.models import Host, ReportRecord, table_of
-from collector.report_decoding import BadReport
+from agent.schema import SECTIONS
+from collector.report_decoding import BadReport, DecodedReport
+from collector.sections import agent_hash
 
 
 class NeedFull(BadReport):
@@ -33,6 +31,36 @@ class NeedFull(BadReport):
 
     def body(self) -> dict[str, Any]:
         return {"detail": self.message, "need_full": True}
+
+
+def check_base(
+    decoded: DecodedReport, stored: Mapping[str, str], ours: str | None
+) -> dict[str, str]:
+    """The agent hashes of the delta's carried sections, once the state they give (carried
+    sections over the ``stored`` agent hashes) is the agent's; :class:`NeedFull` otherwise."""
+    carried = {name: agent_hash(data) for name, data in decoded.sections.items()}
+    wrong = [s for s in SECTIONS if decoded.delta_hashes.get(s) != carried.get(s, stored.get(s))]
+    if wrong:
+        theirs = decoded.delta_base or "none"
+        raise NeedFull(
+            f"the collector's base (report {ours or 'none'}) differs from the agent's (report "
+            f"{theirs}) in {', '.join(wrong)}; send a full report"
+        )
+    return carried
+
+
+def merged_text(decoded: DecodedReport, state: Mapping[str, str]) -> str:
+    """The full report a delta stands for, as JSON text: the delta's own fields (report_id,
+    collected_at, agent, collection) and every section of the current ``state`` (JSON text
+    of each section, the delta's carried ones included)."""
+    top = {k: v for k, v in json.loads(decoded.raw).items() if k not in SECTIONS}
+    top["delta"] = None
+    parts = [f"{json.dumps(k)}:{json.dumps(v, ensure_ascii=False)}" for k, v in top.items()]
+    parts += [f"{json.dumps(s)}:{state.get(s, 'null')}" for s in SECTIONS]
+    return "{" + ",".join(parts) + "}"
+
+
+# --- pure, on report data (tests, tools) ----------------------------------------------------
 
 
 def merge(base_report: Mapping[str, Any], delta_report: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,52 +83,3 @@ def mismatched_sections(merged: Mapping[str, Any], expected: Mapping[str, str]) 
     """Sections whose hash in ``merged`` differs from the agent's (a missing hash differs)."""
     actual = section_hashes(merged)
     return [s for s in SECTIONS if expected.get(s) != actual[s]]
-
-
-def delta_data(report: Report) -> dict[str, Any]:
-    """The delta report as JSON data with only the sections it really carries."""
-    dump = report.model_dump(mode="json")
-    sent = report.model_fields_set
-    return {k: v for k, v in dump.items() if k not in SECTIONS or k in sent}
-
-
-def base_of(conn: sa.Connection, host_id: int | None) -> tuple[str, dict[str, Any]] | None:
-    """The host's latest report (full or merged): its id and normalized JSON data."""
-    if host_id is None:
-        return None
-    hosts, reports = table_of(Host), table_of(ReportRecord)
-    last = conn.execute(sa.select(hosts.c.last_report_id).where(hosts.c.id == host_id)).scalar()
-    if not last:
-        return None
-    raw = conn.execute(sa.select(reports.c.raw).where(reports.c.report_id == last)).scalar()
-    if not raw:
-        return None
-    try:
-        return last, Report.model_validate_json(raw).model_dump(mode="json")
-    except ValidationError:
-        return None
-
-
-def resolve(conn: sa.Connection, host_id: int | None, report: Report) -> tuple[Report, str]:
-    """For a delta report: the merged full report and its JSON text to store; raises
-    :class:`NeedFull` if the collector lacks the base. A full report is returned as is."""
-    assert report.delta is not None
-    found = base_of(conn, host_id)
-    theirs = str(report.delta.base_report_id) if report.delta.base_report_id else "none"
-    if found is None:
-        raise NeedFull(
-            f"no base report for this host (the agent's base is {theirs}); send a full report"
-        )
-    ours, base = found
-    merged = merge(base, delta_data(report))
-    wrong = mismatched_sections(merged, report.delta.section_hashes)
-    if wrong:
-        raise NeedFull(
-            f"the collector's base (report {ours}) differs from the agent's (report {theirs}) "
-            f"in {', '.join(wrong)}; send a full report"
-        )
-    try:
-        full = Report.model_validate(merged)
-    except ValidationError as exc:
-        raise NeedFull(f"merged report is invalid ({exc.error_count()} error(s))") from None
-    return full, json.dumps(merged, separators=(",", ":"), ensure_ascii=False)

@@ -1,5 +1,11 @@
 """Report ingestion: a decoded report (collector.report_decoding) stored in one transaction.
 
+What a report's sections mean for storage is collector.sections' declaration; the derived
+facts are collector.policy.facts'. For each section whose content changed since the host's current
+state: its stored JSON (host_sections), its rows, its ``hosts`` columns, and the derived
+facts that depend on it. A delta report is checked against the current state (the agent's
+hashes of every section) and merged into it; it is never validated twice.
+
 Every refusal is a :class:`BadReport` with a 4xx status and a message saying what is wrong;
 nothing is written before a report has passed every check, and the store is one transaction,
 so a refused or failed report leaves the stored data as it was.
@@ -7,6 +13,7 @@ so a refused or failed report leaves the stored data as it was.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,21 +23,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 from agent.schema import SECTIONS, Report
+from collector import current_state, delta
 from collector.db import CoreWrite
-from collector.models import (
-    Agent,
-    DisplayRow,
-    Host,
-    InterfaceRow,
-    PendingPatchRow,
-    ReportRecord,
-    Site,
-    SoftwareRow,
-    WlanRow,
-    table_of,
-    utcnow,
+from collector.models import Agent, Host, ReportRecord, Site, table_of, utcnow
+from collector.policy.facts import HOST_FACT_SECTIONS
+from collector.report_decoding import BadReport, DecodedReport, change_hash
+from collector.sections import (
+    COLLECTION,
+    DECLARATIONS,
+    HOST_COLUMNS,
+    NORMALIZED,
+    agent_hash,
+    rows,
 )
-from collector.report_decoding import HOST_FIELDS, NORMALIZED, BadReport, DecodedReport
 
 log = logging.getLogger(__name__)
 
@@ -43,51 +48,10 @@ class StoreResult:
     changed_sections: list[str] = field(default_factory=list)
 
 
-def _rows(section: str, data: Any, host_id: int) -> tuple[type[SQLModel], list[dict[str, Any]]]:
-    """The rows of a normalized section's table, from the section's JSON data."""
-    keys: tuple[str, ...]
-    if section == "displays":
-        keys = ("connector", "internal", "vendor_pnp", "model", "serial", "diagonal_in")
-        keys += ("native_width_px", "native_height_px", "year")
-        return DisplayRow, [{"host_id": host_id, **{k: d.get(k) for k in keys}} for d in data or []]
-    if section == "network":
-        interfaces = (data or {}).get("interfaces") or []
-        return InterfaceRow, [
-            {
-                "host_id": host_id,
-                "name": i.get("name"),
-                "mac": i.get("mac"),
-                "kind": i.get("kind"),
-                "up": i.get("up"),
-                "speed_mbps": i.get("speed_mbps"),
-                "addresses": i.get("addresses") or [],
-            }
-            for i in interfaces
-        ]
-    if section == "wlan":
-        interfaces = (data or {}).get("interfaces") or []
-        keys = ("connected", "ssid", "bssid", "security", "cipher", "frequency_mhz", "signal_dbm")
-        return WlanRow, [
-            {"host_id": host_id, "interface": w.get("name"), **{k: w.get(k) for k in keys}}
-            for w in interfaces
-        ]
-    if section == "patches":
-        pending = (data or {}).get("pending") or []
-        keys = ("name", "installed", "available", "security")
-        return PendingPatchRow, [
-            {"host_id": host_id, **{k: p.get(k) for k in keys}} for p in pending
-        ]
-    if section == "software":
-        keys = ("name", "version", "publisher")
-        return SoftwareRow, [
-            {"host_id": host_id, **{k: s.get(k) for k in keys}} for s in data or []
-        ]
-    raise KeyError(section)
-
-
 _HOSTS = table_of(Host)
 _REPORTS = table_of(ReportRecord)
 _AGENTS = table_of(Agent)
+_SITES = table_of(Site)
 
 
 @dataclass(frozen=True)
@@ -96,9 +60,6 @@ class AgentIdentity:
     machine_id: str
     site_id: int
     org_id: int
-
-
-_SITES = table_of(Site)
 
 
 # The hot path's statements, built once: building a statement per request costs more than
@@ -115,7 +76,9 @@ _FIND_HOST = sa.select(
     _HOSTS.c.id,
     _HOSTS.c.last_collected_at,
     _HOSTS.c.section_hashes,
-    _HOSTS.c.serial,
+    _HOSTS.c.device_category,
+    _HOSTS.c.last_report_id,
+    *(_HOSTS.c[c] for c in HOST_COLUMNS),
     # The host the report is stored under already (a resend): one query where two were.
     _FIND_REPORT.scalar_subquery().label("report_host_id"),
 ).where(
@@ -127,7 +90,6 @@ _TOUCH_AGENT = (
     .values(last_seen=sa.bindparam("now"))
 )
 _INSERT_REPORT = sa.insert(_REPORTS)
-_HOST_COLUMNS = [column for fields in HOST_FIELDS.values() for column in fields.values()]
 
 
 def _bind(column: str) -> sa.BindParameter[Any]:
@@ -144,24 +106,30 @@ _UPDATE_HOST_LATEST = (
         {
             column: _bind(column)
             for column in (
-                *_HOST_COLUMNS,
+                *HOST_COLUMNS,
                 "last_seen",
                 "section_hashes",
                 "last_collected_at",
                 "last_report_id",
             )
         }
-        # An import carries no agent: the host keeps the agent it has.
-        | {"agent_id": sa.func.coalesce(_bind("agent_id"), _HOSTS.c.agent_id)}
+        # An import carries no agent: the host keeps the agent it has (and its version).
+        | {
+            "agent_id": sa.func.coalesce(_bind("agent_id"), _HOSTS.c.agent_id),
+            "agent_version": sa.func.coalesce(_bind("agent_version"), _HOSTS.c.agent_version),
+        }
     )
 )
 # A normalized section's rows are replaced whole: delete the host's, insert the new ones.
-_ROW_STATEMENTS: dict[type[SQLModel], tuple[sa.Delete, sa.Insert]] = {
-    model: (
-        sa.delete(table_of(model)).where(table_of(model).c.host_id == sa.bindparam("b_host_id")),
-        sa.insert(table_of(model)),
+_ROW_STATEMENTS: dict[str, tuple[sa.Delete, sa.Insert]] = {
+    name: (
+        sa.delete(SQLModel.metadata.tables[name]).where(
+            SQLModel.metadata.tables[name].c.host_id == sa.bindparam("b_host_id")
+        ),
+        sa.insert(SQLModel.metadata.tables[name]),
     )
-    for model in (DisplayRow, InterfaceRow, WlanRow, PendingPatchRow, SoftwareRow)
+    for name in (DECLARATIONS[s].table for s in NORMALIZED)
+    if name is not None
 }
 # The first detection is kept; the description says what the latest report changed.
 _FLAG_IDENTITY = (
@@ -231,7 +199,15 @@ def store(
     """Stores a validated report (see store_decoded)."""
     decoded = DecodedReport.of(report, raw)
     return store_decoded(session, decoded, site_id=site_id, org_id=org_id, agent_id=agent_id,
-                         source=source, report=report)  # fmt: skip
+                         source=source)  # fmt: skip
+
+
+@dataclass
+class _Changes:
+    """What a report changes in the host's current state."""
+
+    sections: dict[str, bytes]  # changed section -> its JSON
+    agent_hashes: dict[str, str]  # agent hashes known already (a delta's carried sections)
 
 
 def store_decoded(
@@ -242,14 +218,9 @@ def store_decoded(
     org_id: int,
     agent_id: str | None,
     source: str = "agent",
-    report: Report | None = None,
 ) -> StoreResult:
     """The ingest hot path, in SQLAlchemy Core: a handful of statements, one transaction
-    (``session``'s: a Session, or Database.core_write()'s where nothing else needs one).
-
-    ``report`` is the validated model behind ``decoded`` where the caller has it; only a
-    delta report needs it (to merge), and it is parsed again from the raw text otherwise.
-    """
+    (``session``'s: a Session, or Database.core_write()'s where nothing else needs one)."""
     conn = session.connection()
     report_id = decoded.report_id
     host = conn.execute(
@@ -272,13 +243,15 @@ def store_decoded(
         if host is None or existing != host.id:
             raise BadReport(409, "report_id is already used by a report of another host")
         return StoreResult("duplicate", report_id, existing)
-    if decoded.is_delta:  # merged into the host's latest report, or 409 need_full
-        from collector.delta import resolve  # noqa: PLC0415  (it imports this module)
-
-        if report is None:  # decoded elsewhere (a decode worker): it was valid there
-            report = Report.model_validate_json(decoded.raw)
-        full, raw = resolve(conn, host.id if host is not None else None, report)
-        decoded = DecodedReport.of(full, raw)
+    carried_hashes: dict[str, str] = {}
+    if decoded.is_delta:  # checked against the current state, or 409 need_full
+        if host is None:
+            raise delta.NeedFull(
+                f"no base report for this host (the agent's base is "
+                f"{decoded.delta_base or 'none'}); send a full report"
+            )
+        stored = current_state.stored_agent_hashes(conn, host.id)
+        carried_hashes = delta.check_base(decoded, stored, host.last_report_id)
     collected_at = decoded.collected_at
     if host is None:
         host_id = conn.execute(
@@ -296,16 +269,17 @@ def store_decoded(
     if is_latest:
         if host is not None:
             _check_identity(conn, host_id, host.serial, decoded.host_columns.get("serial"), now)
-        hashes = decoded.section_hashes
         old = old_hashes or {}
-        changed = [s for s in SECTIONS if old.get(s) != hashes[s]]
-        for section in (s for s in changed if s in NORMALIZED):
-            model, rows = _rows(section, decoded.section_data(section), host_id)
-            delete_rows, insert_rows = _ROW_STATEMENTS[model]
-            conn.execute(delete_rows, {"b_host_id": host_id})
-            if rows:
-                conn.execute(insert_rows, rows)
-        values = {f"b_{column}": value for column, value in decoded.host_columns.items()}
+        hashes = {**old, **decoded.section_hashes}
+        hashes[COLLECTION] = change_hash(decoded.collection)
+        changed = [s for s in SECTIONS if s in decoded.sections and old.get(s) != hashes[s]]
+        changes = _Changes({s: decoded.sections[s] for s in changed}, carried_hashes)
+        if old.get(COLLECTION) != hashes[COLLECTION]:
+            changes.sections[COLLECTION] = decoded.collection
+        _apply(conn, host_id, org_id, host, changes)
+        columns = {column: getattr(host, column) for column in HOST_COLUMNS} if host else {}
+        columns.update(decoded.host_columns)
+        values = {f"b_{column}": columns.get(column) for column in HOST_COLUMNS}
         values.update(
             b_host_id=host_id,
             b_last_seen=now,
@@ -313,11 +287,12 @@ def store_decoded(
             b_last_collected_at=collected_at,
             b_last_report_id=report_id,
             b_agent_id=agent_id,
+            b_agent_version=decoded.agent_version,
         )
         conn.execute(_UPDATE_HOST_LATEST, values)
     else:
         conn.execute(_UPDATE_HOST_SEEN, {"b_host_id": host_id, "b_last_seen": now})
-    raw = decoded.raw
+    raw = _history_text(conn, host_id, decoded)
     conn.execute(
         _INSERT_REPORT,
         {
@@ -347,3 +322,97 @@ def store_decoded(
             return StoreResult("duplicate", report_id, again)
         raise
     return StoreResult("stored", report_id, host_id, changed)
+
+
+def _apply(conn: sa.Connection, host_id: int, org_id: int, host: Any, changes: _Changes) -> None:
+    """Writes the changed sections: their JSON, rows and derived facts."""
+    if not changes.sections:
+        return
+    current_state.write_sections(
+        conn,
+        host_id,
+        {
+            name: (
+                data.decode("utf-8"),
+                "" if name == COLLECTION else changes.agent_hashes.get(name) or agent_hash(data),
+            )
+            for name, data in changes.sections.items()
+        },
+    )
+    touched = set(changes.sections)
+    category = host.device_category if host is not None else None
+    if touched & HOST_FACT_SECTIONS:
+        category = _apply_host_facts(conn, host_id, org_id, host, changes)
+    for section in NORMALIZED:
+        if section not in touched:
+            continue
+        table = DECLARATIONS[section].table
+        assert table is not None
+        delete_rows, insert_rows = _ROW_STATEMENTS[table]
+        conn.execute(delete_rows, {"b_host_id": host_id})
+        new_rows = _rows_of(
+            conn, host_id, org_id=org_id, section=section, changes=changes, category=category
+        )
+        if new_rows:
+            conn.execute(insert_rows, new_rows)
+    if "host" in touched and "displays" not in touched:
+        # The chassis (or serial) may have changed what the displays are.
+        current_state.refresh_facts(conn, current_state.reference(), [host_id])
+
+
+def _sections_needed(
+    conn: sa.Connection, host_id: int, changes: _Changes, names: tuple[str, ...]
+) -> dict[str, Any]:
+    """The sections ``names`` of the state after this report, as JSON data."""
+    out: dict[str, Any] = {n: json.loads(changes.sections[n]) for n in names
+                           if n in changes.sections}  # fmt: skip
+    missing = [n for n in names if n not in out]
+    if missing:
+        stored = current_state.stored_sections(conn, [host_id])[host_id]
+        out.update({n: json.loads(stored[n]) for n in missing if n in stored})
+    return out
+
+
+def _apply_host_facts(
+    conn: sa.Connection, host_id: int, org_id: int, host: Any, changes: _Changes
+) -> str | None:
+    """Stores the host's derived facts; returns its device category."""
+    sections = _sections_needed(conn, host_id, changes, ("host", "os", "patches"))
+    serial = (sections.get("host") or {}).get("serial")
+    purchase = current_state.purchase_dates(conn, org_id, [serial]).get(serial or "")
+    values = current_state.host_fact_values(sections, current_state.reference(), purchase)
+    current_state.write_host_facts(conn, host_id, values)
+    category: str | None = values["device_category"]
+    return category
+
+
+def _rows_of(
+    conn: sa.Connection,
+    host_id: int,
+    *,
+    org_id: int,
+    section: str,
+    changes: _Changes,
+    category: str | None,
+) -> list[dict[str, Any]]:
+    data = json.loads(changes.sections[section])
+    if section != "displays":
+        return [{"host_id": host_id, **row} for row in rows(section, data)]
+    chassis = _sections_needed(conn, host_id, changes, ("host",)).get("host") or {}
+    serials = [d.get("serial") for d in data or [] if isinstance(d, dict)]
+    return current_state.display_rows(
+        host_id,
+        data,
+        chassis=chassis.get("chassis"),
+        category=category,
+        purchases=current_state.purchase_dates(conn, org_id, serials),
+    )
+
+
+def _history_text(conn: sa.Connection, host_id: int, decoded: DecodedReport) -> str:
+    """The report as the history keeps it: as received; a delta merged into the full report
+    it stands for."""
+    if not decoded.is_delta:
+        return decoded.raw
+    stored = current_state.stored_sections(conn, [host_id])[host_id]
+    return delta.merged_text(decoded, stored)

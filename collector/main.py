@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.schema import Report
 from collector import __version__
-from collector.api.ingest_endpoint import IngestEndpoint
+from collector.api.ingest_endpoint import REPORTS_PATH, IngestEndpoint
 from collector.api.routes import budget, enroll, findings, health, hosts, reports, sites
 from collector.db import Database
 from collector.decode_pool import DecodePool
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 # Bodies other than reports are small (an enrollment request is ~200 bytes).
 SMALL_BODY_BYTES = 64 * 1024
-REPORTS_PATH = "/api/v1/reports"
 
 
 class _TooLarge(Exception):

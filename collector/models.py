@@ -125,7 +125,9 @@ class ApiToken(SQLModel, table=True):
 
 
 class Host(SQLModel, table=True):
-    """A host's current state; the history is in ``reports``."""
+    """A host's current state: the columns that mirror report fields (collector.sections),
+    the derived facts (collector.policy.facts), and its sections in ``host_sections``; the history
+    is in ``reports``."""
 
     __tablename__ = "hosts"
     __table_args__ = (sa.UniqueConstraint("org_id", "machine_id", name="uq_hosts_org_machine"),)
@@ -150,6 +152,20 @@ class Host(SQLModel, table=True):
     arch: str | None = Field(default=None, max_length=256)
     cpu_model: str | None = Field(default=None, max_length=256)
     memory_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
+    agent_version: str | None = Field(default=None, max_length=64)
+    # Derived facts (collector.policy.facts.HostFacts), stored when their sections change and
+    # recomputed when the reference data or the asset register changes.
+    bios_date: dt.date | None = None
+    device_category: str | None = Field(default=None, max_length=16)
+    os_edition_group: str | None = Field(default=None, max_length=32)
+    os_support_end: dt.date | None = None
+    os_support_release: str | None = Field(default=None, max_length=256)
+    os_support_source: str | None = Field(default=None, max_length=1024)
+    os_support_estimated: bool | None = None
+    reboot_required: bool | None = None
+    # Start of the device's life: purchase date (asset register) else BIOS date.
+    start_date: dt.date | None = None
+    start_source: str | None = Field(default=None, max_length=16)
     first_seen: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_seen: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_collected_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -162,6 +178,19 @@ class Host(SQLModel, table=True):
     # (`hosts identity-ok`); the finding sec.agent.identity-changed shows it.
     identity_changed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     identity_change: str | None = Field(default=None, max_length=600)
+
+
+class HostSection(SQLModel, table=True):
+    """One section of a host's current state, as the schema dumps it (JSON text), with the
+    hash the agent computes of it (agent.delta.section_hash): what a delta report is merged
+    with and checked against. ``collection`` holds the last report's collection errors."""
+
+    __tablename__ = "host_sections"
+
+    host_id: int = Field(foreign_key="hosts.id", primary_key=True)
+    section: str = Field(max_length=16, primary_key=True)
+    data: str = Field(sa_type=sa.Text)
+    agent_hash: str = Field(max_length=16)
 
 
 class ReportRecord(SQLModel, table=True):
@@ -197,6 +226,11 @@ class DisplayRow(SQLModel, table=True):
     native_width_px: int | None = Field(default=None, sa_type=sa.BigInteger)
     native_height_px: int | None = Field(default=None, sa_type=sa.BigInteger)
     year: int | None = None
+    # Derived (collector.policy.facts): an external monitor of the host, and when its life began
+    # (its own purchase date by EDID serial, else the EDID year) and from what.
+    external: bool | None = None
+    start_date: dt.date | None = None
+    start_source: str | None = Field(default=None, max_length=16)
 
 
 class InterfaceRow(SQLModel, table=True):

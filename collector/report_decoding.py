@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from agent.schema import SCHEMA_VERSION, SECTIONS, Report
+from collector.sections import DECLARATIONS, collection_state, host_columns
 
 MAX_ERRORS_SHOWN = 20
 
@@ -190,17 +191,14 @@ def _parse_report_carefully(data: bytes, limits: Limits) -> Report:
     return report
 
 
-# Sections with tables of their own (collector.models): storing one needs its data, not
-# only its hash.
-NORMALIZED = ("displays", "network", "wlan", "patches", "software")
-
-
 @dataclass(frozen=True)
 class DecodedReport:
     """What storing a report needs, and nothing that costs much to send between processes.
 
-    A delta report (``is_delta``) carries no hashes or sections: it means something only
-    merged with the host's latest report, which the store does.
+    ``sections`` holds the JSON (as the schema dumps it) of every section the report carries:
+    all of them for a full report, for a delta report (``is_delta``) only those it sent, which
+    the store merges with the host's current state after checking ``delta_hashes``.
+    ``host_columns`` are the ``hosts`` columns of the carried sections.
     """
 
     report_id: str
@@ -209,8 +207,12 @@ class DecodedReport:
     schema_version: int
     is_delta: bool
     host_columns: dict[str, Any]  # hosts table column -> value
-    section_hashes: dict[str, str]
-    normalized: dict[str, bytes]  # JSON of each NORMALIZED section
+    section_hashes: dict[str, str]  # carried section -> the collector's change hash
+    sections: dict[str, bytes]  # carried section -> its JSON
+    collection: bytes  # JSON of what the current state keeps of ``collection``
+    agent_version: str | None
+    delta_base: str | None  # a delta's base report id, as the agent says
+    delta_hashes: dict[str, str]  # a delta's agent hashes of ALL its sections
     raw: str  # the report as received
 
     @classmethod
@@ -219,23 +221,34 @@ class DecodedReport:
         collected_at = report.collected_at
         if collected_at.tzinfo is None:
             collected_at = collected_at.replace(tzinfo=dt.UTC)
-        is_delta = report.delta is not None
-        dumps = {} if is_delta else section_json(report)
+        delta = report.delta
+        carried = SECTIONS if delta is None else carried_sections(report)
+        dumps = {s: _SECTION_ADAPTERS[s].dump_json(getattr(report, s)) for s in carried}
         return cls(
             report_id=str(report.report_id),
             machine_id=report.host.machine_id,
             collected_at=collected_at,
             schema_version=report.schema_version,
-            is_delta=is_delta,
-            host_columns=_host_columns(report),
+            is_delta=delta is not None,
+            host_columns=_host_columns(report, carried),
             section_hashes={s: _hash(dump) for s, dump in dumps.items()},
-            normalized={s: dumps[s] for s in NORMALIZED if s in dumps},
+            sections=dumps,
+            collection=json.dumps(
+                collection_state(report.collection.model_dump(mode="json")),
+                separators=(",", ":"),
+                ensure_ascii=False,
+            ).encode(),
+            agent_version=report.agent.version,
+            delta_base=(
+                str(delta.base_report_id) if delta is not None and delta.base_report_id else None
+            ),
+            delta_hashes=dict(delta.section_hashes) if delta is not None else {},
             raw=raw,
         )
 
     def section_data(self, section: str) -> Any:
-        """A normalized section as JSON data."""
-        return json.loads(self.normalized[section])
+        """A carried section as JSON data."""
+        return json.loads(self.sections[section])
 
     # The wire form holds only what marshal can carry: the fastest codec between processes
     # of the same interpreter.
@@ -243,14 +256,23 @@ class DecodedReport:
         return (
             self.report_id, self.machine_id, self.collected_at.isoformat(),
             self.schema_version, self.is_delta, self.host_columns, self.section_hashes,
-            self.normalized, self.raw,
+            self.sections, self.collection, self.agent_version, self.delta_base,
+            self.delta_hashes, self.raw,
         )  # fmt: skip
 
     @classmethod
     def from_wire(cls, wire: tuple[Any, ...]) -> DecodedReport:
-        rid, mid, collected, version, is_delta, columns, hashes, normalized, raw = wire
+        (rid, mid, collected, version, is_delta, columns, hashes, sections, collection,
+         agent_version, delta_base, delta_hashes, raw) = wire  # fmt: skip
         return cls(rid, mid, dt.datetime.fromisoformat(collected), version, is_delta, columns,
-                   hashes, normalized, raw)  # fmt: skip
+                   hashes, sections, collection, agent_version, delta_base, delta_hashes,
+                   raw)  # fmt: skip
+
+
+def carried_sections(report: Report) -> tuple[str, ...]:
+    """The sections a delta report really carries (an absent one means "unchanged")."""
+    sent = report.model_fields_set
+    return tuple(s for s in SECTIONS if s in sent or s == "host")
 
 
 def decode(body: bytes, content_encoding: str | None, limits: Limits) -> DecodedReport:
@@ -261,16 +283,18 @@ def decode(body: bytes, content_encoding: str | None, limits: Limits) -> Decoded
 
 
 def section_json(report: Report) -> dict[str, bytes]:
-    """Each section as pydantic's (Rust) JSON: what the collector hashes to notice a change.
-
-    Only the collector reads these hashes; the agent's delta hashes are agent.delta's, a
-    different (slower, canonical) form.
-    """
+    """Each section as pydantic's (Rust) JSON: what the current state stores and the
+    collector hashes to notice a change."""
     return {s: adapter.dump_json(getattr(report, s)) for s, adapter in _SECTION_ADAPTERS.items()}
 
 
 def _hash(dump: bytes) -> str:
     return hashlib.blake2b(dump, digest_size=16).hexdigest()
+
+
+def change_hash(dump: bytes) -> str:
+    """The collector's hash of a section's JSON: equal hashes, unchanged section."""
+    return _hash(dump)
 
 
 # One serializer per section, built once.
@@ -282,34 +306,8 @@ def _section_adapter(section: str) -> TypeAdapter[Any]:
 _SECTION_ADAPTERS = {s: _section_adapter(s) for s in SECTIONS}
 
 
-# The report fields that the hosts table mirrors: section -> field -> column.
-HOST_FIELDS = {
-    "host": {
-        "hostname": "hostname",
-        "fqdn": "fqdn",
-        "serial": "serial",
-        "manufacturer": "manufacturer",
-        "model": "model",
-        "chassis": "chassis",
-        "role": "role",
-    },
-    "os": {
-        "family": "os_family",
-        "name": "os_name",
-        "version": "os_version",
-        "build": "os_build",
-        "kernel": "kernel",
-        "arch": "arch",
-    },
-    "hardware": {"cpu_model": "cpu_model", "memory_bytes": "memory_bytes"},
-}
-
-
-def _host_columns(report: Report) -> dict[str, Any]:
-    """The host table's columns that mirror report fields."""
-    out: dict[str, Any] = {}
-    for section, fields in HOST_FIELDS.items():
-        part = getattr(report, section)
-        for key, column in fields.items():
-            out[column] = getattr(part, key) if part is not None else None
-    return out
+def _host_columns(report: Report, carried: tuple[str, ...]) -> dict[str, Any]:
+    """The host table's columns that mirror fields of the carried sections."""
+    columns = host_columns({s: getattr(report, s) for s in carried})
+    kept = {c for s in carried for c in DECLARATIONS[s].host_columns.values()}
+    return {c: v for c, v in columns.items() if c in kept}

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 ENROLL_PREFIX = "inv_enr_"
 AGENT_PREFIX = "inv_agt_"
 API_PREFIX = "inv_api_"
+# Longer bearer tokens are refused before any hashing or lookup (ours are ~50 characters).
+MAX_TOKEN_LENGTH = 512
 
 
 def new_secret(prefix: str) -> str:

@@ -12,6 +12,8 @@ from collector.report_decoding import Limits
 from collector.security import metrics_open
 
 DEFAULT_DATABASE_URL = "sqlite:///" + str(Path("var") / "inventar.db")
+# The policy packs shipped beside the code (a source checkout or an installed wheel).
+SHIPPED_POLICIES = Path(__file__).resolve().parents[1] / "policies"
 DEFAULT_PORT = 8740
 MAX_DECODE_WORKERS = 64
 
@@ -48,6 +50,8 @@ class Settings(BaseSettings):
     # Seconds the computed inventory metrics are reused (0 = computed for every scrape).
     metrics_cache_seconds: float = Field(default=0.0, ge=0)
     db_pool_size: int = 10
+    # The policy packs and their reference data (policies/data); unset = the shipped ones.
+    policies: Path | None = None
 
     @model_validator(mode="after")
     def _read_metrics_token_file(self) -> Settings:
@@ -77,6 +81,13 @@ class Settings(BaseSettings):
     def limits(self) -> Limits:
         """The request limits every way in of a report applies."""
         return Limits(self.max_body_bytes, self.max_decompressed_bytes, self.max_json_depth)
+
+    @property
+    def policies_dir(self) -> Path:
+        """INVENTAR_POLICIES, else the packs shipped beside the code, else ./policies."""
+        if self.policies is not None:
+            return self.policies
+        return SHIPPED_POLICIES if SHIPPED_POLICIES.is_dir() else Path("policies")
 
     @property
     def is_sqlite(self) -> bool:

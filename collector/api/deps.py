@@ -11,13 +11,14 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from collector.db import Database
 from collector.metrics import Metrics
-from collector.models import ApiToken, table_of, utcnow
+from collector.models import ApiToken, Host, Site, table_of, utcnow
 from collector.security import (
     FLEET,
+    MAX_TOKEN_LENGTH,
     MetricsScope,
     bearer_value,
     hash_secret,
@@ -27,7 +28,6 @@ from collector.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_TOKEN_LENGTH = 512
 
 _bearer = HTTPBearer(auto_error=False, description="an API token or an agent token")
 
@@ -176,3 +176,14 @@ def metrics_scope(
     if row.last_used_at is None or now - row.last_used_at >= LAST_USE_RESOLUTION:
         touch_token(db, row.id, now)
     return MetricsScope(row.org_id)
+
+
+def visible_host(session: Session, principal: Principal, host_id: int) -> tuple[Host, Site]:
+    """The host and its site if ``principal`` may see it; 404 otherwise."""
+    row = session.exec(
+        select(Host, Site).join(Site, col(Site.id) == col(Host.site_id)).where(Host.id == host_id)
+    ).first()
+    # Another organization's host is "not found", not "forbidden": its existence is private.
+    if row is None or (principal.org_id is not None and row[0].org_id != principal.org_id):
+        raise HTTPException(404, "no such host")
+    return row

@@ -25,11 +25,10 @@ from collector.findings import notify
 from collector.ingest import AgentIdentity, StoreResult, find_agent, store_decoded
 from collector.metrics import Metrics
 from collector.report_decoding import BadReport, DecodedReport, Limits, decode
-from collector.security import hash_secret
+from collector.security import MAX_TOKEN_LENGTH, hash_secret
 from collector.settings import Settings
 
 REPORTS_PATH = "/api/v1/reports"
-MAX_TOKEN_LENGTH = 512
 
 # Ingest is CPU-bound Python (validation, hashing) plus short database writes: more threads
 # than cores only contend for the GIL.

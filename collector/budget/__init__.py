@@ -1,7 +1,7 @@
 """Budget forecast: what must be replaced, where, when and at what cost.
 
     lifecycle (policies/data/lifecycle.yaml or --lifecycle FILE, what-if overrides)
-    + devices (hosts' latest reports, asset register, ergonomics checks)  -> Forecast
+    + devices (hosts' current state, asset register, ergonomics findings)  -> Forecast
     -> table | csv | json | xlsx | png
 
 Modules: ``lifecycle`` (configuration), ``assets`` (CSV import of purchase data),
@@ -19,7 +19,6 @@ from sqlmodel import Session
 from collector.budget.forecast import Device, Forecast, Purchase, forecast
 from collector.budget.inventory import load_inventory
 from collector.budget.lifecycle import Lifecycle, LifecycleError, load_lifecycle, parse_overrides
-from collector.policy import PolicySet
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
 MAX_YEARS = 20
@@ -40,7 +39,6 @@ __all__ = [
 def build_forecast(
     session: Session,
     lifecycle: Lifecycle,
-    policies: PolicySet,
     *,
     from_year: int | None = None,
     years: int = 5,
@@ -57,7 +55,7 @@ def build_forecast(
     if not 1 <= years <= MAX_YEARS:
         raise LifecycleError(f"--years must be 1..{MAX_YEARS}, not {years}")
     effective = lifecycle.with_overrides(overrides or {})
-    inventory = load_inventory(session, effective, policies, org_id=org_id, site=site, now=now)
+    inventory = load_inventory(session, effective, org_id=org_id, site=site)
     return forecast(
         inventory.devices,
         effective,

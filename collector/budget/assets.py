@@ -18,9 +18,12 @@ import io
 import re
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from collector.models import Asset, utcnow
+from collector.current_state import reference as current_state_reference
+from collector.current_state import refresh_facts
+from collector.models import Asset, Host, table_of, utcnow
 
 COLUMNS = ("serial", "asset_tag", "purchase_date", "price_eur", "cost_center")
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -208,5 +211,12 @@ def store_assets(session: Session, org_id: int, rows: list[AssetRow]) -> ImportR
         asset.cost_center = row.cost_center
         asset.imported_at = now
         session.add(asset)
+    session.flush()
+    # Purchase dates are the start of life of hosts and monitors: their stored facts follow
+    # in the same transaction.
+    conn = session.connection()
+    hosts = list(conn.execute(sa.select(table_of(Host).c.id).where(
+        table_of(Host).c.org_id == org_id)).scalars())  # fmt: skip
+    refresh_facts(conn, current_state_reference(), hosts)
     session.commit()
     return ImportResult(created, updated)

@@ -16,10 +16,8 @@ from collector.budget import MAX_YEARS, build_forecast
 from collector.budget.assets import AssetImportError, parse_assets, store_assets
 from collector.budget.lifecycle import LifecycleError, load_lifecycle, parse_overrides
 from collector.budget.render import BINARY_FORMATS, FORMATS, render
-from collector.cli_database import add_database_option, database_from
+from collector.cli_database import add_database_option, database_from, settings_from
 from collector.models import Asset, Host
-from collector.policy import PolicyLoadError, PolicySet
-from collector.policy.cli import default_policies_dir
 from collector.services import get_org
 
 
@@ -57,7 +55,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="json: add the list of devices (host details); csv: that list instead of the rows",
     )
-    p.add_argument("--policies", type=Path, metavar="DIR", help="policy packs directory")
+    p.add_argument(
+        "--policies",
+        type=Path,
+        metavar="DIR",
+        help="policy packs directory whose data/lifecycle.yaml is the default lifecycle",
+    )
     p.set_defaults(func=cmd_budget)
 
     assets = subparsers.add_parser("assets", help="asset register (purchase data)")
@@ -82,15 +85,12 @@ def cmd_budget(args: argparse.Namespace) -> int:
     if args.format in BINARY_FORMATS and args.output is None:
         return _fail(f"--format {args.format} writes a file: give --output FILE")
     try:
-        lifecycle = load_lifecycle(args.lifecycle)
+        lifecycle = load_lifecycle(
+            args.lifecycle, args.policies or settings_from(args).policies_dir
+        )
         overrides = parse_overrides(args.replace_after)
     except LifecycleError as exc:
         return _fail(exc.message)
-    directory = args.policies or default_policies_dir()
-    try:
-        policies = PolicySet.load(directory)
-    except PolicyLoadError as exc:
-        return _fail(f"policy packs in {directory} do not load: {exc}")
     db = database_from(args)
     try:
         with db.session() as session:
@@ -98,7 +98,6 @@ def cmd_budget(args: argparse.Namespace) -> int:
             result = build_forecast(
                 session,
                 lifecycle,
-                policies,
                 from_year=args.from_year,
                 years=args.years,
                 site=args.site,

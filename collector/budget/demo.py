@@ -22,6 +22,7 @@ from collector.budget import build_forecast, load_lifecycle
 from collector.budget.assets import parse_assets, store_assets
 from collector.budget.render import render
 from collector.db import Database
+from collector.findings.store import all_host_ids, evaluate_hosts
 from collector.ingest import store_report
 from collector.policy import PolicySet
 from collector.policy.cli import default_policies_dir
@@ -142,12 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         db = Database(f"sqlite:///{Path(tmp) / 'demo.db'}")
         db.upgrade()
         build(db)
-        policies = PolicySet.load(default_policies_dir())
+        # The ergonomics purchases follow the hosts' findings.
+        evaluate_hosts(db, all_host_ids(db), PolicySet.load(default_policies_dir()))
         with db.session() as s:
             result = build_forecast(
                 s,
                 load_lifecycle(),
-                policies,
                 from_year=args.from_year,
                 years=args.years,
                 now=dt.datetime(args.from_year, 3, 1, tzinfo=dt.UTC),

@@ -202,7 +202,7 @@ def forecast(
     result.sites = sorted(set(sites))
     reason: Reason
     for device in devices:
-        cycle = lifecycle.categories[device.category].replace_after_years
+        cycle = lifecycle.categories[device.category].replacement_years
         if device.new:
             year, reason, due = from_year, "ergonomics", None
         elif device.start is None:

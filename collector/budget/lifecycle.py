@@ -1,36 +1,37 @@
-"""The budget's lifecycle configuration: replacement cycle and unit price per category.
+"""The budget's lifecycle: policies/data/lifecycle.yaml (collector.policy.reference.Lifecycle,
+the one model of it), optionally with a user's file over it, and what-if cycles.
 
-The default is the reference data of the policy packs, ``policies/data/lifecycle.yaml``
-(also read by the `life.device.age` check); ``--lifecycle FILE`` replaces it with a file of
-the same shape. ``replace_after_years`` is accepted as a synonym of ``replacement_years``.
+``--lifecycle FILE`` may give only some categories, and of a category only some values; the
+others keep the shipped values:
 
     categories:
-      desktop: {replacement_years: 5, unit_price_eur: 900}
-      laptop:  {replacement_years: 4, unit_price_eur: 1200}
-      tablet:  {replacement_years: 4, unit_price_eur: 600}
-      monitor: {replacement_years: 7, unit_price_eur: 250}
-    chassis: {desktop: desktop, laptop: laptop, tablet: tablet}   # optional
+      laptop:  {replacement_years: 5}          # replace_after_years is accepted as well
+      monitor: {unit_price_eur: 280}
+    chassis: {desktop: desktop, laptop: laptop, tablet: tablet}   # optional, replaces the map
 
-Every category must be present; cycles are whole years 1..30, prices 0..100,000 EUR.
+Cycles are whole years 1..30, prices 0..100,000 EUR.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
-from collector.policy import _yaml
-from collector.policy.cli import default_policies_dir
+from pydantic import ValidationError
 
-CATEGORIES = ("desktop", "laptop", "tablet", "monitor")
-HOST_CATEGORIES = ("desktop", "laptop", "tablet")
-DEFAULT_CHASSIS = MappingProxyType({"desktop": "desktop", "laptop": "laptop", "tablet": "tablet"})
+from collector.policy import _yaml
+from collector.policy.reference import (
+    CATEGORIES,
+    MAX_YEARS,
+    Lifecycle,
+    ReferenceDataError,
+    load_reference_data,
+)
+from collector.settings import Settings
+
 MAX_FILE_BYTES = 64 * 1024
-MAX_YEARS = 30
-MAX_PRICE_EUR = 100_000
+__all__ = ["CATEGORIES", "Lifecycle", "LifecycleError", "load_lifecycle", "parse_overrides"]
 
 
 class LifecycleError(Exception):
@@ -41,103 +42,81 @@ class LifecycleError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Category:
-    replace_after_years: int
-    unit_price_eur: float
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    categories: Mapping[str, Category]
-    chassis: Mapping[str, str] = field(default_factory=lambda: DEFAULT_CHASSIS)
-    source: str = ""
-
-    def category_of(self, chassis: str | None) -> str | None:
-        return self.chassis.get(chassis) if chassis else None
-
-    def with_overrides(self, overrides: Mapping[str, int]) -> Lifecycle:
-        """The what-if variant: other replacement cycles for some categories."""
-        if not overrides:
-            return self
-        categories = dict(self.categories)
-        for name, years in overrides.items():
-            categories[name] = replace(categories[name], replace_after_years=years)
-        return replace(self, categories=MappingProxyType(categories))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            name: {"replace_after_years": c.replace_after_years, "unit_price_eur": c.unit_price_eur}
-            for name, c in self.categories.items()
-        }
-
-
-def default_lifecycle_file() -> Path:
-    return default_policies_dir() / "data" / "lifecycle.yaml"
-
-
-def load_lifecycle(path: Path | None = None) -> Lifecycle:
-    """Read and validate a lifecycle file (default: the shipped reference data)."""
-    file = path or default_lifecycle_file()
+def shipped_lifecycle(policies_dir: Path | None = None) -> Lifecycle:
+    """The lifecycle of the policy packs' reference data."""
+    directory = policies_dir or Settings().policies_dir
     try:
-        with file.open("rb") as handle:
+        return load_reference_data(directory).lifecycle
+    except ReferenceDataError as exc:
+        raise LifecycleError(str(exc)) from None
+
+
+def load_lifecycle(path: Path | None = None, policies_dir: Path | None = None) -> Lifecycle:
+    """The shipped lifecycle, with the file ``path`` (if given) over it."""
+    shipped = shipped_lifecycle(policies_dir)
+    if path is None:
+        return shipped
+    try:
+        with path.open("rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise LifecycleError(f"{file}: cannot read: {exc.strerror or exc}") from None
+        raise LifecycleError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if len(data) > MAX_FILE_BYTES:
-        raise LifecycleError(f"{file}: larger than {MAX_FILE_BYTES} bytes")
+        raise LifecycleError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
     try:
         raw = _yaml.load(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise LifecycleError(f"{file}: not UTF-8 text") from None
+        raise LifecycleError(f"{path}: not UTF-8 text") from None
     except _yaml.YAMLError as exc:
-        raise LifecycleError(f"{file}: invalid YAML: {exc}") from None
-    return parse_lifecycle(raw, str(file))
+        raise LifecycleError(f"{path}: invalid YAML: {exc}") from None
+    return over(shipped, raw, str(path))
 
 
-def parse_lifecycle(raw: Any, source: str = "lifecycle") -> Lifecycle:
+def over(shipped: Lifecycle, raw: Any, source: str) -> Lifecycle:
+    """``raw`` (a lifecycle file's data, possibly partial) over the shipped lifecycle."""
     if not isinstance(raw, dict):
         raise LifecycleError(f"{source}: expected a mapping with `categories`")
     unknown = set(raw) - {"categories", "chassis"}
     if unknown:
         raise LifecycleError(f"{source}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
-    cats = raw.get("categories")
-    if not isinstance(cats, dict):
+    given = raw.get("categories") or {}
+    if not isinstance(given, dict):
         raise LifecycleError(f"{source}: `categories` must be a mapping of category names")
-    extra = set(cats) - set(CATEGORIES)
-    if extra:
-        raise LifecycleError(
-            f"{source}: unknown category {', '.join(sorted(map(str, extra)))}"
-            f" (known: {', '.join(CATEGORIES)})"
-        )
-    missing = [c for c in CATEGORIES if c not in cats]
-    if missing:
-        raise LifecycleError(f"{source}: category {', '.join(missing)} missing")
-    categories = {
-        name: _category(cats[name], f"{source}: categories.{name}") for name in CATEGORIES
+    categories: dict[str, Any] = {
+        name: {"replacement_years": c.replacement_years, "unit_price_eur": c.unit_price_eur}
+        for name, c in shipped.categories.items()
     }
-    chassis: Mapping[str, str] = DEFAULT_CHASSIS
-    if raw.get("chassis") is not None:
-        chassis = _chassis(raw["chassis"], source)
-    return Lifecycle(MappingProxyType(categories), chassis, source)
+    for name, values in given.items():
+        if values is not None and not isinstance(values, dict):
+            raise LifecycleError(f"{source}: categories.{name}: expected a mapping")
+        merged = dict(categories.get(name, {}))
+        given_values = dict(values or {})
+        if "replace_after_years" in given_values and "replacement_years" in given_values:
+            raise LifecycleError(
+                f"{source}: categories.{name}: give replacement_years or replace_after_years, "
+                "not both"
+            )
+        if "replace_after_years" in given_values:
+            given_values["replacement_years"] = given_values.pop("replace_after_years")
+        merged.update(given_values)
+        categories[str(name)] = merged
+    data = {"categories": categories, "chassis": raw.get("chassis") or shipped.chassis,
+            "source": source}  # fmt: skip
+    try:
+        return Lifecycle.model_validate(data)
+    except ValidationError as exc:
+        raise LifecycleError(f"{source}: {_errors(exc)}") from None
 
 
-def _category(raw: Any, where: str) -> Category:
-    if not isinstance(raw, dict):
-        raise LifecycleError(f"{where}: expected replacement_years and unit_price_eur")
-    keys = set(raw)
-    unknown = keys - {"replacement_years", "replace_after_years", "unit_price_eur"}
-    if unknown:
-        raise LifecycleError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
-    if {"replacement_years", "replace_after_years"} <= keys:
-        raise LifecycleError(f"{where}: give replacement_years or replace_after_years, not both")
-    years = raw.get("replacement_years", raw.get("replace_after_years"))
-    price = raw.get("unit_price_eur")
-    if years is None:
-        raise LifecycleError(f"{where}: replacement_years missing")
-    if price is None:
-        raise LifecycleError(f"{where}: unit_price_eur missing")
-    return Category(check_years(years, where), _price(price, where))
+def _errors(exc: ValidationError) -> str:
+    out = []
+    for error in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        out.append(f"{where}: {message}")
+    return "; ".join(out)
 
 
 def check_years(value: Any, where: str) -> int:
@@ -146,27 +125,6 @@ def check_years(value: Any, where: str) -> int:
     if not 1 <= value <= MAX_YEARS:
         raise LifecycleError(f"{where}: replacement years must be 1..{MAX_YEARS}, not {value}")
     return value
-
-
-def _price(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise LifecycleError(f"{where}: unit_price_eur must be a number, not {value!r}")
-    if not 0 <= value <= MAX_PRICE_EUR:
-        raise LifecycleError(f"{where}: unit_price_eur must be 0..{MAX_PRICE_EUR}, not {value}")
-    return float(value)
-
-
-def _chassis(raw: Any, source: str) -> Mapping[str, str]:
-    if not isinstance(raw, dict):
-        raise LifecycleError(f"{source}: `chassis` must map host.chassis values to categories")
-    out: dict[str, str] = {}
-    for key, value in raw.items():
-        if value not in HOST_CATEGORIES:
-            raise LifecycleError(
-                f"{source}: chassis.{key}: {value!r} is not one of {', '.join(HOST_CATEGORIES)}"
-            )
-        out[str(key)] = str(value)
-    return MappingProxyType(out)
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, int]:

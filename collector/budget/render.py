@@ -115,7 +115,7 @@ def render_table(forecast: Forecast) -> str:
         out.append(f"  {y['year']}  {y['count']:>5} devices  {_eur(y['cost_eur']):>12} EUR")
     out.append(f"  total {totals['count']:>5} devices  {_eur(totals['cost_eur']):>12} EUR")
     cycles = ", ".join(
-        f"{name} {c.replace_after_years} y / {_eur(c.unit_price_eur)} EUR"
+        f"{name} {c.replacement_years} y / {_eur(c.unit_price_eur)} EUR"
         for name, c in forecast.lifecycle.categories.items()
     )
     out.append(f"cycles and prices: {cycles}")
@@ -220,7 +220,7 @@ def render_xlsx(forecast: Forecast, *, devices: bool = False) -> bytes:
     sheet = book.create_sheet("Parameter")
     xlsx_row(sheet, ["Kategorie / category", "Zyklus / cycle (years)", "Stückpreis / unit (EUR)"])
     for name, c in forecast.lifecycle.categories.items():
-        xlsx_row(sheet, [name, c.replace_after_years, c.unit_price_eur])
+        xlsx_row(sheet, [name, c.replacement_years, c.unit_price_eur])
     xlsx_row(sheet, [])
     xlsx_row(sheet, ["Erstes Jahr / first year", forecast.from_year])
     xlsx_row(sheet, ["Jahre / years", forecast.years])
@@ -332,7 +332,7 @@ def render_png(forecast: Forecast, *, title: str | None = None) -> bytes:
             fontsize=13,
         )
         cycles = ", ".join(
-            f"{name} {c.replace_after_years} J./y à {_eur(c.unit_price_eur)} €"
+            f"{name} {c.replacement_years} J./y à {_eur(c.unit_price_eur)} €"
             for name, c in forecast.lifecycle.categories.items()
         )
         fig.text(

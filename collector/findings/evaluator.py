@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from collector import reference_cache
+from collector.current_state import refresh_facts_if_changed
 from collector.db import Database
 from collector.findings import store
 from collector.models import utcnow
 from collector.policy import Policies, PolicyLoadError, PolicySet
 from collector.policy.cli import default_policies_dir
+from collector.reference_cache import reference_digest
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +203,12 @@ class Evaluator:
                 log.error("policy packs changed but do not load; keeping the last good set: %s",
                           error)  # fmt: skip
             policies = self.policies.current
+        # The stored derived facts follow the reference data first, so that the evaluation
+        # (and ingest from now on) judges by the same data.
+        digest = reference_digest(policies.directory)
+        reference_cache.use(policies.directory, digest, policies.reference)
+        if refresh_facts_if_changed(self.db, digest, policies.reference):
+            store.store_digest(self.db, "")  # facts changed: every host is evaluated again
         if store.reevaluate_if_changed(self.db, policies) is not None:
             return
         hosts = set(store.expired_waiver_host_ids(self.db, utcnow().date()))

@@ -26,7 +26,6 @@ rolls back and evaluates its batch again.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,12 +34,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from collector.current_state import current_reports
 from collector.db import Database
 from collector.models import (
     Finding,
     Host,
     PolicyState,
-    ReportRecord,
     SecurityUpdateSighting,
     Site,
     WaiverRecord,
@@ -48,6 +47,7 @@ from collector.models import (
     utcnow,
 )
 from collector.policy import PolicySet, Result, Waiver, derive, evaluate
+from collector.policy.facts import HOST_FACT_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,6 @@ DIGEST_KEY = "policy_digest"
 _F = table_of(Finding)
 _H = table_of(Host)
 _S = table_of(Site)
-_R = table_of(ReportRecord)
 _W = table_of(WaiverRecord)
 _SIGHT = table_of(SecurityUpdateSighting)
 _STATE = table_of(PolicyState)
@@ -109,6 +108,7 @@ class _HostInput:
     report: dict[str, Any]
     collected_at: dt.datetime
     identity_change: tuple[bool, str | None]
+    stored_facts: dict[str, Any]
 
 
 @dataclass
@@ -171,6 +171,7 @@ def _evaluate_batch(
             now,
             first_seen_pending=seen,
             identity_change=host.identity_change,
+            stored=host.stored_facts,
         )
         report = dict(host.report)
         # Site waivers name the collector's site (the agent's host.site is only a hint).
@@ -202,43 +203,46 @@ def _evaluate_batch(
     return len(hosts)
 
 
+_STORED_FACTS = (*HOST_FACT_COLUMNS, "start_date", "start_source")
+
+
 def _load_hosts(conn: sa.Connection, host_ids: Sequence[int]) -> list[_HostInput]:
+    """The hosts' current state (never the stored raw reports) and stored derived facts."""
     rows = conn.execute(
         sa.select(
             _H.c.id,
             _H.c.site_id,
             _H.c.machine_id,
             _S.c.name,
-            _R.c.raw,
-            _R.c.collected_at,
+            _H.c.last_collected_at,
             _H.c.identity_changed_at,
             _H.c.identity_change,
+            *(_H.c[c] for c in _STORED_FACTS),
         )
         .join(_S, _S.c.id == _H.c.site_id)
-        .join(_R, _R.c.report_id == _H.c.last_report_id)
-        .where(_H.c.id.in_(host_ids))
+        .where(_H.c.id.in_(host_ids), _H.c.last_report_id.is_not(None))
         .order_by(_H.c.id)
     ).all()
+    reports = current_reports(conn, [row.id for row in rows])
     out = []
     for row in rows:
-        try:
-            report = json.loads(row.raw)
-        except ValueError:
-            log.warning("host %s: stored report is not JSON; not evaluated", row.id)
+        report = reports.get(row.id)
+        if report is None:
             continue
-        if isinstance(report, dict):
-            identity = (row.identity_changed_at is not None, row.identity_change)
-            out.append(
-                _HostInput(
-                    row.id,
-                    row.site_id,
-                    row.name,
-                    row.machine_id,
-                    report,
-                    row.collected_at,
-                    identity,
-                )
+        identity = (row.identity_changed_at is not None, row.identity_change)
+        stored = {c: getattr(row, c) for c in _STORED_FACTS}
+        out.append(
+            _HostInput(
+                row.id,
+                row.site_id,
+                row.name,
+                row.machine_id,
+                report,
+                row.last_collected_at,
+                identity,
+                stored,
             )
+        )
     return out
 
 

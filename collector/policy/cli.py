@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,16 +21,12 @@ from collector.policy.derive import derive
 from collector.policy.engine import evaluate
 from collector.policy.loader import PolicyLoadError, PolicySet, lint
 from collector.policy.model import Result, Waiver
-
-_SHIPPED = Path(__file__).resolve().parents[2] / "policies"
+from collector.settings import Settings
 
 
 def default_policies_dir() -> Path:
-    """$INVENTAR_POLICIES, else the packs shipped beside the code, else ./policies."""
-    env = os.environ.get("INVENTAR_POLICIES")
-    if env:
-        return Path(env)
-    return _SHIPPED if _SHIPPED.is_dir() else Path("policies")
+    """The settings' policies directory (INVENTAR_POLICIES, else the shipped packs)."""
+    return Settings().policies_dir
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

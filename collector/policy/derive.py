@@ -43,7 +43,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from collector.policy.reference import NamedRelease, ReferenceData, WindowsRelease
+from collector.policy.facts import (
+    device_category,
+    host_start,
+    major_build,
+    os_release,
+    parse_date,
+    release_label,
+)
+from collector.policy.reference import ReferenceData
 
 DAYS_PER_YEAR = 365.2425
 
@@ -56,21 +64,25 @@ def derive(
     purchase_date: dt.date | None = None,
     *,
     identity_change: tuple[bool, str | None] | None = None,
+    stored: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compute the derived facts of one report.
 
     ``first_seen_pending`` maps the name of a pending update to when the collector first
     saw it pending; ``purchase_date`` comes from the asset register; ``identity_change`` is
     the host's stored identity flag (changed?, what), None where the collector has none.
+    ``stored`` are the host's stored derived facts (hosts columns, collector.policy.facts): the
+    collector passes them, so that the checks judge by what metrics, budget and host view
+    show; without them (`policy eval` on one report) they are computed by the same rules.
     """
     now = _aware(now)
     facts: dict[str, Any] = {"now": now}
-    facts.update(_os_support(report.get("os"), reference_data, now))
+    facts.update(_os_support(report.get("os"), reference_data, now, stored))
     facts["windows_version"] = windows_version(report.get("os"))
     facts["security_pending_max_days"] = _pending_days(
         report.get("patches"), first_seen_pending, now
     )
-    facts.update(_age(report.get("host"), reference_data, now, purchase_date))
+    facts.update(_age(report.get("host"), reference_data, now, purchase_date, stored))
     hardware = report.get("hardware") or {}
     facts["win11_cpu_supported"] = cpu_supported(
         hardware.get("cpu_model") if isinstance(hardware, dict) else None, reference_data
@@ -87,48 +99,30 @@ def derive(
 # --- operating system support ---------------------------------------------------------
 
 
-def os_release(os_info: Any, reference: ReferenceData) -> WindowsRelease | NamedRelease | None:
-    """The reference entry for a report's `os` section, or None."""
-    if not isinstance(os_info, dict):
-        return None
-    family = os_info.get("family")
-    support = reference.os_support
-    if family == "windows":
-        build = _major_build(os_info.get("build")) or _major_build(os_info.get("version"))
-        group = _edition_group(os_info.get("edition"), os_info.get("name"), reference)
-        if build is None or group is None:
-            return None
-        for entry in support.windows:
-            if entry.build == build and entry.group == group:
-                return entry
-        return None
-    entries = support.linux if family == "linux" else support.darwin if family == "darwin" else []
-    name = str(os_info.get("name") or "").lower()
-    version = str(os_info.get("version") or "")
-    if not name or not version:
-        return None
-    major = version.split(".", 1)[0]
-    for named in entries:
-        if not any(n in name for n in named.names):
-            continue
-        if named.version == (major if named.match == "major" else version):
-            return named
-    return None
-
-
 def windows_version(os_info: Any) -> int | None:
     """10 or 11 for Windows (by build number: 22000 and later is Windows 11), else None."""
     if not isinstance(os_info, dict) or os_info.get("family") != "windows":
         return None
-    build = _major_build(os_info.get("build")) or _major_build(os_info.get("version"))
+    build = major_build(os_info.get("build")) or major_build(os_info.get("version"))
     if build is None:
         return None
     return 11 if build >= 22000 else 10
 
 
-def _os_support(os_info: Any, reference: ReferenceData, now: dt.datetime) -> dict[str, Any]:
-    entry = os_release(os_info, reference)
-    if entry is None:
+def _os_support(
+    os_info: Any, reference: ReferenceData, now: dt.datetime, stored: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    if stored is not None:
+        end = stored.get("os_support_end")
+        release, source = stored.get("os_support_release"), stored.get("os_support_source")
+        estimated = stored.get("os_support_estimated")
+    else:
+        entry = os_release(os_info, reference)
+        end = entry.end if entry else None
+        release = release_label(entry) if entry else None
+        source = entry.source if entry else None
+        estimated = entry.estimated if entry else None
+    if end is None:
         return {
             "os_support_end": None,
             "os_support_days_left": None,
@@ -136,49 +130,13 @@ def _os_support(os_info: Any, reference: ReferenceData, now: dt.datetime) -> dic
             "os_support_source": None,
             "os_support_estimated": None,
         }
-    label = (
-        f"{entry.product} {entry.release} ({entry.group})"
-        if isinstance(entry, WindowsRelease)
-        else entry.label
-    )
     return {
-        "os_support_end": dt.datetime.combine(entry.end, dt.time(), dt.UTC),
-        "os_support_days_left": (entry.end - now.date()).days,
-        "os_support_release": label,
-        "os_support_source": entry.source,
-        "os_support_estimated": entry.estimated,
+        "os_support_end": dt.datetime.combine(end, dt.time(), dt.UTC),
+        "os_support_days_left": (end - now.date()).days,
+        "os_support_release": release,
+        "os_support_source": source,
+        "os_support_estimated": estimated,
     }
-
-
-def _major_build(value: Any) -> int | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    # "19045", "19045.5011", "10.0.19045", "10.0.19045.5011"
-    parts = text.split(".")
-    if len(parts) >= 3 and parts[0] == "10" and parts[1] == "0":
-        parts = parts[2:]
-    return int(parts[0]) if parts and parts[0].isdigit() and len(parts[0]) >= 4 else None
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
-def _edition_group(edition: Any, name: Any, reference: ReferenceData) -> str | None:
-    candidates: list[str] = []
-    if isinstance(edition, str) and edition:
-        candidates.append(_norm(edition))
-    if isinstance(name, str) and name:
-        # "Microsoft Windows 10 Enterprise LTSC" -> "enterpriseltsc"
-        candidates.append(_norm(re.sub(r"(?i)^(microsoft\s+)?windows\s+1[01]\s*", "", name)))
-    groups = reference.os_support.windows_edition_groups
-    for candidate in candidates:
-        stripped = re.sub(r"(n|kn)$", "", candidate)  # "ProfessionalN", "EnterpriseN"
-        for group, editions in groups.items():
-            if candidate in editions or stripped in editions:
-                return group
-    return None
 
 
 # --- patches -------------------------------------------------------------------------
@@ -216,19 +174,24 @@ def _pending_days(
 
 
 def _age(
-    host: Any, reference: ReferenceData, now: dt.datetime, purchase: dt.date | None
+    host: Any,
+    reference: ReferenceData,
+    now: dt.datetime,
+    purchase: dt.date | None,
+    stored: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     host = host if isinstance(host, dict) else {}
-    category = reference.lifecycle.chassis.get(str(host.get("chassis")))
+    if stored is not None:
+        category = stored.get("device_category")
+        start, source = stored.get("start_date"), stored.get("start_source")
+    else:
+        category = device_category(host.get("chassis"), reference.lifecycle)
+        start, source = host_start(purchase, parse_date(host.get("bios_date")))
     years = (
         reference.lifecycle.categories[category].replacement_years
         if category in reference.lifecycle.categories
         else None
     )
-    start, source = purchase, "purchase" if purchase is not None else None
-    if start is None:
-        start = _date(host.get("bios_date"))
-        source = "bios" if start is not None else None
     age = None if start is None else round((now.date() - start).days / DAYS_PER_YEAR, 2)
     return {
         "device_age_years": age,
@@ -302,19 +265,6 @@ def _datetime(value: Any) -> dt.datetime | None:
     if isinstance(value, str):
         try:
             return _aware(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
-        except ValueError:
-            return None
-    return None
-
-
-def _date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value[:10])
         except ValueError:
             return None
     return None

@@ -125,7 +125,10 @@ def test_decoded_reports_are_the_same_as_in_the_serving_process(
     assert naive[1].collected_at == dt.datetime(2026, 11, 26, 7, 55, tzinfo=dt.UTC)
     assert naive[1].host_columns["hostname"] == "Sekretariat-Übergröße"
     delta_report = outcome(lambda: decode(real_reports["delta"], None, LIMITS))[1]
-    assert delta_report.is_delta and delta_report.section_hashes == {}
+    # A delta carries the sections it sent (host always), nothing else.
+    assert delta_report.is_delta
+    assert set(delta_report.sections) == set(delta_report.section_hashes) == {"host", "software"}
+    assert delta_report.delta_hashes.keys() == set(SECTIONS)
 
 
 @settings(

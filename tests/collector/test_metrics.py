@@ -24,7 +24,7 @@ from collector.findings import evaluator_for
 from collector.main import create_app
 from collector.metrics import CATALOGUE, SPECS, Metrics, catalogue_markdown, size_class
 from collector.policy import _yaml as yaml
-from collector.policy.derive import os_release
+from collector.policy.facts import os_release
 from collector.policy.reference import load_reference_data
 from collector.settings import Settings
 from tests.collector.conftest import Env
@@ -141,8 +141,9 @@ def test_metrics_from_the_database(env: Env) -> None:
     # A removed host disappears from the next scrape (no stale global gauges).
     with env.db.engine.begin() as conn:
         host_id = conn.execute(sa.text("SELECT id FROM hosts WHERE hostname='pc-win'")).scalar()
-        for table in ("findings", "displays", "interfaces", "wlan", "pending_patches",
-                      "software", "security_update_sightings", "reports"):  # fmt: skip
+        tables = ("findings", "displays", "interfaces", "wlan", "pending_patches", "software",
+                  "security_update_sightings", "reports", "host_sections")  # fmt: skip
+        for table in tables:
             conn.execute(sa.text(f"DELETE FROM {table} WHERE host_id = :h"), {"h": host_id})
         conn.execute(sa.text("DELETE FROM hosts WHERE id = :h"), {"h": host_id})
     text = env.client.get("/metrics").text

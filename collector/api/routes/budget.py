@@ -14,12 +14,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
-from collector.api.deps import Principal, SessionDep, require
+from collector.api.deps import Principal, SessionDep, SettingsDep, require
 from collector.budget import MAX_YEAR, MAX_YEARS, MIN_YEAR, build_forecast
 from collector.budget.lifecycle import LifecycleError, load_lifecycle, parse_overrides
 from collector.budget.render import render
-from collector.policy import PolicyLoadError, PolicySet
-from collector.policy.cli import default_policies_dir
 from collector.services import ServiceError
 
 router = APIRouter(prefix="/api/v1", tags=["budget"])
@@ -37,6 +35,7 @@ MEDIA_TYPES = {
 def get_budget(
     *,
     session: SessionDep,
+    settings: SettingsDep,
     principal: PlannerDep,
     from_year: Annotated[int | None, Query(ge=MIN_YEAR, le=MAX_YEAR)] = None,
     years: Annotated[int, Query(ge=1, le=MAX_YEARS)] = 5,
@@ -57,15 +56,13 @@ def get_budget(
     except LifecycleError as exc:
         raise HTTPException(422, exc.message.replace("--replace-after", "replace_after")) from None
     try:
-        lifecycle = load_lifecycle()
-        policies = PolicySet.load(default_policies_dir())
-    except (LifecycleError, PolicyLoadError) as exc:
-        raise HTTPException(500, f"budget configuration does not load: {exc}") from None
+        lifecycle = load_lifecycle(policies_dir=settings.policies_dir)
+    except LifecycleError as exc:
+        raise HTTPException(500, f"budget configuration does not load: {exc.message}") from None
     try:
         result = build_forecast(
             session,
             lifecycle,
-            policies,
             from_year=from_year,
             years=years,
             site=site,

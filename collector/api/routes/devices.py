@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 from collector.api.deps import CredentialsDep, DbDep, ReaderDep, SessionDep, agent_token_hash
+from collector.api.params import NAME_PATTERN
 from collector.db import Database
 from collector.discovery import (
     DeviceView,
@@ -22,7 +23,6 @@ from collector.report_decoding import BadReport, Limits, decompress, validation_
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 
-NAME_PATTERN = r"^[^\x00-\x1f]*$"
 # The body limit of this path is the collector's default for small bodies (64 KiB); a
 # gzip'd discovery of a /22 (1022 devices) fits easily.
 MAX_DECOMPRESSED = 4 * 1024 * 1024

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
-from collector.api.deps import Principal, ReaderDep, SessionDep
-from collector.api.routes.hosts import NAME_PATTERN, HostId, Limit, Offset, _visible_host
+from collector.api.deps import Principal, ReaderDep, SessionDep, visible_host
+from collector.api.params import HostId, Limit, Offset, SiteQuery
 from collector.models import Finding, Host, Site
 from collector.paging import page, where_given
 from collector.policy.model import Category, Severity, Status
@@ -103,7 +103,6 @@ def _page(
     return FindingPage(items=items, total=total, limit=limit, offset=offset)
 
 
-SiteQuery = Annotated[str | None, Query(max_length=256, pattern=NAME_PATTERN)]
 CheckQuery = Annotated[str | None, Query(max_length=128, pattern=CHECK_PATTERN)]
 History = Annotated[
     bool, Query(description="include resolved findings (the history), not only current ones")
@@ -155,7 +154,7 @@ def host_findings(
     offset: Offset = 0,
 ) -> FindingPage:
     """One host's findings (``history=true``: with resolved ones)."""
-    _visible_host(session, principal, host_id)
+    visible_host(session, principal, host_id)
     return _page(
         session,
         principal,

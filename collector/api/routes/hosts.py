@@ -1,25 +1,25 @@
-"""Hosts: list, details with the latest report and derived facts, report history."""
+"""Hosts: list, details with the current state and derived facts, report history."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlmodel import Session, col, func, select
+from sqlmodel import col, func, select
 
-from collector.api.deps import Principal, ReaderDep, SessionDep
-from collector.models import Host, Organization, ReportRecord, Site
+from collector.api.deps import ReaderDep, SessionDep, visible_host
+from collector.api.params import NAME_PATTERN, HostId, Limit, Offset
+from collector.current_state import current_reports
+from collector.history import history_report
+from collector.models import DisplayRow, Host, Organization, ReportRecord, Site
 from collector.paging import page, where_given
+from collector.policy.facts import due_year
+from collector.policy.reference import Lifecycle
+from collector.reference_cache import current as current_reference
 
 router = APIRouter(prefix="/api/v1", tags=["hosts"])
-
-NAME_PATTERN = r"^[^\x00-\x1f]*$"
-HostId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
 
 
 class OsOut(BaseModel):
@@ -45,6 +45,30 @@ class HostPage(BaseModel):
     offset: int
 
 
+class DeviceLife(BaseModel):
+    """When a device's life began and what that rests on (collector.policy.facts)."""
+
+    category: str | None
+    start_date: dt.date | None
+    start_source: str | None  # purchase | bios (hosts); purchase | edid (monitors)
+    due_year: int | None
+
+
+class DisplayLife(DeviceLife):
+    connector: str | None
+    vendor_pnp: str | None
+    model: str | None
+    serial: str | None
+    external: bool | None
+
+
+class OsSupport(BaseModel):
+    release: str | None
+    end: dt.date | None
+    source: str | None
+    estimated: bool | None
+
+
 class HostDetail(HostItem):
     org: str
     agent_id: str | None
@@ -57,6 +81,11 @@ class HostDetail(HostItem):
     first_seen: dt.datetime
     last_collected_at: dt.datetime | None
     derived: dict[str, Any]
+    lifecycle: DeviceLife
+    displays: list[DisplayLife]
+    os_support: OsSupport
+    # The host's current state as a report: its reports merged (the collection's timings
+    # aside), from the stored sections.
     report: dict[str, Any] | None
 
 
@@ -110,16 +139,6 @@ def list_hosts(
     return HostPage(items=[_item(h, s) for h, s in rows], total=total, limit=limit, offset=offset)
 
 
-def _visible_host(session: Session, principal: Principal, host_id: int) -> tuple[Host, Site]:
-    row = session.exec(
-        select(Host, Site).join(Site, col(Site.id) == col(Host.site_id)).where(Host.id == host_id)
-    ).first()
-    # Another organization's host is "not found", not "forbidden": its existence is private.
-    if row is None or (principal.org_id is not None and row[0].org_id != principal.org_id):
-        raise HTTPException(404, "no such host")
-    return row
-
-
 def derived_facts(report: dict[str, Any]) -> dict[str, Any]:
     """Facts computed from the latest report for display; None = unknown."""
     software = report.get("software")
@@ -146,14 +165,14 @@ def derived_facts(report: dict[str, Any]) -> dict[str, Any]:
 @router.get("/hosts/{host_id}")
 def get_host(session: SessionDep, principal: ReaderDep, host_id: HostId) -> HostDetail:
     """One host: current state, the latest report as received, and derived facts."""
-    host, site = _visible_host(session, principal, host_id)
+    host, site = visible_host(session, principal, host_id)
     org = session.get(Organization, host.org_id)
-    report: dict[str, Any] | None = None
-    if host.last_report_id:
-        raw = session.exec(
-            select(ReportRecord.raw).where(ReportRecord.report_id == host.last_report_id)
-        ).first()
-        report = json.loads(raw) if raw else None
+    assert host.id is not None
+    report = current_reports(session.connection(), [host.id]).get(host.id)
+    lifecycle = _shipped_lifecycle()
+    displays = session.exec(
+        select(DisplayRow).where(DisplayRow.host_id == host.id).order_by(col(DisplayRow.id))
+    ).all()
     return HostDetail(
         **_item(host, site).model_dump(),
         org=org.name if org else "",
@@ -167,8 +186,43 @@ def get_host(session: SessionDep, principal: ReaderDep, host_id: HostId) -> Host
         first_seen=host.first_seen,
         last_collected_at=host.last_collected_at,
         derived=derived_facts(report) if report else {},
+        lifecycle=DeviceLife(
+            category=host.device_category,
+            start_date=host.start_date,
+            start_source=host.start_source,
+            due_year=due_year(host.start_date, host.device_category, lifecycle)
+            if lifecycle
+            else None,
+        ),
+        displays=[
+            DisplayLife(
+                connector=d.connector,
+                vendor_pnp=d.vendor_pnp,
+                model=d.model,
+                serial=d.serial,
+                external=d.external,
+                category="monitor" if d.external else None,
+                start_date=d.start_date,
+                start_source=d.start_source,
+                due_year=due_year(d.start_date, "monitor", lifecycle)
+                if lifecycle and d.external
+                else None,
+            )
+            for d in displays
+        ],
+        os_support=OsSupport(
+            release=host.os_support_release,
+            end=host.os_support_end,
+            source=host.os_support_source,
+            estimated=host.os_support_estimated,
+        ),
         report=report,
     )
+
+
+def _shipped_lifecycle() -> Lifecycle | None:
+    reference = current_reference()[1]
+    return reference.lifecycle if reference else None
 
 
 @router.get("/hosts/{host_id}/reports")
@@ -183,7 +237,7 @@ def get_host_reports(
 ) -> ReportPage:
     """The host's report history in collection order (oldest first); ``full`` includes the
     reports themselves."""
-    host, _site = _visible_host(session, principal, host_id)
+    host, _site = visible_host(session, principal, host_id)
     where = ReportRecord.host_id == host.id
     total = session.exec(select(func.count()).select_from(ReportRecord).where(where)).one()
     rows = session.exec(
@@ -201,7 +255,7 @@ def get_host_reports(
             source=r.source,
             size_bytes=r.size_bytes,
             changed_sections=r.changed_sections,
-            report=json.loads(r.raw) if full else None,
+            report=history_report(r.raw) if full else None,
         )
         for r in rows
     ]

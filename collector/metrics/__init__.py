@@ -1,0 +1,106 @@
+"""Prometheus metrics: the catalogue (:mod:`.catalogue`), the inventory computed at scrape
+time (:mod:`.inventory`), and this process's own instruments (reports received, ingest
+latency, decode workers), all in one registry per app. Who may read /metrics is
+collector.security's and collector.api.deps' concern.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from collector.db import Database
+from collector.decode_pool import DecodePool
+from collector.metrics.catalogue import (
+    CATALOGUE,
+    INGEST_BUCKETS,
+    RESULTS,
+    SPECS,
+    catalogue_markdown,
+    size_class,
+)
+from collector.metrics.inventory import InventoryCollector
+from collector.security import FLEET, MetricsScope
+
+__all__ = ["CATALOGUE", "SPECS", "Metrics", "catalogue_markdown", "size_class"]
+
+
+class DecodePoolCollector(Collector):
+    """The decode pool's state, read at scrape time (no pool: none running, none ended)."""
+
+    def __init__(self, pool: DecodePool | None) -> None:
+        self.pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        running = self.pool.running if self.pool is not None else 0
+        exits = self.pool.exits if self.pool is not None else 0
+        yield GaugeMetricFamily(
+            "inventar_decode_workers", SPECS["inventar_decode_workers"].help, value=running
+        )
+        yield CounterMetricFamily(
+            "inventar_decode_worker_exits",
+            SPECS["inventar_decode_worker_exits_total"].help,
+            value=exits,
+        )
+
+
+class Metrics:
+    """The app's own registry (one per app, so several apps in one process do not clash)."""
+
+    def __init__(
+        self, db: Database, cache_seconds: float = 0.0, pool: DecodePool | None = None
+    ) -> None:
+        # No *_created series: they would double the counters' cardinality.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
+        self.registry = CollectorRegistry()
+        self.reports = Counter(
+            "inventar_reports_received",
+            SPECS["inventar_reports_received_total"].help,
+            ["result"],
+            registry=self.registry,
+        )
+        for result in RESULTS:
+            self.reports.labels(result)
+        self.ingest_seconds = Histogram(
+            "inventar_report_ingest_seconds",
+            SPECS["inventar_report_ingest_seconds"].help,
+            buckets=INGEST_BUCKETS,
+            registry=self.registry,
+        )
+        self.decode_pool = DecodePoolCollector(pool)
+        self.registry.register(self.decode_pool)
+        self.inventory = InventoryCollector(db, cache_seconds)
+        self.registry.register(self.inventory)
+
+    def render(self, scope: MetricsScope = FLEET) -> bytes:
+        """The exposition of :attr:`registry` (text format 0.0.4), the inventory part
+        rendered by :meth:`Family.render` (what ``generate_latest`` would give, faster).
+        An organization's scope gets its own inventory series only, none of the process."""
+        out: list[str] = []
+        escaped: dict[str, str] = {}
+        for family in self.inventory.snapshot(scope):
+            family.render(out, escaped)
+        if scope.org_id is not None:
+            return "".join(out).encode()
+        own = _Instruments([self.reports, self.ingest_seconds, self.decode_pool])
+        return generate_latest(own) + "".join(out).encode()
+
+
+class _Instruments:
+    """The process's own instruments as a registry-like object for ``generate_latest``."""
+
+    def __init__(self, instruments: Sequence[Counter | Histogram | Collector]) -> None:
+        self.instruments = instruments
+
+    def collect(self) -> Iterator[Metric]:
+        for instrument in self.instruments:
+            yield from instrument.collect()

@@ -1,0 +1,180 @@
+"""One declaration per report section: what storing it means (as Fleet's server declares
+each detail query's storage).
+
+For every section of the wire contract (agent.schema.SECTIONS) the declaration says which
+``hosts`` columns mirror its fields, which table holds its rows and how a row is made, and
+which derived facts (collector.policy.facts) come from it. Ingest (collector.ingest), delta merging
+(collector.delta), the current state (collector.current_state) and the readers go through it.
+
+Pure and free of SQLAlchemy: it also runs in the decode worker processes. Tables are named
+by their table name; collector.models defines them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.delta import section_hash
+from agent.schema import SECTIONS
+
+RowBuilder = Callable[[Any], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    # report field -> hosts column, for fields that lists filter and sort by
+    host_columns: Mapping[str, str] = field(default_factory=dict)
+    # the table of the section's rows (one row per display, interface, ...) and how the
+    # section's JSON data becomes rows (without host_id; derived columns are ingest's)
+    table: str | None = None
+    rows: RowBuilder | None = None
+    # derived facts that depend on this section (collector.policy.facts): recomputed when it changes
+    facts: tuple[str, ...] = ()
+
+
+def _pick(keys: tuple[str, ...], items: Any, rename: Mapping[str, str] | None = None) -> Any:
+    rename = rename or {}
+    return [
+        {rename.get(k, k): item.get(k) for k in keys}
+        for item in items or []
+        if isinstance(item, dict)
+    ]
+
+
+def _display_rows(data: Any) -> list[dict[str, Any]]:
+    keys = ("connector", "internal", "vendor_pnp", "model", "serial", "diagonal_in",
+            "native_width_px", "native_height_px", "year")  # fmt: skip
+    rows: list[dict[str, Any]] = _pick(keys, data)
+    return rows
+
+
+def _interface_rows(data: Any) -> list[dict[str, Any]]:
+    interfaces = (data or {}).get("interfaces") or []
+    rows: list[dict[str, Any]] = _pick(("name", "mac", "kind", "up", "speed_mbps", "addresses"),
+                                       interfaces)  # fmt: skip
+    for row in rows:
+        row["addresses"] = row["addresses"] or []
+    return rows
+
+
+def _wlan_rows(data: Any) -> list[dict[str, Any]]:
+    interfaces = (data or {}).get("interfaces") or []
+    keys = ("name", "connected", "ssid", "bssid", "security", "cipher", "frequency_mhz",
+            "signal_dbm")  # fmt: skip
+    rows: list[dict[str, Any]] = _pick(keys, interfaces, {"name": "interface"})
+    return rows
+
+
+def _patch_rows(data: Any) -> list[dict[str, Any]]:
+    pending = (data or {}).get("pending") or []
+    rows: list[dict[str, Any]] = _pick(("name", "installed", "available", "security"), pending)
+    return rows
+
+
+def _software_rows(data: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = _pick(("name", "version", "publisher"), data)
+    return rows
+
+
+DECLARATIONS: dict[str, Section] = {
+    s.name: s
+    for s in (
+        Section(
+            "host",
+            host_columns={
+                "hostname": "hostname",
+                "fqdn": "fqdn",
+                "serial": "serial",
+                "manufacturer": "manufacturer",
+                "model": "model",
+                "chassis": "chassis",
+                "role": "role",
+            },
+            facts=("bios_date", "device_category", "start_date", "start_source"),
+        ),
+        Section(
+            "os",
+            host_columns={
+                "family": "os_family",
+                "name": "os_name",
+                "version": "os_version",
+                "build": "os_build",
+                "kernel": "kernel",
+                "arch": "arch",
+            },
+            facts=(
+                "os_edition_group",
+                "os_support_end",
+                "os_support_release",
+                "os_support_source",
+                "os_support_estimated",
+            ),
+        ),
+        Section(
+            "hardware",
+            host_columns={"cpu_model": "cpu_model", "memory_bytes": "memory_bytes"},
+        ),
+        # External monitor and start of life per display: collector.policy.facts.
+        Section(
+            "displays",
+            table="displays",
+            rows=_display_rows,
+            facts=("external", "start_date", "start_source"),
+        ),
+        Section("inputs"),
+        Section("network", table="interfaces", rows=_interface_rows),
+        Section("wlan", table="wlan", rows=_wlan_rows),
+        Section("patches", table="pending_patches", rows=_patch_rows, facts=("reboot_required",)),
+        Section("security"),
+        Section("software", table="software", rows=_software_rows),
+    )
+}
+assert tuple(DECLARATIONS) == SECTIONS, "one declaration per section of the wire contract"
+
+# Sections with tables of their own: storing one needs its data, not only its hash.
+NORMALIZED = tuple(name for name, s in DECLARATIONS.items() if s.table is not None)
+# The report's collection errors are part of the current state too (the host view shows
+# them); the collection's timings are not (they change with every report).
+COLLECTION = "collection"
+STATE_SECTIONS = (*SECTIONS, COLLECTION)
+HOST_COLUMNS = tuple(c for s in DECLARATIONS.values() for c in s.host_columns.values())
+
+
+def host_columns(sections: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``hosts`` columns that mirror report fields, from sections as JSON data (dicts)
+    or as the schema's models."""
+    out: dict[str, Any] = {}
+    for name, declaration in DECLARATIONS.items():
+        part = sections.get(name)
+        for key, column in declaration.host_columns.items():
+            if part is None:
+                out[column] = None
+            elif isinstance(part, dict):
+                out[column] = part.get(key)
+            else:
+                out[column] = getattr(part, key, None)
+    return out
+
+
+def rows(section: str, data: Any) -> list[dict[str, Any]]:
+    """A normalized section's rows (without host_id) from its JSON data."""
+    builder = DECLARATIONS[section].rows
+    if builder is None:
+        raise KeyError(f"section {section} has no table")
+    return builder(data)
+
+
+def collection_state(collection: Any) -> dict[str, Any]:
+    """What the current state keeps of a report's ``collection``: its errors."""
+    errors = collection.get("errors") if isinstance(collection, dict) else None
+    return {"errors": errors or []}
+
+
+def agent_hash(data: bytes | str) -> str:
+    """The hash the agent computes of a section (agent.delta.section_hash), from its JSON:
+    what a delta report's ``section_hashes`` are checked against."""
+    return section_hash(json.loads(data))

@@ -12,8 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from agent.schema import SCHEMA_VERSION, SECTIONS
+from agent.delta import section_hash
+from agent.schema import SCHEMA_VERSION
 from collector.db import Database
 from collector.models import Asset, DisplayRow, Host, HostSection, PolicyState, table_of
 from collector.policy import facts
@@ -34,14 +37,29 @@ _CHUNK = 500
 _READ_SECTIONS = sa.select(_HS.c.host_id, _HS.c.section, _HS.c.data).where(
     _HS.c.host_id.in_(sa.bindparam("host_ids", expanding=True))
 )
+_READ_SOME_SECTIONS = _READ_SECTIONS.where(_HS.c.section.in_(sa.bindparam("names", expanding=True)))
+# What the derived facts are computed from (the start of life needs no other section).
+_FACT_SOURCES = (*facts.FACTS_OF_SECTION, "displays")
+_SET_HASH = (
+    sa.update(_HS)
+    .where(_HS.c.host_id == sa.bindparam("b_host_id"), _HS.c.section == sa.bindparam("b_section"))
+    .values(agent_hash=sa.bindparam("b_hash"))
+)
 _READ_HASHES = sa.select(_HS.c.section, _HS.c.agent_hash).where(
     _HS.c.host_id == sa.bindparam("host_id")
 )
-_DELETE_SECTIONS = sa.delete(_HS).where(
-    _HS.c.host_id == sa.bindparam("b_host_id"),
-    _HS.c.section.in_(sa.bindparam("b_sections", expanding=True)),
-)
-_INSERT_SECTIONS = sa.insert(_HS)
+
+
+def _upsert_sections(dialect: str) -> sa.Insert:
+    """INSERT ... ON CONFLICT (host_id, section) DO UPDATE: one statement per write."""
+    insert = sqlite_insert(_HS) if dialect == "sqlite" else postgresql_insert(_HS)
+    return insert.on_conflict_do_update(
+        index_elements=[_HS.c.host_id, _HS.c.section],
+        set_={"data": insert.excluded.data, "agent_hash": insert.excluded.agent_hash},
+    )
+
+
+_UPSERT_SECTIONS = {dialect: _upsert_sections(dialect) for dialect in ("sqlite", "postgresql")}
 _UPDATE_FACTS = (
     sa.update(_H)
     .where(_H.c.id == sa.bindparam("b_host_id"))
@@ -57,20 +75,37 @@ _UPDATE_FACTS = (
 # --- sections -------------------------------------------------------------------------------
 
 
-def stored_sections(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[str, str]]:
-    """Each host's stored sections as JSON text."""
+def stored_sections(
+    conn: sa.Connection, host_ids: Sequence[int], names: Sequence[str] | None = None
+) -> dict[int, dict[str, str]]:
+    """Each host's stored sections (all, or those ``names``) as JSON text."""
     out: dict[int, dict[str, str]] = {host_id: {} for host_id in host_ids}
     for i in range(0, len(host_ids), _CHUNK):
         chunk = list(host_ids[i : i + _CHUNK])
-        for host_id, section, data in conn.execute(_READ_SECTIONS, {"host_ids": chunk}):
+        if names is None:
+            found = conn.execute(_READ_SECTIONS, {"host_ids": chunk})
+        else:
+            found = conn.execute(_READ_SOME_SECTIONS, {"host_ids": chunk, "names": list(names)})
+        for host_id, section, data in found:
             out[host_id][section] = data
     return out
 
 
-def stored_agent_hashes(conn: sa.Connection, host_id: int) -> dict[str, str]:
-    """The hash the agent gave each stored section (what a delta's base is checked against)."""
+def agent_hashes(conn: sa.Connection, host_id: int, omit: Iterable[str] = ()) -> dict[str, str]:
+    """The hash the agent gave each stored section (what a delta's base is checked against).
+
+    A section stored from a full report has none yet ("": hashing every section of every
+    full report would cost more than the rest of storing it); it is computed here when a
+    delta first needs it, and kept. ``omit``: sections whose hash is not needed."""
     # .all(): dict() of the result itself would take it for a mapping (it has keys()).
-    return dict(conn.execute(_READ_HASHES, {"host_id": host_id}).tuples().all())
+    out: dict[str, str] = dict(conn.execute(_READ_HASHES, {"host_id": host_id}).all())
+    skip = set(omit) | {COLLECTION}
+    missing = [name for name, value in out.items() if not value and name not in skip]
+    if missing:
+        for name, data in stored_sections(conn, [host_id], missing)[host_id].items():
+            out[name] = section_hash(json.loads(data))
+            conn.execute(_SET_HASH, {"b_host_id": host_id, "b_section": name, "b_hash": out[name]})
+    return out
 
 
 def write_sections(
@@ -79,9 +114,8 @@ def write_sections(
     """Replaces the host's ``sections`` (name -> (JSON text, agent hash))."""
     if not sections:
         return
-    conn.execute(_DELETE_SECTIONS, {"b_host_id": host_id, "b_sections": list(sections)})
     conn.execute(
-        _INSERT_SECTIONS,
+        _UPSERT_SECTIONS[conn.dialect.name],
         [{"host_id": host_id, "section": name, "data": data, "agent_hash": h}
          for name, (data, h) in sections.items()],
     )  # fmt: skip
@@ -150,13 +184,8 @@ def purchase_dates(
 def host_fact_values(
     sections: Mapping[str, Any], reference: ReferenceData | None, purchase: dt.date | None
 ) -> dict[str, Any]:
-    """The hosts columns of the derived facts (all None without reference data, but the
-    start date, which needs none)."""
-    if reference is None:
-        values = facts.HostFacts(bios_date=facts.parse_date(_dict(sections.get("host")).get(
-            "bios_date"))).columns()  # fmt: skip
-    else:
-        values = facts.host_facts(dict(sections), reference).columns()
+    """The hosts columns of the derived facts, the start of the device's life included."""
+    values = facts.host_facts(dict(sections), reference).columns()
     start, source = facts.host_start(purchase, values["bios_date"])
     values.update(start_date=start, start_source=source)
     return values
@@ -189,6 +218,18 @@ def write_host_facts(conn: sa.Connection, host_id: int, values: Mapping[str, Any
     conn.execute(_UPDATE_FACTS, {f"b_{k}": v for k, v in values.items()} | {"b_host_id": host_id})
 
 
+def refresh_display_facts(
+    conn: sa.Connection, host_id: int, chassis: Any, category: str | None
+) -> None:
+    """Whether each stored display of a host is an external monitor, again (its chassis or
+    device category changed; a display's start of life does not depend on them)."""
+    for display_id, internal in conn.execute(
+        sa.select(_D.c.id, _D.c.internal).where(_D.c.host_id == host_id)
+    ):
+        external = facts.external_monitor(internal, chassis, category)
+        conn.execute(sa.update(_D).where(_D.c.id == display_id).values(external=external))
+
+
 def refresh_facts(
     conn: sa.Connection, reference: ReferenceData | None, host_ids: Sequence[int]
 ) -> None:
@@ -199,9 +240,9 @@ def refresh_facts(
         hosts = conn.execute(
             sa.select(_H.c.id, _H.c.org_id, _H.c.serial).where(_H.c.id.in_(chunk))
         ).all()
-        sections = stored_sections(conn, chunk)
+        sections = stored_sections(conn, chunk, _FACT_SOURCES)
         parsed = {
-            host_id: {name: json.loads(text) for name, text in s.items() if name in SECTIONS}
+            host_id: {name: json.loads(text) for name, text in s.items()}
             for host_id, s in sections.items()
         }
         by_org: dict[int, list[str | None]] = {}
@@ -219,8 +260,6 @@ def refresh_facts(
             write_host_facts(conn, host.id, values)
             chassis = _dict(current.get("host")).get("chassis")
             category = values["device_category"]
-            if reference is None:  # the category needs the lifecycle: unknown, not guessed
-                category = None
             for display_id, internal, serial, year in conn.execute(
                 sa.select(_D.c.id, _D.c.internal, _D.c.serial, _D.c.year).where(
                     _D.c.host_id == host.id

@@ -27,7 +27,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from collector.report_decoding import BadReport, DecodedReport, Limits, decode
+from collector import reference_cache
+from collector.limits import Limits
+from collector.report_decoding import BadReport, DecodedReport, decode
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +95,11 @@ class _Worker:
                     future.set_exception(gone)
             self.on_exit(self)
 
-    async def decode(self, body: bytes, encoding: str | None) -> Any:
+    async def decode(self, body: bytes, encoding: str | None, digest: str) -> Any:
         assert self.writer is not None
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.waiting.append(future)
-        payload = marshal.dumps((body, encoding))
+        payload = marshal.dumps((body, encoding, digest))
         self.writer.write(_HEADER.pack(len(payload)) + payload)
         return await future
 
@@ -140,8 +142,10 @@ class DecodePool:
             log.exception("decode worker did not start; reports are decoded in-process")
             await worker.stop()
 
-    async def decode(self, body: bytes, encoding: str | None) -> DecodedReport:
-        """The decoded report, or BadReport (4xx) as decode() in this process would raise.
+    async def decode(self, body: bytes, encoding: str | None, digest: str = "") -> DecodedReport:
+        """The decoded report, or BadReport (4xx) as decode() in this process would raise;
+        its derived facts computed with the reference data of ``digest`` (this process's),
+        where the worker has the same.
 
         Raises WorkerUnavailable when no worker can answer.
         """
@@ -149,7 +153,7 @@ class DecodePool:
         if not ready:
             raise WorkerUnavailable("no decode worker is running")
         worker = min(ready, key=lambda w: len(w.waiting))
-        answer = await worker.decode(body, encoding)
+        answer = await worker.decode(body, encoding, digest)
         if answer[0] == "ok":
             return DecodedReport.from_wire(answer[1])
         if answer[0] == "bad":
@@ -188,10 +192,14 @@ async def _read_frame(reader: asyncio.StreamReader) -> Any:
 # --- the worker process ---------------------------------------------------------------
 
 
-def answer_for(body: bytes, encoding: str | None, limits: Limits) -> tuple[Any, ...]:
-    """What a worker sends back for one request body (a marshal-able tuple)."""
+def answer_for(
+    body: bytes, encoding: str | None, limits: Limits, digest: str = ""
+) -> tuple[Any, ...]:
+    """What a worker sends back for one request body (a marshal-able tuple); ``digest`` is
+    the serving process's reference data (collector.reference_cache.basis_for)."""
     try:
-        return ("ok", decode(body, encoding, limits).to_wire())
+        basis = reference_cache.basis_for(digest)
+        return ("ok", decode(body, encoding, limits, basis).to_wire())
     except BadReport as exc:
         return ("bad", exc.status, exc.message, exc.errors)
     except Exception as exc:  # the serving process logs it and answers 500, as in-process
@@ -209,8 +217,8 @@ def serve(conn: socket.socket, limits: Limits) -> None:
         request = stream.read(size)
         if len(request) < size:
             return
-        body, encoding = marshal.loads(request)
-        answer = answer_for(body, encoding, limits)
+        body, encoding, digest = marshal.loads(request)
+        answer = answer_for(body, encoding, limits, digest)
         try:
             _write_frame(stream, answer)
         except ValueError as exc:  # a value marshal cannot carry: a bug, answered as such

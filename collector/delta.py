@@ -20,7 +20,6 @@ from typing import Any
 from agent.delta import section_hashes
 from agent.schema import SECTIONS
 from collector.report_decoding import BadReport, DecodedReport
-from collector.sections import agent_hash
 
 
 class NeedFull(BadReport):
@@ -38,7 +37,7 @@ def check_base(
 ) -> dict[str, str]:
     """The agent hashes of the delta's carried sections, once the state they give (carried
     sections over the ``stored`` agent hashes) is the agent's; :class:`NeedFull` otherwise."""
-    carried = {name: agent_hash(data) for name, data in decoded.sections.items()}
+    carried = decoded.agent_hashes
     wrong = [s for s in SECTIONS if decoded.delta_hashes.get(s) != carried.get(s, stored.get(s))]
     if wrong:
         theirs = decoded.delta_base or "none"

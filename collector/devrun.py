@@ -8,7 +8,6 @@ keeps the collector serving on http://127.0.0.1:8740.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from sqlmodel import select
 from collector.db import Database
 from collector.models import Site, utcnow
 from collector.services import add_site, create_api_token, create_enroll_secret
-from collector.settings import DEFAULT_PORT, Settings
+from collector.settings import Settings
 
 SITE = "Rathaus (dev)"
 
@@ -40,7 +39,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) ->
 
 def main() -> int:
     settings = Settings()
-    port = int(os.environ.get("INVENTAR_PORT", DEFAULT_PORT))
+    port = settings.port
     url = f"http://127.0.0.1:{port}"
     db = Database(settings.database_url)
     db.upgrade()

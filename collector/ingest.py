@@ -13,7 +13,6 @@ so a refused or failed report leaves the stored data as it was.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,19 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 from agent.schema import SECTIONS, Report
-from collector import current_state, delta
+from collector import current_state, delta, reference_cache
 from collector.db import CoreWrite
 from collector.models import Agent, Host, ReportRecord, Site, table_of, utcnow
-from collector.policy.facts import HOST_FACT_SECTIONS
+from collector.policy import facts
 from collector.report_decoding import BadReport, DecodedReport, change_hash
-from collector.sections import (
-    COLLECTION,
-    DECLARATIONS,
-    HOST_COLUMNS,
-    NORMALIZED,
-    agent_hash,
-    rows,
-)
+from collector.sections import COLLECTION, DECLARATIONS, HOST_COLUMNS, NORMALIZED, rows
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +64,15 @@ _FIND_AGENT = (
 _FIND_REPORT = sa.select(_REPORTS.c.host_id).where(
     _REPORTS.c.report_id == sa.bindparam("report_id")
 )
+# The derived facts stored with the host (collector.policy.facts), its start of life included.
+FACT_COLUMNS = (*facts.HOST_FACT_COLUMNS, "start_date", "start_source")
 _FIND_HOST = sa.select(
     _HOSTS.c.id,
     _HOSTS.c.last_collected_at,
     _HOSTS.c.section_hashes,
-    _HOSTS.c.device_category,
     _HOSTS.c.last_report_id,
     *(_HOSTS.c[c] for c in HOST_COLUMNS),
+    *(_HOSTS.c[c] for c in FACT_COLUMNS),
     # The host the report is stored under already (a resend): one query where two were.
     _FIND_REPORT.scalar_subquery().label("report_host_id"),
 ).where(
@@ -107,6 +101,7 @@ _UPDATE_HOST_LATEST = (
             column: _bind(column)
             for column in (
                 *HOST_COLUMNS,
+                *FACT_COLUMNS,
                 "last_seen",
                 "section_hashes",
                 "last_collected_at",
@@ -202,14 +197,6 @@ def store(
                          source=source)  # fmt: skip
 
 
-@dataclass
-class _Changes:
-    """What a report changes in the host's current state."""
-
-    sections: dict[str, bytes]  # changed section -> its JSON
-    agent_hashes: dict[str, str]  # agent hashes known already (a delta's carried sections)
-
-
 def store_decoded(
     session: Session | CoreWrite,
     decoded: DecodedReport,
@@ -243,15 +230,14 @@ def store_decoded(
         if host is None or existing != host.id:
             raise BadReport(409, "report_id is already used by a report of another host")
         return StoreResult("duplicate", report_id, existing)
-    carried_hashes: dict[str, str] = {}
     if decoded.is_delta:  # checked against the current state, or 409 need_full
         if host is None:
             raise delta.NeedFull(
                 f"no base report for this host (the agent's base is "
                 f"{decoded.delta_base or 'none'}); send a full report"
             )
-        stored = current_state.stored_agent_hashes(conn, host.id)
-        carried_hashes = delta.check_base(decoded, stored, host.last_report_id)
+        stored = current_state.agent_hashes(conn, host.id, omit=decoded.sections)
+        delta.check_base(decoded, stored, host.last_report_id)
     collected_at = decoded.collected_at
     if host is None:
         host_id = conn.execute(
@@ -273,13 +259,29 @@ def store_decoded(
         hashes = {**old, **decoded.section_hashes}
         hashes[COLLECTION] = change_hash(decoded.collection)
         changed = [s for s in SECTIONS if s in decoded.sections and old.get(s) != hashes[s]]
-        changes = _Changes({s: decoded.sections[s] for s in changed}, carried_hashes)
-        if old.get(COLLECTION) != hashes[COLLECTION]:
-            changes.sections[COLLECTION] = decoded.collection
-        _apply(conn, host_id, org_id, host, changes)
         columns = {column: getattr(host, column) for column in HOST_COLUMNS} if host else {}
         columns.update(decoded.host_columns)
+        update = _Update(conn, host_id, org_id, decoded, changed, columns)
+        derived = _derived_facts(
+            update, {c: getattr(host, c) for c in FACT_COLUMNS} if host else {}
+        )
+        _write_sections(update, collection=old.get(COLLECTION) != hashes[COLLECTION])
+        _write_rows(update, derived)
+        if (
+            "host" in changed
+            and "displays" not in changed
+            and host is not None
+            and (
+                host.chassis != columns.get("chassis")
+                or host.device_category != derived.get("device_category")
+            )
+        ):
+            # What the stored displays are (external or not) depends on the chassis.
+            current_state.refresh_display_facts(
+                conn, host_id, columns.get("chassis"), derived.get("device_category")
+            )
         values = {f"b_{column}": columns.get(column) for column in HOST_COLUMNS}
+        values.update({f"b_{column}": derived.get(column) for column in FACT_COLUMNS})
         values.update(
             b_host_id=host_id,
             b_last_seen=now,
@@ -324,89 +326,81 @@ def store_decoded(
     return StoreResult("stored", report_id, host_id, changed)
 
 
-def _apply(conn: sa.Connection, host_id: int, org_id: int, host: Any, changes: _Changes) -> None:
-    """Writes the changed sections: their JSON, rows and derived facts."""
-    if not changes.sections:
-        return
-    current_state.write_sections(
-        conn,
-        host_id,
-        {
-            name: (
-                data.decode("utf-8"),
-                "" if name == COLLECTION else changes.agent_hashes.get(name) or agent_hash(data),
-            )
-            for name, data in changes.sections.items()
-        },
-    )
-    touched = set(changes.sections)
-    category = host.device_category if host is not None else None
-    if touched & HOST_FACT_SECTIONS:
-        category = _apply_host_facts(conn, host_id, org_id, host, changes)
+@dataclass(frozen=True)
+class _Update:
+    """A report's change to its host's current state: the ``changed`` sections, and the
+    ``hosts`` columns after it."""
+
+    conn: sa.Connection
+    host_id: int
+    org_id: int
+    decoded: DecodedReport
+    changed: list[str]
+    columns: dict[str, Any]
+
+
+def _derived_facts(update: _Update, stored: dict[str, Any]) -> dict[str, Any]:
+    """The host's derived facts after this report: the stored ones, with those of the changed
+    sections replaced (as the decode worker computed them, where it used the reference data
+    in use here; else computed now), and the start of life again when ``host`` changed."""
+    out = dict(stored)
+    decoded = update.decoded
+    touched = [s for s in facts.FACTS_OF_SECTION if s in update.changed]
+    if not touched:
+        return out
+    basis = reference_cache.basis()
+    for section in touched:
+        if decoded.facts_digest and decoded.facts_digest == basis.digest:
+            out.update({c: decoded.facts.get(c) for c in facts.FACTS_OF_SECTION[section]})
+        else:
+            data = decoded.section_data(section)
+            out.update(facts.section_facts(section, data, basis.reference))
+    if "host" in touched:
+        serial = update.columns.get("serial")
+        purchase = (
+            current_state.purchase_dates(update.conn, update.org_id, [serial]).get(serial)
+            if serial
+            else None
+        )
+        out["start_date"], out["start_source"] = facts.host_start(purchase, out["bios_date"])
+    return out
+
+
+def _write_sections(update: _Update, *, collection: bool) -> None:
+    """Stores the changed sections' JSON with their agent hashes (and the collection's errors
+    when they changed)."""
+    decoded = update.decoded
+    sections = {name: (decoded.sections[name].decode("utf-8"), decoded.agent_hashes.get(name, ""))
+                for name in update.changed}  # fmt: skip
+    if collection:
+        sections[COLLECTION] = (decoded.collection.decode("utf-8"), "")
+    current_state.write_sections(update.conn, update.host_id, sections)
+
+
+def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
+    """Replaces the rows of the changed normalized sections."""
+    conn, host_id = update.conn, update.host_id
     for section in NORMALIZED:
-        if section not in touched:
+        if section not in update.changed:
             continue
         table = DECLARATIONS[section].table
         assert table is not None
         delete_rows, insert_rows = _ROW_STATEMENTS[table]
         conn.execute(delete_rows, {"b_host_id": host_id})
-        new_rows = _rows_of(
-            conn, host_id, org_id=org_id, section=section, changes=changes, category=category
-        )
+        data = update.decoded.section_data(section)
+        if section == "displays":
+            serials = [d.get("serial") for d in data or [] if isinstance(d, dict)]
+            new_rows = current_state.display_rows(
+                host_id,
+                data,
+                chassis=update.columns.get("chassis"),
+                category=derived.get("device_category"),
+                purchases=current_state.purchase_dates(conn, update.org_id, serials),
+            )
+        else:
+            new_rows = [{"host_id": host_id, **row} for row in rows(section, data)]
         if new_rows:
             conn.execute(insert_rows, new_rows)
-    if "host" in touched and "displays" not in touched:
-        # The chassis (or serial) may have changed what the displays are.
-        current_state.refresh_facts(conn, current_state.reference(), [host_id])
-
-
-def _sections_needed(
-    conn: sa.Connection, host_id: int, changes: _Changes, names: tuple[str, ...]
-) -> dict[str, Any]:
-    """The sections ``names`` of the state after this report, as JSON data."""
-    out: dict[str, Any] = {n: json.loads(changes.sections[n]) for n in names
-                           if n in changes.sections}  # fmt: skip
-    missing = [n for n in names if n not in out]
-    if missing:
-        stored = current_state.stored_sections(conn, [host_id])[host_id]
-        out.update({n: json.loads(stored[n]) for n in missing if n in stored})
-    return out
-
-
-def _apply_host_facts(
-    conn: sa.Connection, host_id: int, org_id: int, host: Any, changes: _Changes
-) -> str | None:
-    """Stores the host's derived facts; returns its device category."""
-    sections = _sections_needed(conn, host_id, changes, ("host", "os", "patches"))
-    serial = (sections.get("host") or {}).get("serial")
-    purchase = current_state.purchase_dates(conn, org_id, [serial]).get(serial or "")
-    values = current_state.host_fact_values(sections, current_state.reference(), purchase)
-    current_state.write_host_facts(conn, host_id, values)
-    category: str | None = values["device_category"]
-    return category
-
-
-def _rows_of(
-    conn: sa.Connection,
-    host_id: int,
-    *,
-    org_id: int,
-    section: str,
-    changes: _Changes,
-    category: str | None,
-) -> list[dict[str, Any]]:
-    data = json.loads(changes.sections[section])
-    if section != "displays":
-        return [{"host_id": host_id, **row} for row in rows(section, data)]
-    chassis = _sections_needed(conn, host_id, changes, ("host",)).get("host") or {}
-    serials = [d.get("serial") for d in data or [] if isinstance(d, dict)]
-    return current_state.display_rows(
-        host_id,
-        data,
-        chassis=chassis.get("chassis"),
-        category=category,
-        purchases=current_state.purchase_dates(conn, org_id, serials),
-    )
 
 
 def _history_text(conn: sa.Connection, host_id: int, decoded: DecodedReport) -> str:

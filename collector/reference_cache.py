@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from collector.policy.reference import (
@@ -24,6 +25,19 @@ log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _current: tuple[Path, str, ReferenceData | None] | None = None
+_asked_for = ""  # the digest the serving process last asked a decode worker for
+
+
+@dataclass(frozen=True)
+class FactsBasis:
+    """The reference data derived facts are computed with, and its digest: the store uses
+    facts computed elsewhere (a decode worker) only when the digests agree."""
+
+    digest: str
+    reference: ReferenceData | None
+
+
+NO_FACTS = FactsBasis("", None)
 
 
 def reference_digest(directory: Path) -> str:
@@ -65,3 +79,25 @@ def _load(directory: Path) -> tuple[Path, str, ReferenceData | None]:
         log.error("reference data in %s does not load; derived facts stay unknown: %s",
                   directory, exc)  # fmt: skip
         return directory, "", None
+
+
+def basis() -> FactsBasis:
+    """The reference data in use, with its digest."""
+    digest, reference = current()
+    return FactsBasis(digest, reference)
+
+
+def basis_for(digest: str) -> FactsBasis:
+    """In a decode worker: the reference data, loaded again from its directory when the
+    serving process asks for another digest than last time (it reloaded the packs). Loaded
+    at most once per change, so a directory that no longer matches costs no reload per
+    report: the store then computes the facts itself."""
+    global _asked_for, _current  # noqa: PLW0603
+    ours = current()[0]
+    if digest != _asked_for:
+        _asked_for = digest
+        if digest != ours and _current is not None:
+            loaded = _load(_current[0])
+            with _lock:
+                _current = loaded
+    return basis()

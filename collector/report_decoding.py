@@ -17,7 +17,11 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from agent.delta import section_hash
 from agent.schema import SCHEMA_VERSION, SECTIONS, Report
+from collector.limits import Limits
+from collector.policy.facts import DATE_FACTS, FACTS_OF_SECTION, section_facts
+from collector.reference_cache import NO_FACTS, FactsBasis
 from collector.sections import DECLARATIONS, collection_state, host_columns
 
 MAX_ERRORS_SHOWN = 20
@@ -37,13 +41,6 @@ class BadReport(Exception):
         if self.errors:
             out["errors"] = self.errors
         return out
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_body_bytes: int = 8 * 1024 * 1024
-    max_decompressed_bytes: int = 32 * 1024 * 1024
-    max_json_depth: int = 16
 
 
 def decompress(body: bytes, content_encoding: str | None, limits: Limits) -> bytes:
@@ -198,7 +195,10 @@ class DecodedReport:
     ``sections`` holds the JSON (as the schema dumps it) of every section the report carries:
     all of them for a full report, for a delta report (``is_delta``) only those it sent, which
     the store merges with the host's current state after checking ``delta_hashes``.
-    ``host_columns`` are the ``hosts`` columns of the carried sections.
+    ``host_columns`` are the ``hosts`` columns of the carried sections; ``agent_hashes`` (of a
+    delta only) the agent's hash (agent.delta.section_hash) of each carried section;
+    ``facts`` the derived host facts of the carried sections (collector.policy.facts.
+    section_facts), computed with the reference data of digest ``facts_digest`` ("" = none).
     """
 
     report_id: str
@@ -208,7 +208,10 @@ class DecodedReport:
     is_delta: bool
     host_columns: dict[str, Any]  # hosts table column -> value
     section_hashes: dict[str, str]  # carried section -> the collector's change hash
+    agent_hashes: dict[str, str]  # carried section -> the agent's hash of it
     sections: dict[str, bytes]  # carried section -> its JSON
+    facts: dict[str, Any]  # hosts fact column -> value, for the carried sections' facts
+    facts_digest: str
     collection: bytes  # JSON of what the current state keeps of ``collection``
     agent_version: str | None
     delta_base: str | None  # a delta's base report id, as the agent says
@@ -216,7 +219,7 @@ class DecodedReport:
     raw: str  # the report as received
 
     @classmethod
-    def of(cls, report: Report, raw: str) -> DecodedReport:
+    def of(cls, report: Report, raw: str, basis: FactsBasis = NO_FACTS) -> DecodedReport:
         assert report.host is not None and report.host.machine_id
         collected_at = report.collected_at
         if collected_at.tzinfo is None:
@@ -224,6 +227,12 @@ class DecodedReport:
         delta = report.delta
         carried = SECTIONS if delta is None else carried_sections(report)
         dumps = {s: _SECTION_ADAPTERS[s].dump_json(getattr(report, s)) for s in carried}
+        facts: dict[str, Any] = {}
+        if basis.digest:
+            for section in FACTS_OF_SECTION:
+                if section in dumps:
+                    data = json.loads(dumps[section])
+                    facts.update(section_facts(section, data, basis.reference))
         return cls(
             report_id=str(report.report_id),
             machine_id=report.host.machine_id,
@@ -232,7 +241,14 @@ class DecodedReport:
             is_delta=delta is not None,
             host_columns=_host_columns(report, carried),
             section_hashes={s: _hash(dump) for s, dump in dumps.items()},
+            # A delta is checked against them; a full report's are computed when a delta
+            # first needs them (collector.current_state.agent_hashes).
+            agent_hashes={s: section_hash(json.loads(d)) for s, d in dumps.items()}
+            if delta
+            else {},
             sections=dumps,
+            facts=facts,
+            facts_digest=basis.digest,
             collection=json.dumps(
                 collection_state(report.collection.model_dump(mode="json")),
                 separators=(",", ":"),
@@ -251,22 +267,26 @@ class DecodedReport:
         return json.loads(self.sections[section])
 
     # The wire form holds only what marshal can carry: the fastest codec between processes
-    # of the same interpreter.
+    # of the same interpreter (dates as ISO text).
     def to_wire(self) -> tuple[Any, ...]:
+        facts = {k: v.isoformat() if k in DATE_FACTS and v is not None else v
+                 for k, v in self.facts.items()}  # fmt: skip
         return (
             self.report_id, self.machine_id, self.collected_at.isoformat(),
             self.schema_version, self.is_delta, self.host_columns, self.section_hashes,
-            self.sections, self.collection, self.agent_version, self.delta_base,
-            self.delta_hashes, self.raw,
+            self.agent_hashes, self.sections, facts, self.facts_digest, self.collection,
+            self.agent_version, self.delta_base, self.delta_hashes, self.raw,
         )  # fmt: skip
 
     @classmethod
     def from_wire(cls, wire: tuple[Any, ...]) -> DecodedReport:
-        (rid, mid, collected, version, is_delta, columns, hashes, sections, collection,
-         agent_version, delta_base, delta_hashes, raw) = wire  # fmt: skip
+        (rid, mid, collected, version, is_delta, columns, hashes, agent_hashes, sections, facts,
+         facts_digest, collection, agent_version, delta_base, delta_hashes, raw) = wire  # fmt: skip
+        facts = {k: dt.date.fromisoformat(v) if k in DATE_FACTS and v is not None else v
+                 for k, v in facts.items()}  # fmt: skip
         return cls(rid, mid, dt.datetime.fromisoformat(collected), version, is_delta, columns,
-                   hashes, sections, collection, agent_version, delta_base, delta_hashes,
-                   raw)  # fmt: skip
+                   hashes, agent_hashes, sections, facts, facts_digest, collection,
+                   agent_version, delta_base, delta_hashes, raw)  # fmt: skip
 
 
 def carried_sections(report: Report) -> tuple[str, ...]:
@@ -275,17 +295,14 @@ def carried_sections(report: Report) -> tuple[str, ...]:
     return tuple(s for s in SECTIONS if s in sent or s == "host")
 
 
-def decode(body: bytes, content_encoding: str | None, limits: Limits) -> DecodedReport:
+def decode(
+    body: bytes, content_encoding: str | None, limits: Limits, basis: FactsBasis = NO_FACTS
+) -> DecodedReport:
     """A request body to a DecodedReport, or a BadReport saying what is wrong with it."""
     data = decompress(body, content_encoding, limits)
     report = parse_report(data, limits)
-    return DecodedReport.of(report, data.decode("utf-8"))  # parse_report checked the UTF-8
-
-
-def section_json(report: Report) -> dict[str, bytes]:
-    """Each section as pydantic's (Rust) JSON: what the current state stores and the
-    collector hashes to notice a change."""
-    return {s: adapter.dump_json(getattr(report, s)) for s, adapter in _SECTION_ADAPTERS.items()}
+    # parse_report checked the UTF-8
+    return DecodedReport.of(report, data.decode("utf-8"), basis)
 
 
 def _hash(dump: bytes) -> str:

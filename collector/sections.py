@@ -12,12 +12,10 @@ by their table name; collector.models defines them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.delta import section_hash
 from agent.schema import SECTIONS
 
 RowBuilder = Callable[[Any], list[dict[str, Any]]]
@@ -172,9 +170,3 @@ def collection_state(collection: Any) -> dict[str, Any]:
     """What the current state keeps of a report's ``collection``: its errors."""
     errors = collection.get("errors") if isinstance(collection, dict) else None
     return {"errors": errors or []}
-
-
-def agent_hash(data: bytes | str) -> str:
-    """The hash the agent computes of a section (agent.delta.section_hash), from its JSON:
-    what a delta report's ``section_hashes`` are checked against."""
-    return section_hash(json.loads(data))

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from collector.report_decoding import Limits
+from collector.limits import Limits
 from collector.security import metrics_open
 
 DEFAULT_DATABASE_URL = "sqlite:///" + str(Path("var") / "inventar.db")

@@ -19,12 +19,14 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from collector import reference_cache
 from collector.db import Database
 from collector.decode_pool import DecodePool, WorkerUnavailable
 from collector.findings import notify
 from collector.ingest import AgentIdentity, StoreResult, find_agent, store_decoded
+from collector.limits import Limits
 from collector.metrics import Metrics
-from collector.report_decoding import BadReport, DecodedReport, Limits, decode
+from collector.report_decoding import BadReport, DecodedReport, decode
 from collector.security import MAX_TOKEN_LENGTH, hash_secret
 from collector.settings import Settings
 
@@ -83,7 +85,8 @@ def ingest(
     agent = _agents.get(db, token_hash)
     if agent is None:
         raise Unauthorized("invalid or revoked agent token")
-    return store_for(db, agent, token_hash, decode(body, encoding, limits))
+    decoded = decode(body, encoding, limits, reference_cache.basis())
+    return store_for(db, agent, token_hash, decoded)
 
 
 def store_for(
@@ -208,15 +211,16 @@ class IngestEndpoint:
         return agent
 
     async def _decode(self, body: bytes, encoding: str | None) -> DecodedReport:
+        basis = reference_cache.basis()
         if self.pool is not None:
             try:
-                return await self.pool.decode(body, encoding)
+                return await self.pool.decode(body, encoding, basis.digest)
             except WorkerUnavailable:
                 pass  # decoded here instead: slower, and the same answer
         if self.db.is_sqlite:
-            return decode(body, encoding, self.limits)
+            return decode(body, encoding, self.limits, basis)
         return await anyio.to_thread.run_sync(
-            decode, body, encoding, self.limits, limiter=_INGEST_THREADS
+            decode, body, encoding, self.limits, basis, limiter=_INGEST_THREADS
         )
 
     async def _body(self, headers: dict[bytes, bytes], receive: Receive) -> bytes | None:

@@ -24,9 +24,10 @@ from collector.budget.render import render
 from collector.db import Database
 from collector.findings.store import all_host_ids, evaluate_hosts
 from collector.ingest import store_report
+from collector.limits import Limits
 from collector.policy import PolicySet
 from collector.policy.cli import default_policies_dir
-from collector.report_decoding import Limits, parse_report
+from collector.report_decoding import parse_report
 from collector.services import add_site, get_org, get_site
 
 # site, kind, desktops, laptops, tablets, workplace share

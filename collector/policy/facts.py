@@ -50,30 +50,56 @@ class HostFacts:
 
 
 HOST_FACT_COLUMNS = tuple(f.name for f in fields(HostFacts))
-# The sections whose content the host facts depend on: a report that changes none of them
-# keeps the stored facts.
-HOST_FACT_SECTIONS = frozenset({"host", "os", "patches"})
+# The section each host fact comes from. Every fact depends on one section only, so the facts
+# of the sections a report carries are computed from that report alone (in the decode
+# workers), and a report that changes none of them keeps the stored facts.
+FACTS_OF_SECTION: dict[str, tuple[str, ...]] = {
+    "host": ("bios_date", "device_category"),
+    "os": ("os_edition_group", "os_support_end", "os_support_release", "os_support_source",
+           "os_support_estimated"),
+    "patches": ("reboot_required",),
+}  # fmt: skip
+HOST_FACT_SECTIONS = frozenset(FACTS_OF_SECTION)
+# Facts that are dates (the decode workers send them as ISO text).
+DATE_FACTS = frozenset({"bios_date", "os_support_end"})
+assert sorted(c for cs in FACTS_OF_SECTION.values() for c in cs) == sorted(HOST_FACT_COLUMNS)
 
 
-def host_facts(sections: dict[str, Any], reference: ReferenceData) -> HostFacts:
+def section_facts(section: str, data: Any, reference: ReferenceData | None) -> dict[str, Any]:
+    """The host facts that come from one section's JSON data (FACTS_OF_SECTION); those that
+    need reference data are None without it (unknown, not guessed)."""
+    part = _dict(data)
+    if section == "host":
+        return {
+            "bios_date": parse_date(part.get("bios_date")),
+            "device_category": device_category(part.get("chassis"), reference.lifecycle)
+            if reference is not None
+            else None,
+        }
+    if section == "os":
+        release = os_release(part, reference) if reference is not None else None
+        windows = reference is not None and part.get("family") == "windows"
+        return {
+            "os_edition_group": edition_group(part.get("edition"), part.get("name"), reference)
+            if windows and reference is not None
+            else None,
+            "os_support_end": release.end if release else None,
+            "os_support_release": release_label(release) if release else None,
+            "os_support_source": release.source if release else None,
+            "os_support_estimated": release.estimated if release else None,
+        }
+    if section == "patches":
+        reboot = part.get("reboot_required")
+        return {"reboot_required": reboot if isinstance(reboot, bool) else None}
+    raise KeyError(f"no host facts come from section {section}")
+
+
+def host_facts(sections: dict[str, Any], reference: ReferenceData | None) -> HostFacts:
     """The host's derived facts from its current sections (``host``, ``os``, ``patches``)."""
-    host = _dict(sections.get("host"))
-    os_info = _dict(sections.get("os"))
-    patches = _dict(sections.get("patches"))
-    release = os_release(os_info, reference)
-    reboot = patches.get("reboot_required")
-    return HostFacts(
-        bios_date=parse_date(host.get("bios_date")),
-        device_category=device_category(host.get("chassis"), reference.lifecycle),
-        os_edition_group=edition_group(os_info.get("edition"), os_info.get("name"), reference)
-        if os_info.get("family") == "windows"
-        else None,
-        os_support_end=release.end if release else None,
-        os_support_release=release_label(release) if release else None,
-        os_support_source=release.source if release else None,
-        os_support_estimated=release.estimated if release else None,
-        reboot_required=reboot if isinstance(reboot, bool) else None,
-    )
+    values: dict[str, Any] = {}
+    for section in FACTS_OF_SECTION:
+        values.update(section_facts(section, sections.get(section), reference))
+    return HostFacts(**values)
 
 
 def device_category(chassis: Any, lifecycle: Lifecycle) -> str | None:

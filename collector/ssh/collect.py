@@ -24,8 +24,9 @@ from agent.report import HostConfig, Selection, collect
 from agent.schema import Report
 from collector.db import Database
 from collector.ingest import store
+from collector.limits import Limits
 from collector.models import Site, SshTarget, utcnow
-from collector.report_decoding import BadReport, Limits, parse_report
+from collector.report_decoding import BadReport, parse_report
 from collector.ssh.calls import ProcCalls
 from collector.ssh.files import SftpFiles
 from collector.ssh.runner import SshRunner

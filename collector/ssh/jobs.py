@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from collector.db import Database
-from collector.report_decoding import Limits
+from collector.limits import Limits
 from collector.settings import Settings
 from collector.ssh.settings import SshSettings
 

@@ -44,9 +44,10 @@ from collector.cli import main as cli_main
 from collector.db import Database
 from collector.findings.store import all_host_ids, evaluate_hosts
 from collector.ingest import store_report
+from collector.limits import Limits
 from collector.main import create_app
 from collector.policy import PolicySet
-from collector.report_decoding import Limits, parse_report
+from collector.report_decoding import parse_report
 from collector.services import add_org, add_site, create_api_token, get_org, get_site
 from collector.settings import Settings
 from tests.policy.helpers import POLICIES_DIR, base_report, make

@@ -23,8 +23,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent import delta
 from agent.schema import SECTIONS
+from collector import reference_cache
 from collector.decode_pool import DecodePool, WorkerUnavailable
-from collector.report_decoding import BadReport, DecodedReport, Limits, decode
+from collector.limits import Limits
+from collector.report_decoding import BadReport, DecodedReport, decode
 from tests.agent.test_windows_bundles import replay
 from tests.collector.conftest import TEST_LIMITS, Env
 from tests.collector.helpers import make_report
@@ -74,8 +76,11 @@ def outcome(run: Any) -> tuple[Any, ...]:
 
 def both(pool: tuple[LoopThread, DecodePool], body: bytes, encoding: str | None) -> list[Any]:
     loop, decode_pool = pool
-    here = outcome(lambda: decode(body, encoding, LIMITS))
-    there = outcome(lambda: loop.run(decode_pool.decode(body, encoding)))
+    # As the serving process does: the reference data in use, and its digest for the worker.
+    basis = reference_cache.basis()
+    assert basis.digest and basis.reference is not None
+    here = outcome(lambda: decode(body, encoding, LIMITS, basis))
+    there = outcome(lambda: loop.run(decode_pool.decode(body, encoding, basis.digest)))
     return [here, there]
 
 

@@ -19,7 +19,8 @@ from collector.discovery import (
     store_discovery,
 )
 from collector.ingest import find_agent
-from collector.report_decoding import BadReport, Limits, decompress, validation_errors
+from collector.limits import Limits
+from collector.report_decoding import BadReport, decompress, validation_errors
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 

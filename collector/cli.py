@@ -244,13 +244,13 @@ def cmd_agents_list(args: argparse.Namespace) -> int:
     with database_from(args).session() as session:
         rows = list_agents(session)
     print("agent\tsite\thostname\tmachine id\tstate\tlast contact\tenrolled")
-    for agent, site in rows:
+    for agent, site, last_contact in rows:
         state = "active"
         if agent.revoked:
             state = f"replaced by {agent.replaced_by}" if agent.replaced_by else "revoked"
         print(
             f"{agent.id}\t{site}\t{agent.hostname or '-'}\t{agent.machine_id}\t{state}\t"
-            f"{_when(agent.last_seen)}\t{_when(agent.created_at)}"
+            f"{_when(last_contact)}\t{_when(agent.created_at)}"
         )
     return 0
 

@@ -75,14 +75,15 @@ _FIND_HOST = sa.select(
     *(_HOSTS.c[c] for c in FACT_COLUMNS),
     # The host the report is stored under already (a resend): one query where two were.
     _FIND_REPORT.scalar_subquery().label("report_host_id"),
+    # Whether the sending agent was revoked since its token was checked (or cached).
+    sa.select(_AGENTS.c.revoked)
+    .where(_AGENTS.c.id == sa.bindparam("agent_id"))
+    .scalar_subquery()
+    .label("agent_revoked"),
 ).where(
     _HOSTS.c.org_id == sa.bindparam("org_id"), _HOSTS.c.machine_id == sa.bindparam("machine_id")
 )
-_TOUCH_AGENT = (
-    sa.update(_AGENTS)
-    .where(_AGENTS.c.id == sa.bindparam("agent_id"), _AGENTS.c.revoked == sa.false())
-    .values(last_seen=sa.bindparam("now"))
-)
+_AGENT_REVOKED = sa.select(_AGENTS.c.revoked).where(_AGENTS.c.id == sa.bindparam("agent_id"))
 _INSERT_REPORT = sa.insert(_REPORTS)
 
 
@@ -212,16 +213,20 @@ def store_decoded(
     report_id = decoded.report_id
     host = conn.execute(
         _FIND_HOST,
-        {"org_id": org_id, "machine_id": decoded.machine_id, "report_id": report_id},
-    ).first()
+        {"org_id": org_id, "machine_id": decoded.machine_id, "report_id": report_id,
+         "agent_id": agent_id},
+    ).first()  # fmt: skip
     now = utcnow()
     # Revoked since the request was authenticated (or since the token was cached)? Checked
-    # inside the transaction, before anything else, resends included.
-    if (
-        agent_id is not None
-        and conn.execute(_TOUCH_AGENT, {"agent_id": agent_id, "now": now}).rowcount == 0
-    ):
-        raise BadReport(401, "agent token was revoked")
+    # inside the transaction, before anything else, resends included. (The agent's last
+    # contact is its host's last_seen: no write to the agents table per report.)
+    if agent_id is not None:
+        if host is not None:
+            revoked = host.agent_revoked
+        else:
+            revoked = conn.execute(_AGENT_REVOKED, {"agent_id": agent_id}).scalar()
+        if revoked is None or revoked:
+            raise BadReport(401, "agent token was revoked")
     if host is not None:
         existing = host.report_host_id
     else:

@@ -8,6 +8,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
 from collector.db import lock_for_transaction
@@ -21,6 +22,7 @@ from collector.models import (
     Host,
     Organization,
     Site,
+    table_of,
     utcnow,
 )
 from collector.security import (
@@ -413,10 +415,18 @@ def revoke_agent(session: Session, agent_id: str) -> Agent:
     return agent
 
 
-def list_agents(session: Session) -> list[tuple[Agent, str]]:
+def list_agents(session: Session) -> list[tuple[Agent, str, dt.datetime | None]]:
+    """Every agent with its site's name and its last contact: when its host last reported
+    (ingest does not write to the agents table per report; the host's row has it)."""
+    hosts = table_of(Host)
+    last_contact = (
+        sa.select(sa.func.max(hosts.c.last_seen))
+        .where(hosts.c.agent_id == col(Agent.id))
+        .scalar_subquery()
+    )
     query = (
-        select(Agent, Site.name)
+        sa.select(Agent, col(Site.name), last_contact)
         .join(Site, col(Site.id) == col(Agent.site_id))
         .order_by(col(Agent.created_at))
     )
-    return [(a, s) for a, s in session.exec(query)]
+    return [(a, s, seen) for a, s, seen in session.execute(query)]

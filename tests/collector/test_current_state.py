@@ -22,6 +22,7 @@ from collector.limits import Limits
 from collector.models import DisplayRow, Host, HostSection, Site, table_of
 from collector.reference_cache import FactsBasis
 from collector.report_decoding import decode
+from collector.services import list_agents
 from collector.settings import SHIPPED_POLICIES
 from tests.collector.conftest import Env
 from tests.collector.helpers import make_report
@@ -165,3 +166,15 @@ def test_a_worker_loads_the_reference_data_again_when_the_server_did(tmp_path: P
     assert reference_cache.basis_for("not-in-the-directory").digest == third
     lifecycle.write_text(lifecycle.read_text() + "\n# once more\n")
     assert reference_cache.basis_for("not-in-the-directory").digest == third
+
+
+def test_an_agents_last_contact_is_when_its_host_last_reported(env: Env) -> None:
+    reporting, token = env.enroll("m-contact")
+    silent, _ = env.enroll("m-silent")
+    r = env.post(token, make_report("m-contact"))
+    assert r.status_code == 201, r.text
+    seen = host_row(env, r.json()["host_id"]).last_seen
+    with env.db.session() as s:
+        contacts = {agent.id: last for agent, _site, last in list_agents(s)}
+    assert contacts[reporting] == seen and seen is not None
+    assert contacts[silent] is None

@@ -304,10 +304,20 @@ class SshTarget(SQLModel, table=True):
     password_file: str | None = Field(default=None, max_length=4096)
     known_hosts: str | None = Field(default=None, max_length=4096)
     role: str | None = Field(default=None, max_length=32)
+    # Root through sudo (collector.ssh.sudo): "nopasswd" or "password" (its password from an
+    # environment variable or a 0600 file, as the login password); None = no sudo.
+    sudo: str | None = Field(default=None, max_length=16)
+    sudo_password_env: str | None = Field(default=None, max_length=256)
+    sudo_password_file: str | None = Field(default=None, max_length=4096)
+    # A jump host, user@host[:port], and its key file (default: the target's credentials).
+    jump: str | None = Field(default=None, max_length=512)
+    jump_key_file: str | None = Field(default=None, max_length=4096)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_attempt_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_success_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_type=sa.Text)
+    # How the last collection got in: files over SFTP or the exec channel, sudo's state.
+    last_access: str | None = Field(default=None, sa_type=sa.Text)
     host_id: int | None = Field(default=None, foreign_key="hosts.id")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from collector.cli_database import database_from, database_parent
 from collector.services import ServiceError
+from collector.ssh.names import host_label
 from collector.ssh.settings import SshSettings
 from collector.ssh.targets import ROLES, TargetSpec, add_target, list_targets, remove_target
 
@@ -46,6 +47,25 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="known_hosts to verify the host key (default $INVENTAR_SSH_KNOWN_HOSTS)",
     )
     p.add_argument("--role", choices=ROLES)
+    root = p.add_mutually_exclusive_group()
+    root.add_argument(
+        "--sudo", action="store_true", help="become root with sudo -n (NOPASSWD) where needed"
+    )
+    root.add_argument(
+        "--sudo-password-env", metavar="VAR", help="sudo with the password in this variable"
+    )
+    root.add_argument(
+        "--sudo-password-file", type=Path, metavar="FILE",
+        help="sudo with the password in this file (mode 0600)",
+    )  # fmt: skip
+    p.add_argument(
+        "--jump", metavar="USER@HOST[:PORT]",
+        help="reach the host through this jump host (as OpenSSH's ProxyJump)",
+    )  # fmt: skip
+    p.add_argument(
+        "--jump-key", type=Path, metavar="FILE",
+        help="private key for the jump host (default: the target's key or password)",
+    )  # fmt: skip
     p.add_argument(
         "--trust-on-first-use",
         action="store_true",
@@ -68,10 +88,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return ssh
 
 
-def host_label(host: str, port: int) -> str:
-    return host if port == 22 else f"[{host}]:{port}"
-
-
 def cmd_add(args: argparse.Namespace) -> int:
     from collector.ssh.session import SshError, trust_on_first_use  # noqa: PLC0415  (paramiko)
 
@@ -86,14 +102,29 @@ def cmd_add(args: argparse.Namespace) -> int:
         password_file=args.password_file,
         known_hosts=args.known_hosts,
         role=args.role,
+        sudo=args.sudo,
+        sudo_password_env=args.sudo_password_env,
+        sudo_password_file=args.sudo_password_file,
+        jump=args.jump,
+        jump_key_file=args.jump_key,
     )
     db = database_from(args)
     with db.session() as session:
         target = add_target(session, spec)
     known = args.known_hosts or settings.known_hosts
     if args.trust_on_first_use:
+        from collector.ssh.collect import jump_of  # noqa: PLC0415  (paramiko)
+
         try:
-            fp, added = trust_on_first_use(args.host, args.port, known, settings.connect_timeout)
+            jump = jump_of(target)
+            if jump is not None:
+                fp, added = trust_on_first_use(jump.host, jump.port, known,
+                                               settings.connect_timeout)  # fmt: skip
+                shown = "trusted on first use" if added else "known already"
+                print(f"jump host {jump.label}: host key {fp} {shown}")
+            fp, added = trust_on_first_use(
+                args.host, args.port, known, settings.connect_timeout, jump=jump
+            )
         except SshError as exc:
             with db.session() as session:
                 remove_target(session, args.host, args.port)
@@ -120,11 +151,16 @@ def cmd_list(args: argparse.Namespace) -> int:
                 else f"password file {t.password_file}"
             )
         )
+        if t.sudo:
+            auth += f", sudo ({'NOPASSWD' if t.sudo == 'nopasswd' else 'with password'})"
+        if t.jump:
+            auth += f", via {t.jump}"
         when = t.last_success_at.isoformat(timespec="seconds") if t.last_success_at else "never"
         state = f"error: {t.last_error}" if t.last_error else "ok"
         print(
             f"{t.user}@{host_label(t.host, t.port)}\t{site.name}\t{auth}\t"
             f"last success {when}\t{state if t.last_attempt_at else 'not collected yet'}"
+            + (f"\t{t.last_access}" if t.last_access else "")
         )
     return 0
 

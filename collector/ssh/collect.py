@@ -2,6 +2,11 @@
 ingestion as an agent's report (validated by ``parse_report``, stored by ``store`` with
 ``source="ssh"``).
 
+How a collection gets in (collector.ssh.access): through a jump host if the target names one;
+files over SFTP, or through the exec channel (``cat``, ``ls``, ``stat``) where the server
+refuses the SFTP subsystem; root through sudo where the target says so. A collection that
+cannot read the basics (machine id, hostname, OS) fails with the reason and sends no report.
+
 Several hosts are collected at once (``INVENTAR_SSH_PARALLEL`` sessions); each has its own
 deadline (``INVENTAR_SSH_TIMEOUT``): past it its session is closed and the host is reported
 as timed out, so a hung host never holds up the others.
@@ -27,18 +32,19 @@ from collector.ingest import store
 from collector.limits import Limits
 from collector.models import Site, SshTarget, utcnow
 from collector.report_decoding import BadReport, parse_report
+from collector.ssh import access
 from collector.ssh.calls import ProcCalls
-from collector.ssh.files import SftpFiles
-from collector.ssh.runner import SshRunner
+from collector.ssh.names import host_label, parse_jump
 from collector.ssh.session import (
     Credentials,
+    Jump,
     SshError,
     SshSession,
     connect,
-    host_label,
     read_password,
 )
 from collector.ssh.settings import SshSettings
+from collector.ssh.sudo import Sudo
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +56,7 @@ class Outcome:
     ok: bool
     message: str
     seconds: float
+    access: str | None = None  # how the collection got in (files, sudo)
     host_id: int | None = None
     report_id: str | None = None
     stored: bool = False  # a new report (not a duplicate)
@@ -67,12 +74,43 @@ def credentials(target: SshTarget) -> Credentials:
     )
 
 
+def jump_of(target: SshTarget) -> Jump | None:
+    """The target's jump host: its own key file, else the target's credentials."""
+    if not target.jump:
+        return None
+    user, host, port = parse_jump(target.jump)
+    own = credentials(target)
+    if target.jump_key_file:
+        return Jump(host, port, Credentials(user, key_file=target.jump_key_file))
+    return Jump(host, port, Credentials(user, key_file=own.key_file, password=own.password))
+
+
+def sudo_of(target: SshTarget) -> Sudo | None:
+    if target.sudo == "nopasswd":
+        return Sudo()
+    if target.sudo == "password":
+        try:
+            password = read_password(target.sudo_password_env, target.sudo_password_file)
+        except SshError as exc:
+            raise SshError(f"sudo: {exc.message}") from None
+        return Sudo(password)
+    return None
+
+
+@dataclass(frozen=True)
+class Collected:
+    report: Report
+    access: str  # how it got in, for the outcome and `ssh list`
+
+
 def collect_report(
     target: SshTarget, site_name: str, settings: SshSettings, cancel: _Cancel | None = None
-) -> Report:
-    """The report of one target, or SshError (connect, host key, auth, platform, timeout)."""
+) -> Collected:
+    """The report of one target, or SshError (connect, host key, auth, shell, platform,
+    basics unreadable, timeout)."""
     cancel = cancel or _Cancel()
     known_hosts = Path(target.known_hosts) if target.known_hosts else settings.known_hosts
+    sudo = sudo_of(target)
     session = connect(
         target.host,
         target.port,
@@ -80,20 +118,12 @@ def collect_report(
         known_hosts,
         timeout=settings.connect_timeout,
         command_timeout=settings.probe_timeout,
+        jump=jump_of(target),
     )
     try:
         cancel.attach(session)
-        runner = SshRunner(session)
-        uname = runner.run(["uname", "-s"], timeout=settings.connect_timeout)
-        if not uname.ok:
-            raise SshError(f"{session.label}: cannot run commands: {uname.describe()}")
-        system = uname.stdout.strip()
-        if system != "Linux":
-            raise SshError(
-                f"{session.label}: only Linux hosts are collected over SSH, not {system}"
-            )
-        files = SftpFiles(session)
-        machine = Machine(runner, files, ProcCalls(runner, files), "linux")
+        way = access.open_way(session, sudo, settings.connect_timeout)
+        machine = Machine(way.runner, way.files, ProcCalls(way.runner, way.files), "linux")
         report = collect(
             machine,
             Selection(),
@@ -104,7 +134,8 @@ def collect_report(
         session.close()
     if cancel.expired:
         raise SshError(f"{session.label}: collection took longer than {settings.timeout:g} s")
-    return report
+    access.check_basics(session.label, report, way)
+    return Collected(report, way.describe())
 
 
 class _Cancel:
@@ -128,8 +159,11 @@ class _Cancel:
                 self._session.close()
 
 
-def store_ssh_report(db: Database, target_id: int, report: Report, limits: Limits) -> Outcome:
-    """Validates the report as any report and stores it with ``source="ssh"``."""
+def store_ssh_report(
+    db: Database, target_id: int, report: Report, limits: Limits
+) -> tuple[str, int, str]:
+    """Validates the report as any report and stores it with ``source="ssh"``: its status
+    ("stored" or "duplicate"), host id and report id."""
     raw = report.model_dump_json()
     parsed = parse_report(raw.encode("utf-8"), limits)
     with db.write_session() as session:
@@ -143,16 +177,7 @@ def store_ssh_report(db: Database, target_id: int, report: Report, limits: Limit
         )
     if result.status == "stored":
         _notify_findings(db, result.host_id)
-    return Outcome(
-        target.host,
-        target.port,
-        True,
-        result.status,
-        0.0,
-        result.host_id,
-        result.report_id,
-        result.status == "stored",
-    )
+    return result.status, result.host_id, result.report_id
 
 
 def _notify_findings(db: Database, host_id: int) -> None:
@@ -170,6 +195,8 @@ def _record(db: Database, target_id: int, outcome: Outcome, when: dt.datetime) -
         if target is None:
             return
         target.last_attempt_at = when
+        if outcome.access is not None:
+            target.last_access = outcome.access[:4000]
         if outcome.ok:
             target.last_success_at = when
             target.last_error = None
@@ -197,18 +224,20 @@ def collect_one(
         return Outcome(target.host, target.port, False, message, time.monotonic() - started)
 
     try:
-        report = collect_report(target, site.name, settings, cancel)
-        stored = store_ssh_report(db, target.id, report, limits)
+        collected = collect_report(target, site.name, settings, cancel)
+        report = collected.report
+        status, host_id, report_id = store_ssh_report(db, target.id, report, limits)
         outcome = Outcome(
             target.host,
             target.port,
             True,
-            f"{stored.message} (host {stored.host_id}, report {stored.report_id}, "
-            f"{len(report.collection.errors)} collection error(s))",
+            f"{status} (host {host_id}, report {report_id}, "
+            f"{len(report.collection.errors)} collection error(s); {collected.access})",
             time.monotonic() - started,
-            stored.host_id,
-            stored.report_id,
-            stored.stored,
+            collected.access,
+            host_id,
+            report_id,
+            status == "stored",
         )
     except SshError as exc:
         outcome = failed(exc.message)

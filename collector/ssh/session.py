@@ -21,6 +21,8 @@ from pathlib import Path
 
 import paramiko
 
+from collector.ssh.names import host_label
+
 # paramiko logs a traceback from its transport thread for every failed handshake; the
 # collector says what failed in one line instead (SshError).
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
@@ -38,11 +40,6 @@ def fingerprint(key: paramiko.PKey) -> str:
     """The key's SHA256 fingerprint as OpenSSH prints it (``SHA256:`` + unpadded base64)."""
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
-
-
-def host_label(host: str, port: int) -> str:
-    """The host's name in known_hosts: ``host`` on port 22, else ``[host]:port``."""
-    return host if port == 22 else f"[{host}]:{port}"
 
 
 @dataclass(frozen=True)
@@ -103,8 +100,15 @@ class _RejectUnknown(paramiko.MissingHostKeyPolicy):
 class SshSession:
     """An authenticated connection; SFTP is opened on first use and shared (with a lock)."""
 
-    def __init__(self, client: paramiko.SSHClient, label: str, timeout: float) -> None:
+    def __init__(
+        self,
+        client: paramiko.SSHClient,
+        label: str,
+        timeout: float,
+        via: paramiko.SSHClient | None = None,
+    ) -> None:
         self.client = client
+        self.via = via  # the jump host's connection, closed with this one
         self.label = label
         self.timeout = timeout
         self._sftp: paramiko.SFTPClient | None = None
@@ -139,6 +143,22 @@ class SshSession:
         except Exception:  # closing must never raise
             pass
         self.client.close()
+        if self.via is not None:
+            self.via.close()
+
+
+@dataclass(frozen=True)
+class Jump:
+    """A jump host (OpenSSH's ProxyJump): the target is reached through a direct-tcpip
+    channel of an SSH connection to it; its own host key is verified like the target's."""
+
+    host: str
+    port: int
+    credentials: Credentials
+
+    @property
+    def label(self) -> str:
+        return f"{self.credentials.user}@{host_label(self.host, self.port)}"
 
 
 def connect(
@@ -149,11 +169,59 @@ def connect(
     *,
     timeout: float = 15.0,
     command_timeout: float = 60.0,
+    jump: Jump | None = None,
 ) -> SshSession:
-    """An authenticated session, or SshError saying what failed (host key, auth, network)."""
-    label = f"{credentials.user}@{host_label(host, port)}"
-    client = paramiko.SSHClient()
+    """An authenticated session, or SshError saying what failed (host key, auth, network;
+    for a jump host, which of the two)."""
     _load_known_hosts(known_hosts)  # a broken file is an error of its own
+    via: paramiko.SSHClient | None = None
+    sock: paramiko.Channel | None = None
+    if jump is not None:
+        via, sock = _through(jump, host, port, known_hosts, timeout)
+    try:
+        client = _connect_client(host, port, credentials, known_hosts, timeout, sock=sock)
+    except SshError:
+        if via is not None:
+            via.close()
+        raise
+    label = f"{credentials.user}@{host_label(host, port)}"
+    return SshSession(client, label, command_timeout, via=via)
+
+
+def _through(
+    jump: Jump, host: str, port: int, known_hosts: Path, timeout: float
+) -> tuple[paramiko.SSHClient, paramiko.Channel]:
+    """The jump host's connection (its key verified) and a channel through it to the target."""
+    via = _connect_client(jump.host, jump.port, jump.credentials, known_hosts, timeout,
+                          what="jump host ")  # fmt: skip
+    try:
+        transport = via.get_transport()
+        assert transport is not None
+        channel = transport.open_channel(
+            "direct-tcpip", (host, port), ("127.0.0.1", 0), timeout=timeout
+        )
+    except (paramiko.SSHException, OSError) as exc:
+        via.close()
+        raise SshError(
+            f"jump host {jump.label} cannot reach {host_label(host, port)}: {exc} (does it "
+            "allow TCP forwarding, AllowTcpForwarding, and reach the target?)"
+        ) from None
+    return via, channel
+
+
+def _connect_client(
+    host: str,
+    port: int,
+    credentials: Credentials,
+    known_hosts: Path,
+    timeout: float,
+    *,
+    sock: paramiko.Channel | None = None,
+    what: str = "",
+) -> paramiko.SSHClient:
+    label = f"{credentials.user}@{host_label(host, port)}"
+    name = f"{what}{host_label(host, port)}"
+    client = paramiko.SSHClient()
     if known_hosts.exists():
         client.load_host_keys(str(known_hosts))
     client.set_missing_host_key_policy(_RejectUnknown(known_hosts))
@@ -170,14 +238,15 @@ def connect(
             channel_timeout=timeout,
             allow_agent=False,
             look_for_keys=False,
+            sock=sock,
         )
-    except SshError:
+    except SshError as exc:
         client.close()
-        raise
+        raise SshError(f"{what}{exc.message}") from None
     except paramiko.BadHostKeyException as exc:
         client.close()
         raise SshError(
-            f"{host_label(host, port)}: host key CHANGED: the host offers {exc.key.get_name()} "
+            f"{name}: host key CHANGED: the host offers {exc.key.get_name()} "
             f"{fingerprint(exc.key)}, {known_hosts} has {fingerprint(exc.expected_key)}; "
             "refusing to connect (possible man-in-the-middle). If the change is expected, "
             f"remove the old key from {known_hosts} and add the host again"
@@ -185,33 +254,45 @@ def connect(
     except paramiko.AuthenticationException as exc:
         client.close()
         raise SshError(
-            f"{label}: authentication failed ({credentials.describe()}): {exc}"
+            f"{what}{label}: authentication failed ({credentials.describe()}): {exc}"
         ) from None
     except TimeoutError:
         client.close()
-        raise SshError(f"{host_label(host, port)}: no answer within {timeout:g} s") from None
+        raise SshError(f"{name}: no answer within {timeout:g} s") from None
     except paramiko.SSHException as exc:
         transport = client.get_transport()
         spoke = transport is not None and bool(getattr(transport, "remote_version", ""))
         client.close()
         if not spoke:
             raise SshError(
-                f"{host_label(host, port)}: no SSH answer within {timeout:g} s (the port "
-                "accepts connections but sends no SSH banner)"
+                f"{name}: no SSH answer within {timeout:g} s (the port accepts connections "
+                "but sends no SSH banner)"
             ) from None
-        raise SshError(f"{host_label(host, port)}: SSH failed: {exc}") from None
+        raise SshError(f"{name}: SSH failed: {exc}") from None
     except OSError as exc:
         client.close()
-        raise SshError(f"{host_label(host, port)}: cannot connect: {exc.strerror or exc}") from None
-    return SshSession(client, label, command_timeout)
+        raise SshError(f"{name}: cannot connect: {exc.strerror or exc}") from None
+    return client
 
 
-def server_key(host: str, port: int, timeout: float = 15.0) -> paramiko.PKey:
-    """The host key the server offers (no authentication)."""
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except OSError as exc:
-        raise SshError(f"{host_label(host, port)}: cannot connect: {exc.strerror or exc}") from None
+def server_key(
+    host: str, port: int, timeout: float = 15.0, *, jump: Jump | None = None, known_hosts:
+    Path | None = None,
+) -> paramiko.PKey:  # fmt: skip
+    """The host key the server offers (no authentication), directly or through ``jump``
+    (whose own key is verified against ``known_hosts``)."""
+    via: paramiko.SSHClient | None = None
+    sock: socket.socket | paramiko.Channel
+    if jump is not None:
+        assert known_hosts is not None
+        via, sock = _through(jump, host, port, known_hosts, timeout)
+    else:
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            raise SshError(
+                f"{host_label(host, port)}: cannot connect: {exc.strerror or exc}"
+            ) from None
     transport = paramiko.Transport(sock)
     transport.banner_timeout = timeout
     try:
@@ -221,10 +302,12 @@ def server_key(host: str, port: int, timeout: float = 15.0) -> paramiko.PKey:
         raise SshError(f"{host_label(host, port)}: SSH failed: {exc}") from None
     finally:
         transport.close()
+        if via is not None:
+            via.close()
 
 
 def trust_on_first_use(
-    host: str, port: int, known_hosts: Path, timeout: float = 15.0
+    host: str, port: int, known_hosts: Path, timeout: float = 15.0, jump: Jump | None = None
 ) -> tuple[str, bool]:
     """Records the host's key in known_hosts unless a key is known already.
 
@@ -232,8 +315,9 @@ def trust_on_first_use(
     for the host, of any type, the offered key must be one of them; a key of another type is
     refused like a changed one, never added beside the known ones (whoever sits in the
     connection when a target is added again would otherwise get a trusted key).
+    Through a ``jump`` host, whose key must be known already (trust it first).
     """
-    key = server_key(host, port, timeout)
+    key = server_key(host, port, timeout, jump=jump, known_hosts=known_hosts)
     label = host_label(host, port)
     keys = _load_known_hosts(known_hosts)
     known = keys.lookup(label)

@@ -1,5 +1,6 @@
 """SSH targets: add, list, remove. Only references to credentials are stored: the key file's
-path, the password's environment variable name or the path of its 0600 file."""
+path, the password's environment variable name or the path of its 0600 file (the same for
+sudo's password and the jump host's key)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from collector.models import Site, SshTarget
 from collector.services import ServiceError, get_site
+from collector.ssh.names import parse_jump
 
 ROLES = ("workplace", "classroom", "pupil-device", "kiosk", "server", "other")
 _HOST = re.compile(r"^[A-Za-z0-9._:\-\[\]%]{1,253}$")
@@ -31,6 +33,49 @@ class TargetSpec:
     password_file: Path | None = None
     known_hosts: Path | None = None
     role: str | None = None
+    sudo: bool = False  # NOPASSWD
+    sudo_password_env: str | None = None
+    sudo_password_file: Path | None = None
+    jump: str | None = None  # user@host[:port]
+    jump_key_file: Path | None = None
+
+    @property
+    def sudo_mode(self) -> str | None:
+        if self.sudo_password_env is not None or self.sudo_password_file is not None:
+            return "password"
+        return "nopasswd" if self.sudo else None
+
+
+def _check_password_file(path: Path, what: str) -> None:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError as exc:
+        raise ServiceError(f"{what} file {path}: {exc.strerror}") from None
+    if mode & 0o077:
+        raise ServiceError(f"{what} file {path} must have mode 0600 (it has {mode:04o})")
+
+
+def _validate_access(spec: TargetSpec) -> None:
+    """sudo and jump host options."""
+    given = [spec.sudo, spec.sudo_password_env is not None, spec.sudo_password_file is not None]
+    if sum(given) > 1:
+        raise ServiceError("give at most one of --sudo, --sudo-password-env, --sudo-password-file")
+    if spec.sudo_password_env is not None and not _ENV.fullmatch(spec.sudo_password_env):
+        raise ServiceError(f"invalid environment variable name {spec.sudo_password_env!r}")
+    if spec.sudo_password_file is not None:
+        _check_password_file(spec.sudo_password_file, "sudo password")
+    if spec.jump is not None:
+        try:
+            user, host, _port = parse_jump(spec.jump)
+        except ValueError as exc:
+            raise ServiceError(str(exc)) from None
+        if not _USER.fullmatch(user) or not _HOST.fullmatch(host):
+            raise ServiceError(f"invalid jump host {spec.jump!r}")
+    if spec.jump_key_file is not None:
+        if spec.jump is None:
+            raise ServiceError("--jump-key needs --jump")
+        if not os.access(spec.jump_key_file, os.R_OK):
+            raise ServiceError(f"jump key file {spec.jump_key_file} is not readable")
 
 
 def _validate(spec: TargetSpec) -> None:
@@ -50,14 +95,8 @@ def _validate(spec: TargetSpec) -> None:
     if spec.password_env is not None and not _ENV.fullmatch(spec.password_env):
         raise ServiceError(f"invalid environment variable name {spec.password_env!r}")
     if spec.password_file is not None:
-        try:
-            mode = stat.S_IMODE(spec.password_file.stat().st_mode)
-        except OSError as exc:
-            raise ServiceError(f"password file {spec.password_file}: {exc.strerror}") from None
-        if mode & 0o077:
-            raise ServiceError(
-                f"password file {spec.password_file} must have mode 0600 (it has {mode:04o})"
-            )
+        _check_password_file(spec.password_file, "password")
+    _validate_access(spec)
 
 
 def add_target(session: Session, spec: TargetSpec) -> SshTarget:
@@ -83,6 +122,11 @@ def add_target(session: Session, spec: TargetSpec) -> SshTarget:
         password_file=absolute(spec.password_file),
         known_hosts=absolute(spec.known_hosts),
         role=spec.role,
+        sudo=spec.sudo_mode,
+        sudo_password_env=spec.sudo_password_env,
+        sudo_password_file=absolute(spec.sudo_password_file),
+        jump=spec.jump,
+        jump_key_file=absolute(spec.jump_key_file),
     )
     session.add(target)
     session.commit()

@@ -95,10 +95,11 @@ def test_parsers() -> None:
     assert parse_proc_net(tcp, "tcp") == [
         {"proto": "tcp", "address": "127.0.0.1", "port": 8080, "process": None}
     ]
+    path = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     assert remote_command(["dpkg-query", "-W", "-f", "${Package}\t${Version}\n"]) == (
-        "LC_ALL=C LANG=C dpkg-query -W -f '${Package}\t${Version}\n'"
+        f"LC_ALL=C LANG=C {path} dpkg-query -W -f '${{Package}}\t${{Version}}\n'"
     )
-    assert remote_command(["a b"], {"X": "1;rm"}) == "LC_ALL=C LANG=C X='1;rm' 'a b'"
+    assert remote_command(["a b"], {"X": "1;rm"}) == f"LC_ALL=C LANG=C {path} X='1;rm' 'a b'"
     with pytest.raises(ValueError, match="invalid environment variable name"):
         remote_command(["true"], {"X;rm": "1"})
 

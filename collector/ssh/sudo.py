@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import errno
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from agent.files import MAX_FILE_BYTES, FileSource
 from agent.runner import DEFAULT_TIMEOUT_S, CommandResult
@@ -38,6 +39,7 @@ ROOT_COMMANDS = {
     "sshd": "sshd -T (reads the host keys)",
 }
 CHECK_TIMEOUT_S = 20.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -129,21 +131,19 @@ class SudoFiles:
     def _refused(self, path: str) -> PermissionError:
         return PermissionError(errno.EACCES, f"Permission denied ({self.state.describe()})", path)
 
-    def read_bytes(self, path: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    def _as_user_else_root(self, path: str, call: Callable[[FileSource], T]) -> T:
         try:
-            return self.files.read_bytes(path, limit)
+            return call(self.files)
         except PermissionError:
             if self.root is None:
                 raise self._refused(path) from None
-            return self.root.read_bytes(path, limit)
+            return call(self.root)
+
+    def read_bytes(self, path: str, limit: int = MAX_FILE_BYTES) -> bytes:
+        return self._as_user_else_root(path, lambda files: files.read_bytes(path, limit))
 
     def listdir(self, path: str) -> list[str]:
-        try:
-            return self.files.listdir(path)
-        except PermissionError:
-            if self.root is None:
-                raise self._refused(path) from None
-            return self.root.listdir(path)
+        return self._as_user_else_root(path, lambda files: files.listdir(path))
 
     def exists(self, path: str) -> bool:
         # Not through sudo: probes ask about many paths that are simply absent, and a sudo
@@ -151,9 +151,4 @@ class SudoFiles:
         return self.files.exists(path)
 
     def mtime(self, path: str) -> float:
-        try:
-            return self.files.mtime(path)
-        except PermissionError:
-            if self.root is None:
-                raise self._refused(path) from None
-            return self.root.mtime(path)
+        return self._as_user_else_root(path, lambda files: files.mtime(path))

@@ -368,7 +368,8 @@ class Finding(SQLModel, table=True):
     status: str = Field(max_length=16, index=True)
     severity: str = Field(max_length=16)
     category: str = Field(max_length=16)
-    message: str = Field(sa_type=sa.Text)
+    message: str = Field(sa_type=sa.Text)  # English
+    message_de: str | None = Field(default=None, sa_type=sa.Text)  # German
     first_seen: dt.datetime = Field(sa_type=UTCDateTime)
     last_seen: dt.datetime = Field(sa_type=UTCDateTime)
     # Last evaluation that failed (fail or waived); None = this episode never failed.

@@ -71,6 +71,7 @@ _UPDATE = (
         severity=sa.bindparam("severity"),
         category=sa.bindparam("category"),
         message=sa.bindparam("message"),
+        message_de=sa.bindparam("message_de"),
         first_seen=sa.bindparam("first_seen"),
         last_seen=sa.bindparam("last_seen"),
         last_failed=sa.bindparam("last_failed"),
@@ -95,8 +96,8 @@ _TOUCH = (
         ),
     )
 )
-_COMPARED = ("status", "severity", "category", "message", "first_seen", "waiver_id",
-             "waiver_reason", "waiver_until")  # fmt: skip
+_COMPARED = ("status", "severity", "category", "message", "message_de", "first_seen",
+             "waiver_id", "waiver_reason", "waiver_until")  # fmt: skip
 
 
 @dataclass
@@ -336,7 +337,8 @@ def _diff(
             "status": result.status,
             "severity": result.severity,
             "category": result.category,
-            "message": result.message,
+            "message": result.messages.get("en", result.message),
+            "message_de": result.messages.get("de"),
             "last_seen": now,
             "waiver_id": waiver.id if waiver else None,
             "waiver_reason": waiver.reason if waiver else None,

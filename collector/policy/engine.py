@@ -21,8 +21,11 @@ from typing import Any
 
 import cel
 
+from collector.policy import failure
 from collector.policy.loader import DERIVED, Check, Expression, PolicySet
 from collector.policy.model import Result, Status, Waiver
+
+LANGS = failure.LANGS
 
 
 class _Unknown(Exception):
@@ -50,38 +53,69 @@ def evaluate(
     today = _today(derived)
     results: list[Result] = []
     for check in policies.checks:
-        status, message = _run(check, context, lang)
+        status, messages = _run(check, context)
         if status == "fail" and waiver_list:
-            status, message = _waive(check, host, today, waiver_list, message)
-        results.append(Result(check.id, status, check.severity, check.category, message))
+            status, messages = _waive(check, host, today, waiver_list, messages)
+        message = messages.get(lang) or messages["en"]
+        results.append(Result(check.id, status, check.severity, check.category, message, messages))
     return results
 
 
 def activation(
     policies: PolicySet, report: Mapping[str, Any], derived: Mapping[str, Any]
 ) -> cel.Context:
-    variables: dict[str, Any] = {name: report.get(name) for name in policies.report_sections}
-    variables[DERIVED] = dict(derived)
+    """The host's CEL variables: the sections the checks read, each cut to the fields they
+    read (PolicySet.fields), and the derived facts likewise."""
+    fields = policies.fields
+    variables: dict[str, Any] = {
+        name: _project(report.get(name), fields.get(name)) for name in policies.report_sections
+    }
+    variables[DERIVED] = _project(dict(derived), fields.get(DERIVED))
     return cel.Context(variables=variables)
 
 
-def _run(check: Check, context: cel.Context, lang: str) -> tuple[Status, str]:
-    title = check.title.get(lang) or check.title.get("en") or check.id
+def _project(value: Any, keep: frozenset[str] | None) -> Any:
+    """A mapping cut to the fields ``keep`` (a missing field stays missing); anything else,
+    or ``keep`` None, as it is."""
+    if keep is None or not isinstance(value, dict):
+        return value
+    return {k: v for k, v in value.items() if k in keep}
+
+
+def _run(check: Check, context: cel.Context) -> tuple[Status, dict[str, str]]:
+    """The check's status and its message in every language."""
+    titles = {lang: check.title.get(lang) or check.title.get("en") or check.id for lang in LANGS}
+
+    def each(suffix: dict[str, str]) -> dict[str, str]:
+        return {lang: f"{titles[lang]}{suffix[lang]}" for lang in LANGS}
+
     if check.applies is not None:
         try:
             applies = _bool(check.applies, context)
         except _Unknown as exc:
-            return "unknown", f"{title}: applicability unknown ({exc.reason})"
+            return "unknown", each(_said(_APPLIES_UNKNOWN, exc.reason))
         if not applies:
-            return "not-applicable", f"{title}: not applicable"
+            return "not-applicable", each(_NOT_APPLICABLE)
     try:
         ok = _bool(check.condition, context)
     except _Unknown as exc:
-        return "unknown", f"{title}: unknown ({exc.reason})"
+        return "unknown", each(_said(_UNKNOWN, exc.reason))
     if ok:
-        return "pass", title
-    detail = _detail(check.detail, context)
-    return "fail", f"{title}: {detail}" if detail else title
+        return "pass", dict(titles)
+    said = failure.render(check.failure, context) if check.failure else None
+    if said is not None:
+        return "fail", said
+    detail = _detail(check.detail, context)  # a pack without failure texts
+    return "fail", each(dict.fromkeys(LANGS, f": {detail}" if detail else ""))
+
+
+_NOT_APPLICABLE = {"de": ": nicht zutreffend", "en": ": not applicable"}
+_UNKNOWN = {"de": ": unbekannt ({})", "en": ": unknown ({})"}
+_APPLIES_UNKNOWN = {"de": ": Anwendbarkeit unbekannt ({})", "en": ": applicability unknown ({})"}
+
+
+def _said(forms: dict[str, str], reason: str) -> dict[str, str]:
+    return {lang: form.format(reason) for lang, form in forms.items()}
 
 
 def _bool(expr: Expression, context: cel.Context) -> bool:
@@ -124,18 +158,25 @@ def _waive(
     host: Any,
     today: dt.date,
     waivers: list[Waiver],
-    message: str,
-) -> tuple[Status, str]:
+    messages: dict[str, str],
+) -> tuple[Status, dict[str, str]]:
     host_map = host if isinstance(host, dict) else None
     matching = [w for w in waivers if w.matches(check.id, host_map)]
     if not matching:
-        return "fail", message
+        return "fail", messages
     active = [w for w in matching if today <= w.until]
     if active:
         best = max(active, key=lambda w: w.until)
-        return "waived", f"{message} [waived until {best.until.isoformat()}: {best.reason}]"
+        forms = {"de": " [Ausnahme bis {}: {}]", "en": " [waived until {}: {}]"}
+        return "waived", {
+            lang: text + forms[lang].format(best.until.isoformat(), best.reason)
+            for lang, text in messages.items()
+        }
     last = max(matching, key=lambda w: w.until)
-    return "fail", f"{message} [waiver expired {last.until.isoformat()}]"
+    forms = {"de": " [Ausnahme abgelaufen am {}]", "en": " [waiver expired {}]"}
+    return "fail", {
+        lang: text + forms[lang].format(last.until.isoformat()) for lang, text in messages.items()
+    }
 
 
 def _today(derived: Mapping[str, Any]) -> dt.date:

@@ -19,6 +19,7 @@ import cel
 
 from agent.schema import Report
 from collector.policy import _yaml
+from collector.policy import failure as failure_text
 from collector.policy.model import CATEGORIES, SEVERITIES, Category, Severity
 from collector.policy.reference import ReferenceData, ReferenceDataError, load_reference_data
 
@@ -36,6 +37,7 @@ _CHECK_KEYS = {
     "applies",
     "condition",
     "detail",
+    "failure",
     "remediation",
     "references",
 }
@@ -98,14 +100,26 @@ class Check:
     file: str
     applies: Expression | None = None
     detail: Expression | None = None
+    # What a failure says, per language (collector.policy.failure); () = the title.
+    failure: tuple[failure_text.Alternative, ...] = ()
+
+    def expressions(self) -> list[Expression]:
+        """Every compiled expression of the check, failure texts included."""
+        out = [e for e in (self.condition, self.applies, self.detail) if e is not None]
+        for alternative in self.failure:
+            if alternative.when is not None:
+                out.append(alternative.when)
+            for text in alternative.texts.values():
+                out.extend(p for p in text.parts if isinstance(p, Expression))
+        return out
 
     @property
     def variables(self) -> frozenset[str]:
-        names = set(self.condition.variables)
-        for expr in (self.applies, self.detail):
-            if expr is not None:
-                names |= expr.variables
-        return frozenset(names)
+        return frozenset().union(*(e.variables for e in self.expressions()))
+
+    def sources(self) -> list[str]:
+        """The CEL source of every expression of the check."""
+        return [e.source for e in self.expressions()]
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,10 @@ class PolicySet:
     files: tuple[str, ...] = ()
     # The report sections any check reads: only these are handed to CEL.
     report_sections: frozenset[str] = field(default_factory=frozenset)
+    # Of each section (and `derived`) the first-level fields the checks read; None = the
+    # whole section (a list, or read in a way the loader cannot follow). Converting a value
+    # to CEL costs about a microsecond per object, so only what is read is converted.
+    fields: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
 
     @classmethod
     def load(cls, directory: str | Path) -> PolicySet:
@@ -243,7 +261,35 @@ def _load(directory: Path) -> PolicySet | PolicyLoadError:
         digest=digest.hexdigest(),
         files=tuple(str(p) for p in files),
         report_sections=sections,
+        fields=fields_read(checks, sections | {DERIVED}),
     )
+
+
+# `name.field`: the first-level field read of a variable; a macro or function called on the
+# variable itself (`displays.exists(...)`, `size(x)` does not match) reads all of it.
+_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter", "size", "contains",
+                     "startsWith", "endsWith", "matches"})  # fmt: skip
+# CEL string literals ('…', "…", with escapes): what they say is no field access.
+_STRINGS = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+
+
+def fields_read(checks: Sequence[Check], names: frozenset[str]) -> dict[str, frozenset[str] | None]:
+    """Per variable, the first-level fields the checks' expressions read (None = all)."""
+    out: dict[str, set[str] | None] = {name: set() for name in names}
+    for check in checks:
+        for text in check.sources():
+            code = _STRINGS.sub("''", text)
+            for name in names:
+                for match in re.finditer(rf"(?<![\w.]){re.escape(name)}\b(\s*\.\s*(\w+))?", code):
+                    read = out[name]
+                    if read is None:
+                        break
+                    field_name = match.group(2)
+                    if field_name is None or field_name in _MACROS:
+                        out[name] = None
+                    else:
+                        read.add(field_name)
+    return {name: (frozenset(read) if read is not None else None) for name, read in out.items()}
 
 
 def _check(
@@ -288,34 +334,38 @@ def _check(
                         f"reference {ref!r} is not in the references catalogue "
                         "(data/references.yaml)"
                     )
+
+    def compile_(source: str, where: str) -> Expression | None:
+        try:
+            expr = compile_expression(source)
+        except Exception as exc:  # the CEL binding raises ValueError; be safe
+            bad(f"`{where}`: CEL error: {exc}")
+            return None
+        missing = unknown_functions(expr)
+        if missing:
+            bad(
+                f"`{where}`: function(s) not provided by the CEL implementation: "
+                f"{', '.join(missing)}"
+            )
+        stray = sorted(expr.variables - ALLOWED_VARIABLES)
+        if stray:
+            bad(
+                f"`{where}`: unknown identifier(s) {', '.join(stray)} "
+                f"(use report sections or `derived`)"
+            )
+        return expr
+
     compiled: dict[str, Expression | None] = {}
     for key in ("applies", "condition", "detail"):
         source = raw.get(key)
         if source is None:
             compiled[key] = None
-            continue
-        if not isinstance(source, str):
+        elif not isinstance(source, str):
             bad(f"`{key}` must be a CEL expression (a string)")
             compiled[key] = None
-            continue
-        try:
-            expr = compile_expression(source)
-        except Exception as exc:  # the CEL binding raises ValueError; be safe
-            bad(f"`{key}`: CEL error: {exc}")
-            compiled[key] = None
-            continue
-        missing = unknown_functions(expr)
-        if missing:
-            bad(
-                f"`{key}`: function(s) not provided by the CEL implementation: {', '.join(missing)}"
-            )
-        stray = sorted(expr.variables - ALLOWED_VARIABLES)
-        if stray:
-            bad(
-                f"`{key}`: unknown identifier(s) {', '.join(stray)} "
-                f"(use report sections or `derived`)"
-            )
-        compiled[key] = expr
+        else:
+            compiled[key] = compile_(source, key)
+    failures = failure_text.parse(raw["failure"], compile_, bad) if "failure" in raw else ()
     if len(problems) > before:
         return None
     condition = compiled["condition"]
@@ -328,6 +378,7 @@ def _check(
         condition=condition,
         applies=compiled["applies"],
         detail=compiled["detail"],
+        failure=failures,
         remediation=remediation,
         references=references,
         file=file,

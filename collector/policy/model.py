@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Status = Literal["pass", "fail", "unknown", "not-applicable", "waived"]
@@ -24,6 +25,8 @@ class Result:
     severity: Severity
     category: Category
     message: str
+    # The message in every language ("de", "en"); ``message`` is the one asked for.
+    messages: Mapping[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, str]:
         return {

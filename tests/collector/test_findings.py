@@ -84,6 +84,10 @@ def test_ingest_evaluates_findings(env: Env) -> None:
     assert fw["host_id"] == host_id and fw["hostname"] == "rathaus-pc-017"
     assert fw["site"] == "GS Nord" and fw["resolved_at"] is None
     assert fw["first_seen"] and fw["last_seen"] and fw["waiver_reason"] is None
+    # The finding says what is wrong, in both languages; `message` stays the English one.
+    assert fw["messages"] == {"de": "Die Host-Firewall ist ausgeschaltet",
+                              "en": "The host firewall is off"}  # fmt: skip
+    assert fw["message"] == "The host firewall is off"
     assert items["sec.boot.secure-boot"]["status"] == "unknown"
     assert items["sec.antivirus"]["status"] == "not-applicable"  # Windows only
     assert items["sec.screenlock"]["status"] == "pass"

@@ -442,4 +442,7 @@ def test_german_titles(policies: PolicySet) -> None:
     report = make({"security.firewall": False})
     facts = derive(report, policies.reference, NOW)
     results = {r.check: r for r in evaluate(policies, report, facts, lang="de")}
-    assert results["sec.firewall"].message == "Host-Firewall ist aktiv"
+    # A failure says what is wrong (the title says what passing means).
+    assert results["sec.firewall"].message == "Die Host-Firewall ist ausgeschaltet"
+    assert results["sec.boot.secure-boot"].status == "pass"
+    assert results["sec.boot.secure-boot"].message == "Secure Boot ist aktiv"

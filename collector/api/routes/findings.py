@@ -30,6 +30,8 @@ class FindingItem(BaseModel):
     severity: str
     category: str
     message: str
+    # The message in every language the packs give ("de", "en").
+    messages: dict[str, str]
     first_seen: dt.datetime
     last_seen: dt.datetime
     resolved_at: dt.datetime | None
@@ -93,6 +95,8 @@ def _page(
                 severity=finding.severity,
                 category=finding.category,
                 message=finding.message,
+                messages={"en": finding.message}
+                | ({"de": finding.message_de} if finding.message_de else {}),
                 first_seen=finding.first_seen,
                 last_seen=finding.last_seen,
                 resolved_at=finding.resolved_at,

@@ -380,14 +380,50 @@ class Finding(SQLModel, table=True):
     waiver_until: dt.date | None = None
 
 
+class DeviceFinding(SQLModel, table=True):
+    """One device check (policies/devices.yaml) on one discovered device over one episode;
+    the same life as a host's :class:`Finding` (collector/findings/devices.py)."""
+
+    __tablename__ = "device_findings"
+    __table_args__ = (
+        sa.Index(
+            "uq_device_findings_current",
+            "device_id",
+            "check_id",
+            unique=True,
+            sqlite_where=sa.text("resolved_at IS NULL"),
+            postgresql_where=sa.text("resolved_at IS NULL"),
+        ),
+        sa.Index("ix_device_findings_device_check", "device_id", "check_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    device_id: int = Field(foreign_key="devices.id")
+    check_id: str = Field(max_length=128)
+    status: str = Field(max_length=16, index=True)
+    severity: str = Field(max_length=16)
+    category: str = Field(max_length=16)
+    message: str = Field(sa_type=sa.Text)  # English
+    message_de: str | None = Field(default=None, sa_type=sa.Text)  # German
+    first_seen: dt.datetime = Field(sa_type=UTCDateTime)
+    last_seen: dt.datetime = Field(sa_type=UTCDateTime)
+    last_failed: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    waiver_id: int | None = Field(default=None)
+    waiver_reason: str | None = Field(default=None, sa_type=sa.Text)
+    waiver_until: dt.date | None = None
+
+
 class WaiverRecord(SQLModel, table=True):
-    """An accepted exception for a check on one host or a whole site, up to ``until``."""
+    """An accepted exception for a check on one host, one discovered device or a whole site,
+    up to ``until``."""
 
     __tablename__ = "waivers"
 
     id: int | None = Field(default=None, primary_key=True)
     check_id: str = Field(max_length=128)
     host_id: int | None = Field(default=None, foreign_key="hosts.id", index=True)
+    device_id: int | None = Field(default=None, foreign_key="devices.id", index=True)
     site_id: int | None = Field(default=None, foreign_key="sites.id", index=True)
     reason: str = Field(sa_type=sa.Text)
     until: dt.date

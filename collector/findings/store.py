@@ -63,39 +63,52 @@ _W = table_of(WaiverRecord)
 _SIGHT = table_of(SecurityUpdateSighting)
 _STATE = table_of(PolicyState)
 
-_UPDATE = (
-    sa.update(_F)
-    .where(_F.c.id == sa.bindparam("_id"))
-    .values(
-        status=sa.bindparam("status"),
-        severity=sa.bindparam("severity"),
-        category=sa.bindparam("category"),
-        message=sa.bindparam("message"),
-        message_de=sa.bindparam("message_de"),
-        first_seen=sa.bindparam("first_seen"),
-        last_seen=sa.bindparam("last_seen"),
-        last_failed=sa.bindparam("last_failed"),
-        waiver_id=sa.bindparam("waiver_id"),
-        waiver_reason=sa.bindparam("waiver_reason"),
-        waiver_until=sa.bindparam("waiver_until"),
+
+@dataclass(frozen=True)
+class Statements:
+    """The write statements of a findings table (hosts' ``findings``, ``device_findings``),
+    whose subject column is ``key``."""
+
+    table: sa.Table
+    key: str
+    update: sa.Update
+    resolve: sa.Update
+    touch: sa.Update
+
+
+def statements(table: sa.Table, key: str) -> Statements:
+    columns = ("status", "severity", "category", "message", "message_de", "first_seen",
+               "last_seen", "last_failed", "waiver_id", "waiver_reason",
+               "waiver_until")  # fmt: skip
+    update = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("_id"))
+        .values({c: sa.bindparam(c) for c in columns})
     )
-)
-_RESOLVE = (
-    sa.update(_F)
-    .where(_F.c.id == sa.bindparam("_id"))
-    .values(resolved_at=sa.bindparam("resolved_at"), last_seen=sa.bindparam("last_seen"))
-)
-# Most evaluations change nothing but the times: one statement for all current rows.
-_TOUCH = (
-    sa.update(_F)
-    .where(_F.c.host_id.in_(sa.bindparam("host_ids", expanding=True)), _F.c.resolved_at.is_(None))
-    .values(
-        last_seen=sa.bindparam("now"),
-        last_failed=sa.case(
-            (_F.c.status.in_(sorted(FAILING)), sa.bindparam("now")), else_=_F.c.last_failed
-        ),
+    resolve = (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("_id"))
+        .values(resolved_at=sa.bindparam("resolved_at"), last_seen=sa.bindparam("last_seen"))
     )
-)
+    # Most evaluations change nothing but the times: one statement for all current rows.
+    touch = (
+        sa.update(table)
+        .where(
+            table.c[key].in_(sa.bindparam("subject_ids", expanding=True)),
+            table.c.resolved_at.is_(None),
+        )
+        .values(
+            last_seen=sa.bindparam("now"),
+            last_failed=sa.case(
+                (table.c.status.in_(sorted(FAILING)), sa.bindparam("now")),
+                else_=table.c.last_failed,
+            ),
+        )
+    )
+    return Statements(table, key, update, resolve, touch)
+
+
+HOST_FINDINGS = statements(_F, "host_id")
 _COMPARED = ("status", "severity", "category", "message", "message_de", "first_seen",
              "waiver_id", "waiver_reason", "waiver_until")  # fmt: skip
 
@@ -113,12 +126,12 @@ class _HostInput:
 
 
 @dataclass
-class _Changes:
+class Changes:
     inserts: list[dict[str, Any]]
     updates: list[dict[str, Any]]
     resolves: list[dict[str, Any]]
     deletes: list[int]
-    touched_hosts: list[int]
+    touched: list[int]  # the subjects evaluated
     new_sightings: list[dict[str, Any]]
     gone_sightings: list[tuple[int, str]]
 
@@ -160,10 +173,10 @@ def _evaluate_batch(
             return 0
         ids = [h.id for h in hosts]
         site_ids = sorted({h.site_id for h in hosts})
-        current = _current_findings(conn, ids)
+        current = current_findings(conn, HOST_FINDINGS, ids)
         waivers = _waivers(conn, ids, site_ids)
         sightings = _sightings(conn, ids)
-    changes = _Changes([], [], [], [], ids, [], [])
+    changes = Changes([], [], [], [], ids, [], [])
     for host in hosts:
         seen = _update_sightings(host, sightings.get(host.id, {}), now, changes)
         facts = derive(
@@ -181,18 +194,11 @@ def _evaluate_batch(
                           "site": host.site}  # fmt: skip
         host_waivers = waivers.get(host.id, []) + waivers.get(-host.site_id, [])
         results = evaluate(policies, report, facts, [_policy_waiver(w, host) for w in host_waivers])
-        _diff(host.id, results, current.get(host.id, {}), host_waivers, now=now, changes=changes)
+        diff(("host_id", host.id), results, current.get(host.id, {}), host_waivers, now=now,
+             changes=changes)  # fmt: skip
     with db.write_session() as session:
         conn = session.connection()
-        conn.execute(_TOUCH, {"host_ids": changes.touched_hosts, "now": now})
-        if changes.resolves:
-            conn.execute(_RESOLVE, changes.resolves)
-        if changes.deletes:
-            conn.execute(sa.delete(_F).where(_F.c.id.in_(changes.deletes)))
-        if changes.updates:
-            conn.execute(_UPDATE, changes.updates)
-        if changes.inserts:
-            conn.execute(sa.insert(_F), changes.inserts)
+        write(conn, HOST_FINDINGS, changes, now)
         if changes.gone_sightings:
             for host_id, name in changes.gone_sightings:
                 conn.execute(
@@ -247,13 +253,17 @@ def _load_hosts(conn: sa.Connection, host_ids: Sequence[int]) -> list[_HostInput
     return out
 
 
-def _current_findings(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+def current_findings(
+    conn: sa.Connection, table: Statements, subject_ids: Sequence[int]
+) -> dict[int, dict[str, Any]]:
+    """The current findings of each subject, by check id."""
+    t = table.table
     out: dict[int, dict[str, Any]] = {}
     rows = conn.execute(
-        sa.select(_F).where(_F.c.host_id.in_(host_ids), _F.c.resolved_at.is_(None))
+        sa.select(t).where(t.c[table.key].in_(subject_ids), t.c.resolved_at.is_(None))
     ).mappings()
     for row in rows:
-        out.setdefault(row["host_id"], {})[row["check_id"]] = dict(row)
+        out.setdefault(row[table.key], {})[row["check_id"]] = dict(row)
     return out
 
 
@@ -298,7 +308,7 @@ def pending_security_names(report: dict[str, Any]) -> set[str]:
 
 
 def _update_sightings(
-    host: _HostInput, known: dict[str, dt.datetime], now: dt.datetime, changes: _Changes
+    host: _HostInput, known: dict[str, dt.datetime], now: dt.datetime, changes: Changes
 ) -> dict[str, dt.datetime]:
     """First sightings of the host's pending security updates, recorded for new ones (at the
     report's collection time, which is when it was seen) and forgotten for installed ones."""
@@ -320,14 +330,27 @@ def _active_waiver(check: str, waivers: list[WaiverRecord], today: dt.date) -> W
     return max(active, key=lambda w: w.until) if active else None
 
 
-def _diff(
-    host_id: int,
+def write(conn: sa.Connection, table: Statements, changes: Changes, now: dt.datetime) -> None:
+    """Writes what evaluating a batch of subjects changed in their findings table."""
+    conn.execute(table.touch, {"subject_ids": changes.touched, "now": now})
+    if changes.resolves:
+        conn.execute(table.resolve, changes.resolves)
+    if changes.deletes:
+        conn.execute(sa.delete(table.table).where(table.table.c.id.in_(changes.deletes)))
+    if changes.updates:
+        conn.execute(table.update, changes.updates)
+    if changes.inserts:
+        conn.execute(sa.insert(table.table), changes.inserts)
+
+
+def diff(
+    subject: tuple[str, int],
     results: list[Result],
     current: dict[str, dict[str, Any]],
     waivers: list[WaiverRecord],
     *,
     now: dt.datetime,
-    changes: _Changes,
+    changes: Changes,
 ) -> None:
     today = now.date()
     for result in results:
@@ -353,7 +376,7 @@ def _diff(
         if row is None:
             changes.inserts.append(
                 {
-                    "host_id": host_id,
+                    subject[0]: subject[1],
                     "check_id": result.check,
                     "first_seen": now,
                     "last_failed": now if failing else None,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collector.policy.derive import derive
-    from collector.policy.engine import evaluate
+    from collector.policy.engine import evaluate, evaluate_device
     from collector.policy.loader import (
         Check,
         Policies,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "derive": "derive",
     "evaluate": "engine",
+    "evaluate_device": "engine",
     "Check": "loader",
     "Policies": "loader",
     "PolicyLoadError": "loader",
@@ -59,6 +60,7 @@ __all__ = [
     "Waiver",
     "derive",
     "evaluate",
+    "evaluate_device",
     "lint",
 ]
 assert sorted(__all__) == sorted(_WHERE)

@@ -22,7 +22,7 @@ from typing import Any
 import cel
 
 from collector.policy import failure
-from collector.policy.loader import DERIVED, Check, Expression, PolicySet
+from collector.policy.loader import DERIVED, DEVICE, Check, Expression, PolicySet
 from collector.policy.model import Result, Status, Waiver
 
 LANGS = failure.LANGS
@@ -48,14 +48,41 @@ def evaluate(
     JSON file); ``derived`` comes from :func:`collector.policy.derive.derive`.
     """
     context = activation(policies, report, derived)
-    waiver_list = list(waivers)
     host = report.get("host")
-    today = _today(derived)
+    return _results(policies.checks, context, host if isinstance(host, dict) else None,
+                    list(waivers), _today(derived), lang)  # fmt: skip
+
+
+def evaluate_device(
+    policies: PolicySet,
+    device: Mapping[str, Any],
+    waivers: Iterable[Waiver] = (),
+    *,
+    now: dt.datetime | None = None,
+    lang: str = "en",
+) -> list[Result]:
+    """Evaluate the device checks (packs with ``subject: device``) on one discovered device
+    (``device``: mac, ip, vendor, open_ports, managed, site, site_kind). A waiver's ``host``
+    names the device's MAC address."""
+    context = cel.Context(variables={DEVICE: dict(device)})
+    today = (now or dt.datetime.now(dt.UTC)).date()
+    subject = {"machine_id": device.get("mac"), "hostname": device.get("ip")}
+    return _results(policies.device_checks, context, subject, list(waivers), today, lang)
+
+
+def _results(  # noqa: PLR0917  (the one loop both subjects share)
+    checks: Iterable[Check],
+    context: cel.Context,
+    subject: dict[str, Any] | None,
+    waivers: list[Waiver],
+    today: dt.date,
+    lang: str,
+) -> list[Result]:
     results: list[Result] = []
-    for check in policies.checks:
+    for check in checks:
         status, messages = _run(check, context)
-        if status == "fail" and waiver_list:
-            status, messages = _waive(check, host, today, waiver_list, messages)
+        if status == "fail" and waivers:
+            status, messages = _waive(check, subject, today, waivers, messages)
         message = messages.get(lang) or messages["en"]
         results.append(Result(check.id, status, check.severity, check.category, message, messages))
     return results

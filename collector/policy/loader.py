@@ -28,6 +28,11 @@ from collector.policy.reference import ReferenceData, ReferenceDataError, load_r
 REPORT_VARIABLES: frozenset[str] = frozenset(Report.model_fields)
 DERIVED = "derived"
 ALLOWED_VARIABLES = REPORT_VARIABLES | {DERIVED}
+# A pack's `subject`: what its checks judge. `host` (default): a reporting host, by its
+# report sections and derived facts; `device`: a device found by network discovery, by the
+# one variable `device` (collector.findings.devices says its fields).
+DEVICE = "device"
+SUBJECT_VARIABLES = {"host": ALLOWED_VARIABLES, "device": frozenset({DEVICE})}
 
 _CHECK_KEYS = {
     "id",
@@ -98,6 +103,7 @@ class Check:
     remediation: Mapping[str, str]
     references: tuple[str, ...]
     file: str
+    subject: str = "host"
     applies: Expression | None = None
     detail: Expression | None = None
     # What a failure says, per language (collector.policy.failure); () = the title.
@@ -133,6 +139,8 @@ class PolicySet:
     files: tuple[str, ...] = ()
     # The report sections any check reads: only these are handed to CEL.
     report_sections: frozenset[str] = field(default_factory=frozenset)
+    # The checks of packs whose subject is a discovered device (not in ``checks``).
+    device_checks: tuple[Check, ...] = ()
     # Of each section (and `derived`) the first-level fields the checks read; None = the
     # whole section (a list, or read in a way the loader cannot follow). Converting a value
     # to CEL costs about a microsecond per object, so only what is read is converted.
@@ -147,7 +155,7 @@ class PolicySet:
         return result
 
     def check(self, check_id: str) -> Check:
-        for check in self.checks:
+        for check in (*self.checks, *self.device_checks):
             if check.id == check_id:
                 return check
         raise KeyError(check_id)
@@ -237,11 +245,16 @@ def _load(directory: Path) -> PolicySet | PolicyLoadError:
         if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
             problems.append(Problem(str(path), None, "a pack is a mapping with a `checks` list"))
             continue
-        unknown_top = set(data) - {"pack", "description", "checks"}
+        unknown_top = set(data) - {"pack", "description", "subject", "checks"}
         if unknown_top:
             problems.append(Problem(str(path), None, f"unknown keys {sorted(unknown_top)}"))
+        subject = data.get("subject", "host")
+        if subject not in SUBJECT_VARIABLES:
+            choices = ", ".join(SUBJECT_VARIABLES)
+            problems.append(Problem(str(path), None, f"subject must be one of {choices}"))
+            continue
         for index, raw in enumerate(data["checks"]):
-            check = _check(path, index, raw, reference, problems)
+            check = _check(path, index, raw, reference, problems, subject=subject)
             if check is None:
                 continue
             if check.id in seen:
@@ -253,10 +266,13 @@ def _load(directory: Path) -> PolicySet | PolicyLoadError:
             checks.append(check)
     if problems:
         return PolicyLoadError(problems)
+    device_checks = tuple(c for c in checks if c.subject == DEVICE)
+    checks = [c for c in checks if c.subject != DEVICE]
     sections = frozenset().union(*(c.variables for c in checks)) & REPORT_VARIABLES
     return PolicySet(
         directory=directory,
         checks=tuple(checks),
+        device_checks=device_checks,
         reference=reference,
         digest=digest.hexdigest(),
         files=tuple(str(p) for p in files),
@@ -293,7 +309,13 @@ def fields_read(checks: Sequence[Check], names: frozenset[str]) -> dict[str, fro
 
 
 def _check(
-    path: Path, index: int, raw: object, reference: ReferenceData, problems: list[Problem]
+    path: Path,
+    index: int,
+    raw: object,
+    reference: ReferenceData,
+    problems: list[Problem],
+    *,
+    subject: str = "host",
 ) -> Check | None:
     file = str(path)
     if not isinstance(raw, dict):
@@ -347,12 +369,10 @@ def _check(
                 f"`{where}`: function(s) not provided by the CEL implementation: "
                 f"{', '.join(missing)}"
             )
-        stray = sorted(expr.variables - ALLOWED_VARIABLES)
+        stray = sorted(expr.variables - SUBJECT_VARIABLES[subject])
         if stray:
-            bad(
-                f"`{where}`: unknown identifier(s) {', '.join(stray)} "
-                f"(use report sections or `derived`)"
-            )
+            allowed = "`device`" if subject == DEVICE else "report sections or `derived`"
+            bad(f"`{where}`: unknown identifier(s) {', '.join(stray)} (use {allowed})")
         return expr
 
     compiled: dict[str, Expression | None] = {}
@@ -379,6 +399,7 @@ def _check(
         applies=compiled["applies"],
         detail=compiled["detail"],
         failure=failures,
+        subject=subject,
         remediation=remediation,
         references=references,
         file=file,

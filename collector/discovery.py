@@ -5,7 +5,8 @@ vendor, open ports, site and last-seen time. A device is *managed* when its MAC 
 interface of a host that reports to the collector (by agent or SSH): that is computed when
 asked, so a device becomes managed the moment its host's report arrives.
 
-Findings for unmanaged devices or legacy ports (telnet, SMB on printers) are not made yet.
+The device checks (policies/devices.yaml: an unmanaged device, legacy ports) are evaluated
+by collector.findings.devices.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class StoredDiscovery:
     devices: int
     new: int
     site: str
+    device_ids: tuple[int, ...] = ()  # to evaluate (collector.findings.devices)
 
 
 def _vendor(mac: str, given: str | None) -> str | None:
@@ -144,13 +146,27 @@ def store_discovery(
     try:
         if new_rows:
             conn.execute(sa.insert(_DEVICES), new_rows)
+        ids = _ids(conn, agent.org_id, list(by_mac))
         session.commit()
     except IntegrityError:  # another agent's discovery added one of them meanwhile: once more
         session.rollback()
         if not retry:
             raise
         return store_discovery(session, agent, discovery, retry=False)
-    return StoredDiscovery(len(by_mac), len(new_rows), site)
+    return StoredDiscovery(len(by_mac), len(new_rows), site, tuple(ids))
+
+
+def _ids(conn: sa.Connection, org_id: int, macs: list[str]) -> list[int]:
+    out: list[int] = []
+    for i in range(0, len(macs), 500):
+        out.extend(
+            conn.execute(
+                sa.select(_DEVICES.c.id).where(
+                    _DEVICES.c.org_id == org_id, _DEVICES.c.mac.in_(macs[i : i + 500])
+                )
+            ).scalars()
+        )
+    return out
 
 
 def managed_expression() -> sa.ColumnElement[bool]:

@@ -14,7 +14,13 @@ import sys
 from collections.abc import Iterable
 
 from collector.db import Database
-from collector.findings.evaluator import Evaluator, evaluator_for, notify, start_evaluator
+from collector.findings.evaluator import (
+    Evaluator,
+    evaluator_for,
+    notify,
+    notify_devices,
+    start_evaluator,
+)
 from collector.findings.store import evaluate_hosts, reevaluate_if_changed
 from collector.policy import PolicyLoadError, PolicySet
 from collector.policy.cli import default_policies_dir
@@ -27,6 +33,7 @@ __all__ = [
     "evaluate_imported",
     "evaluator_for",
     "notify",
+    "notify_devices",
     "reevaluate_if_changed",
     "start_evaluator",
 ]

@@ -8,14 +8,15 @@ next read; expiry is picked up by the collector's periodic job).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from collector.cli_database import add_database_option, database_from
-from collector.findings import store
-from collector.findings.waivers import add_waiver, list_waivers, remove_waiver
+from collector.findings import devices, store
+from collector.findings.waivers import add_waiver, covered_devices, list_waivers, remove_waiver
 from collector.policy import PolicyLoadError, PolicySet
 from collector.policy.cli import default_policies_dir
 from collector.services import ServiceError
@@ -34,6 +35,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--host", metavar="H", help="hostname, FQDN or machine id")
     target.add_argument("--site", metavar="S", help="site name")
+    target.add_argument(
+        "--device", metavar="MAC", help="a discovered device (for the device checks, dev.*)"
+    )
     p.add_argument("--reason", required=True, help="why the failure is accepted")
     p.add_argument("--until", required=True, metavar="DATE", help="last day (YYYY-MM-DD)")
     p.add_argument("--policies", type=Path, metavar="DIR", help="policy packs directory")
@@ -72,11 +76,15 @@ def cmd_add(args: argparse.Namespace) -> int:
             policies=policies,
             host=args.host,
             site=args.site,
+            device=args.device,
         )
+        covered = covered_devices(session, waiver)
     store.evaluate_hosts(db, hosts, policies)
-    target = f"host {args.host}" if args.host else f"site {args.site}"
+    devices.evaluate_devices(db, covered, policies)
+    target = (f"host {args.host}" if args.host else
+              f"device {args.device}" if args.device else f"site {args.site}")  # fmt: skip
     print(f"waiver {waiver.id}: {waiver.check_id} on {target} until {waiver.until.isoformat()} "
-          f"({len(hosts)} host(s) re-evaluated)")  # fmt: skip
+          f"({len(hosts)} host(s), {len(covered)} device(s) re-evaluated)")  # fmt: skip
     return 0
 
 
@@ -87,7 +95,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps([{**vars(w), "until": w.until.isoformat()} for w in waivers], indent=2))
         return 0
     for w in waivers:
-        target = f"host {w.host}" if w.host_id is not None else f"site {w.site}"
+        target = (f"host {w.host}" if w.host_id is not None else
+                  f"device {w.device}" if w.device else f"site {w.site}")  # fmt: skip
         state = "expired" if w.expired else "active"
         print(f"{w.id}\t{w.check}\t{target}\t{w.until.isoformat()}\t{state}\t{w.reason}")
     return 0
@@ -104,5 +113,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
     else:
         store.evaluate_hosts(db, hosts, policies)
+        # Devices whose findings name a waiver that is gone.
+        today = dt.datetime.now(dt.UTC).date()
+        devices.evaluate_devices(db, devices.expired_waiver_device_ids(db, today), policies)
     print(f"waiver {args.waiver_id} removed ({len(hosts)} host(s) re-evaluated)")
     return 0

@@ -25,7 +25,7 @@ from pathlib import Path
 from collector import reference_cache
 from collector.current_state import refresh_facts_if_changed
 from collector.db import Database
-from collector.findings import store
+from collector.findings import devices, store
 from collector.models import utcnow
 from collector.policy import Policies, PolicyLoadError, PolicySet
 from collector.policy.cli import default_policies_dir
@@ -42,6 +42,14 @@ def notify(db: Database, host_id: int) -> None:
     evaluator = _evaluators.get(id(db))
     if evaluator is not None:
         evaluator.notify(host_id)
+
+
+def notify_devices(db: Database, device_ids: list[int]) -> None:
+    """Queue discovered devices for evaluation of the device checks (no-op without an
+    evaluator)."""
+    evaluator = _evaluators.get(id(db))
+    if evaluator is not None:
+        evaluator.notify_devices(device_ids)
 
 
 def evaluator_for(db: Database) -> Evaluator | None:
@@ -71,6 +79,7 @@ class Evaluator:
         self.batch_size = batch_size
         self.policies: Policies | None = None
         self._pending: dict[int, None] = {}  # insertion-ordered set
+        self._pending_devices: dict[int, None] = {}
         self._first_pending = 0.0
         self._cond = threading.Condition()
         self._busy = False
@@ -90,6 +99,13 @@ class Evaluator:
                 self._cond.notify()
             self._pending[host_id] = None
 
+    def notify_devices(self, device_ids: list[int]) -> None:
+        with self._cond:
+            if not self._pending and not self._pending_devices:
+                self._first_pending = time.monotonic()
+                self._cond.notify()
+            self._pending_devices.update(dict.fromkeys(device_ids))
+
     def drain(self, timeout: float = 30.0) -> bool:
         """Wait until every queued host is evaluated and no work is running (for tests and
         shutdown); skips the settle delay. False on timeout."""
@@ -98,7 +114,7 @@ class Evaluator:
             self._flush = True
             self._cond.notify_all()
             try:
-                while self._pending or self._busy or self._maintenance_due:
+                while self._pending or self._pending_devices or self._busy or self._maintenance_due:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or self._thread is None or not self._thread.is_alive():
                         return False
@@ -139,10 +155,11 @@ class Evaluator:
                     now = time.monotonic()
                     if self._maintenance_due or now >= next_tick:
                         break
-                    if self._pending and (self._flush or now >= self._first_pending + self.settle):
+                    waiting = bool(self._pending or self._pending_devices)
+                    if waiting and (self._flush or now >= self._first_pending + self.settle):
                         break
                     wake = next_tick
-                    if self._pending:
+                    if waiting:
                         wake = min(wake, self._first_pending + self.settle)
                     self._cond.wait(max(0.0, wake - now))
                 if self._stopping:
@@ -153,13 +170,18 @@ class Evaluator:
                 batch = list(self._pending)[: self.batch_size]
                 for host_id in batch:
                     del self._pending[host_id]
-                if self._pending:
+                device_batch = list(self._pending_devices)[: devices.BATCH_SIZE]
+                for device_id in device_batch:
+                    del self._pending_devices[device_id]
+                if self._pending or self._pending_devices:
                     self._first_pending = time.monotonic() - self.settle  # no more waiting
             if maintenance:
                 next_tick = time.monotonic() + self.interval
                 self._guard(self.maintenance)
             if batch:
                 self._guard(functools.partial(self._evaluate, batch))
+            if device_batch:
+                self._guard(functools.partial(self._evaluate_devices, device_batch))
 
     def _guard(self, work: Callable[[], None]) -> None:
         try:
@@ -182,6 +204,9 @@ class Evaluator:
             return
         try:
             store.evaluate_hosts(self.db, host_ids, policies, batch_size=self.batch_size)
+            # A host's report may have made a discovered device managed (its MAC).
+            devices.evaluate_devices(self.db, devices.device_ids_of_hosts(self.db, host_ids),
+                                     policies)  # fmt: skip
         except Exception:
             # One bad host must not keep the others unevaluated: try them one by one.
             log.exception("evaluating a batch of %d hosts failed; trying each", len(host_ids))
@@ -190,6 +215,11 @@ class Evaluator:
                     store.evaluate_hosts(self.db, [host_id], policies)
                 except Exception:
                     log.exception("evaluating host %s failed", host_id)
+
+    def _evaluate_devices(self, device_ids: list[int]) -> None:
+        policies = self._current()
+        if policies is not None:
+            devices.evaluate_devices(self.db, device_ids, policies)
 
     def maintenance(self) -> None:
         """Pack reload and re-evaluation, waiver expiry, hosts never evaluated."""
@@ -210,11 +240,16 @@ class Evaluator:
         if refresh_facts_if_changed(self.db, digest, policies.reference):
             store.store_digest(self.db, "")  # facts changed: every host is evaluated again
         if store.reevaluate_if_changed(self.db, policies) is not None:
+            devices.evaluate_devices(self.db, devices.all_device_ids(self.db), policies)
             return
         hosts = set(store.expired_waiver_host_ids(self.db, utcnow().date()))
         hosts.update(store.unevaluated_host_ids(self.db))
         if hosts:
             store.evaluate_hosts(self.db, hosts, policies, batch_size=self.batch_size)
+        found = set(devices.expired_waiver_device_ids(self.db, utcnow().date()))
+        found.update(devices.unevaluated_device_ids(self.db))
+        if found:
+            devices.evaluate_devices(self.db, found, policies)
 
 
 def start_evaluator(db: Database, policies_dir: Path | None = None) -> Evaluator:

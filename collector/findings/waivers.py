@@ -1,7 +1,8 @@
 """Waivers stored in the database: add, list, remove (shared by the CLI and tests).
 
 A waiver names a check, one host (by hostname, FQDN or machine id, resolved to the host when
-added) or one site, a reason and the last day it holds (``until``, inclusive). A waived
+added), one discovered device (by MAC address, for the device checks) or one site, a reason
+and the last day it holds (``until``, inclusive). A waived
 failure is shown as ``waived`` with the reason and date; after ``until`` it is ``fail`` again
 (the evaluator's periodic job re-evaluates hosts whose waiver expired).
 """
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from collector.models import Host, Site, WaiverRecord
+from collector.discovery import normalize_mac
+from collector.models import Device, Host, Site, WaiverRecord
 from collector.policy import PolicySet
 from collector.services import ServiceError, get_site
 
@@ -31,6 +33,7 @@ class WaiverInfo:
     reason: str
     until: dt.date
     expired: bool
+    device: str | None = None  # the device's MAC, for a waiver of a device check
 
 
 def find_host(session: Session, name: str) -> Host:
@@ -79,13 +82,20 @@ def add_waiver(
     policies: PolicySet,
     host: str | None = None,
     site: str | None = None,
+    device: str | None = None,
     today: dt.date | None = None,
 ) -> tuple[WaiverRecord, list[int]]:
-    """Store a waiver; returns it and the ids of the hosts it covers (to re-evaluate)."""
+    """Store a waiver; returns it and the ids of the hosts it covers (to re-evaluate; a
+    device waiver covers no host: :func:`covered_devices`)."""
     today = today or dt.datetime.now(dt.UTC).date()
-    if (host is None) == (site is None):
-        raise ServiceError("a waiver names exactly one of --host or --site")
-    if check not in {c.id for c in policies.checks}:
+    if sum(x is not None for x in (host, site, device)) != 1:
+        raise ServiceError("a waiver names exactly one of --host, --device or --site")
+    device_checks = {c.id for c in policies.device_checks}
+    if device is not None and check not in device_checks:
+        raise ServiceError(f"{check!r} is not a device check (policies/devices.yaml)")
+    if host is not None and check in device_checks:
+        raise ServiceError(f"{check!r} is a device check: name the device with --device MAC")
+    if check not in {c.id for c in policies.checks} | device_checks:
         raise ServiceError(f"unknown check {check!r} (not in the policy packs in "
                            f"{policies.directory})", 404)  # fmt: skip
     reason = reason.strip()
@@ -98,6 +108,8 @@ def add_waiver(
     if host is not None:
         found = find_host(session, host)
         record.host_id = found.id
+    elif device is not None:
+        record.device_id = find_device(session, device).id
     else:
         record.site_id = get_site(session, site or "").id
     session.add(record)
@@ -105,9 +117,35 @@ def add_waiver(
     return record, covered_hosts(session, record)
 
 
+def find_device(session: Session, mac: str) -> Device:
+    """The discovered device with this MAC address (any spelling of it)."""
+    try:
+        wanted = normalize_mac(mac)
+    except ValueError as exc:
+        raise ServiceError(f"--device: {exc}") from None
+    found = session.exec(select(Device).where(Device.mac == wanted)).all()
+    if not found:
+        raise ServiceError(f"unknown device {wanted} (not found by any discovery)", 404)
+    if len(found) > 1:
+        raise ServiceError(f"device {wanted} was found in several organizations")
+    return found[0]
+
+
+def covered_devices(session: Session, waiver: WaiverRecord) -> list[int]:
+    """The devices a waiver covers (to re-evaluate)."""
+    if waiver.device_id is not None:
+        return [waiver.device_id]
+    if waiver.site_id is None:
+        return []
+    query = select(Device.id).where(Device.site_id == waiver.site_id)
+    return [device_id for device_id in session.exec(query) if device_id is not None]
+
+
 def covered_hosts(session: Session, waiver: WaiverRecord) -> list[int]:
     if waiver.host_id is not None:
         return [waiver.host_id]
+    if waiver.device_id is not None:
+        return []
     query = select(Host.id).where(Host.site_id == waiver.site_id)
     return [host_id for host_id in session.exec(query) if host_id is not None]
 
@@ -115,16 +153,18 @@ def covered_hosts(session: Session, waiver: WaiverRecord) -> list[int]:
 def list_waivers(session: Session, today: dt.date | None = None) -> list[WaiverInfo]:
     today = today or dt.datetime.now(dt.UTC).date()
     rows = session.exec(
-        select(WaiverRecord, Host, Site)
+        select(WaiverRecord, Host, Device, Site)
         .outerjoin(Host, col(Host.id) == col(WaiverRecord.host_id))
+        .outerjoin(Device, col(Device.id) == col(WaiverRecord.device_id))
         .join(
             Site,
-            col(Site.id) == sa.func.coalesce(col(WaiverRecord.site_id), col(Host.site_id)),
+            col(Site.id)
+            == sa.func.coalesce(col(WaiverRecord.site_id), col(Host.site_id), col(Device.site_id)),
         )
         .order_by(col(WaiverRecord.id))
     ).all()
     out = []
-    for waiver, host, site in rows:
+    for waiver, host, device, site in rows:
         assert waiver.id is not None
         out.append(
             WaiverInfo(
@@ -136,6 +176,7 @@ def list_waivers(session: Session, today: dt.date | None = None) -> list[WaiverI
                 reason=waiver.reason,
                 until=waiver.until,
                 expired=waiver.until < today,
+                device=device.mac if device is not None else None,
             )
         )
     return out

@@ -73,6 +73,15 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "site",
     ),
     _g(
+        "inventar_check_failing_devices",
+        "Discovered devices whose current finding of a device check (policies/devices.yaml) "
+        "fails (waived findings not counted).",
+        "check",
+        "category",
+        "severity",
+        "site",
+    ),
+    _g(
         "inventar_host_check_failing",
         "A failing check of severity high or critical on a host (value 1).",
         "host",

@@ -28,6 +28,8 @@ from collector.metrics.catalogue import HOST_CHECK_SEVERITIES, OS_FAMILIES, size
 from collector.metrics.exposition import Family, escape, gauge_family
 from collector.models import (
     Agent,
+    Device,
+    DeviceFinding,
     DisplayRow,
     Finding,
     Host,
@@ -53,6 +55,8 @@ _D = table_of(DisplayRow)
 _A = table_of(Agent)
 
 _FAILING = sa.and_(_F.c.resolved_at.is_(None), _F.c.status == "fail")
+_DF = table_of(DeviceFinding)
+_DEV = table_of(Device)
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,13 @@ class InventoryCollector(Collector):
                 .where(_FAILING)
                 .group_by(_H.c.site_id, _F.c.check_id, _F.c.category, _F.c.severity)
             ).all()
+            device_counts = conn.execute(
+                sa.select(_DEV.c.site_id, _DF.c.check_id, _DF.c.category, _DF.c.severity,
+                          sa.func.count())
+                .join(_DEV, _DEV.c.id == _DF.c.device_id)
+                .where(_DF.c.resolved_at.is_(None), _DF.c.status == "fail")
+                .group_by(_DEV.c.site_id, _DF.c.check_id, _DF.c.category, _DF.c.severity)
+            ).all()  # fmt: skip
             host_checks = conn.execute(
                 sa.select(_F.c.host_id, _F.c.check_id, _F.c.severity).where(
                     _FAILING, _F.c.severity.in_(HOST_CHECK_SEVERITIES)
@@ -285,7 +296,11 @@ class InventoryCollector(Collector):
                     f'check="{escape(check)}",{host_text},severity="{escape(severity)}",'
                     + site_text,
                 )
-        out += [failing, host_failing]
+        failing_devices = gauge_family("inventar_check_failing_devices")
+        for sid, check, category, severity, n in device_counts:
+            failing_devices.add_metric([check, category, severity, site_name.get(sid, "")],
+                                       float(n))  # fmt: skip
+        out += [failing, host_failing, failing_devices]
 
         pending_since = gauge_family(
             "inventar_host_security_updates_pending_since_timestamp_seconds"

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from collector.api.deps import Principal, ReaderDep, SessionDep, visible_host
-from collector.api.params import HostId, Limit, Offset, SiteQuery
+from collector.api.params import CheckQuery, History, HostId, Limit, Offset, SiteQuery
 from collector.models import Finding, Host, Site
 from collector.paging import page, where_given
 from collector.policy.model import Category, Severity, Status
 
 router = APIRouter(prefix="/api/v1", tags=["findings"])
-
-CHECK_PATTERN = r"^[a-z0-9.\-]+$"
 
 
 class FindingItem(BaseModel):
@@ -105,12 +103,6 @@ def _page(
             )
         )
     return FindingPage(items=items, total=total, limit=limit, offset=offset)
-
-
-CheckQuery = Annotated[str | None, Query(max_length=128, pattern=CHECK_PATTERN)]
-History = Annotated[
-    bool, Query(description="include resolved findings (the history), not only current ones")
-]
 
 
 @router.get("/findings")

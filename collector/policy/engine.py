@@ -93,25 +93,37 @@ def activation(
 ) -> cel.Context:
     """The host's CEL variables: the sections the checks read, each cut to the fields they
     read (PolicySet.fields), and the derived facts likewise."""
-    fields = policies.fields
     variables: dict[str, Any] = {
-        name: _project(report.get(name), fields.get(name)) for name in policies.report_sections
+        name: _project(policies, name, report.get(name)) for name in policies.report_sections
     }
-    variables[DERIVED] = _project(dict(derived), fields.get(DERIVED))
+    variables[DERIVED] = _project(policies, DERIVED, dict(derived))
     return cel.Context(variables=variables)
 
 
-def _project(value: Any, keep: frozenset[str] | None) -> Any:
-    """A mapping cut to the fields ``keep`` (a missing field stays missing); anything else,
-    or ``keep`` None, as it is."""
+def _project(policies: PolicySet, name: str, value: Any) -> Any:
+    """The variable ``name`` cut to what the checks read: a mapping to its fields
+    (PolicySet.fields; a missing field stays missing), the mappings in its lists to the
+    fields read of elements (PolicySet.element_fields) but for the lists used whole."""
+    elements, whole = policies.element_fields, policies.whole_lists
+    if isinstance(value, list):
+        return value if name in whole else _elements(value, elements)
+    keep = policies.fields.get(name)
     if keep is None or not isinstance(value, dict):
         return value
-    return {k: v for k, v in value.items() if k in keep}
+    return {k: _elements(v, elements) if isinstance(v, list) and f"{name}.{k}" not in whole
+            else v for k, v in value.items() if k in keep}  # fmt: skip
+
+
+def _elements(items: list[Any], keep: frozenset[str] | None) -> list[Any]:
+    if keep is None:
+        return items
+    return [{k: v for k, v in item.items() if k in keep} if isinstance(item, dict) else item
+            for item in items]  # fmt: skip
 
 
 def _run(check: Check, context: cel.Context) -> tuple[Status, dict[str, str]]:
     """The check's status and its message in every language."""
-    titles = {lang: check.title.get(lang) or check.title.get("en") or check.id for lang in LANGS}
+    titles = check.titles
 
     def each(suffix: dict[str, str]) -> dict[str, str]:
         return {lang: f"{titles[lang]}{suffix[lang]}" for lang in LANGS}
@@ -128,7 +140,7 @@ def _run(check: Check, context: cel.Context) -> tuple[Status, dict[str, str]]:
     except _Unknown as exc:
         return "unknown", each(_said(_UNKNOWN, exc.reason))
     if ok:
-        return "pass", dict(titles)
+        return "pass", dict(titles)  # each result its own (callers may add to it)
     said = failure.render(check.failure, context) if check.failure else None
     if said is not None:
         return "fail", said

@@ -108,6 +108,13 @@ class Check:
     detail: Expression | None = None
     # What a failure says, per language (collector.policy.failure); () = the title.
     failure: tuple[failure_text.Alternative, ...] = ()
+    # The title in every language (English where a pack gives none): what a pass says.
+    titles: Mapping[str, str] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        titles = {lang: self.title.get(lang) or self.title.get("en") or self.id
+                  for lang in failure_text.LANGS}  # fmt: skip
+        object.__setattr__(self, "titles", titles)
 
     def expressions(self) -> list[Expression]:
         """Every compiled expression of the check, failure texts included."""
@@ -143,8 +150,13 @@ class PolicySet:
     device_checks: tuple[Check, ...] = ()
     # Of each section (and `derived`) the first-level fields the checks read; None = the
     # whole section (a list, or read in a way the loader cannot follow). Converting a value
-    # to CEL costs about a microsecond per object, so only what is read is converted.
+    # to CEL costs one to three microseconds per key, so only what is read is converted.
     fields: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+    # The fields the checks read of list elements (through a macro's variable: `d.refresh_hz`
+    # in `displays.exists(d, ...)`), of any list; None = an element is used whole. The lists
+    # in ``whole_lists`` (by path, `derived.text_char_arcmin`) keep their elements whole.
+    element_fields: frozenset[str] | None = None
+    whole_lists: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, directory: str | Path) -> PolicySet:
@@ -268,6 +280,7 @@ def _load(directory: Path) -> PolicySet | PolicyLoadError:
         return PolicyLoadError(problems)
     device_checks = tuple(c for c in checks if c.subject == DEVICE)
     checks = [c for c in checks if c.subject != DEVICE]
+    elements, whole = element_fields_read(checks)
     sections = frozenset().union(*(c.variables for c in checks)) & REPORT_VARIABLES
     return PolicySet(
         directory=directory,
@@ -278,6 +291,8 @@ def _load(directory: Path) -> PolicySet | PolicyLoadError:
         files=tuple(str(p) for p in files),
         report_sections=sections,
         fields=fields_read(checks, sections | {DERIVED}),
+        element_fields=elements,
+        whole_lists=whole,
     )
 
 
@@ -287,6 +302,36 @@ _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter", "size", "co
                      "startsWith", "endsWith", "matches"})  # fmt: skip
 # CEL string literals ('…', "…", with escapes): what they say is no field access.
 _STRINGS = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+
+
+_BOUND_ON = re.compile(
+    r"([A-Za-z_][\w.]*)\s*\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,"
+)
+
+
+def element_fields_read(checks: Sequence[Check]) -> tuple[frozenset[str] | None, frozenset[str]]:
+    """The fields read of list elements through the macros' variables, over all checks (a
+    superset of what each list needs is enough: the rest is left out), and the lists whose
+    elements are used whole (``a != null`` in ``list.exists(a, ...)``: the elements are
+    values, or maps that must stay whole), by their path (``derived.text_char_arcmin``).
+    None: an element of a list the loader cannot name is used whole."""
+    out: set[str] = set()
+    whole: set[str] = set()
+    for check in checks:
+        for text in check.sources():
+            code = _STRINGS.sub("''", text)
+            lists = {name: chain for chain, name in _BOUND_ON.findall(code)}
+            for name in set(_BOUND.findall(code)):
+                for match in re.finditer(rf"(?<![\w.]){re.escape(name)}\b(\s*\.\s*(\w+))?", code):
+                    field_name = match.group(2)
+                    bare = field_name is None and not code[match.end() :].lstrip().startswith(",")
+                    if bare or field_name in _MACROS:
+                        if name not in lists:
+                            return None, frozenset()
+                        whole.add(lists[name])
+                    elif field_name is not None:
+                        out.add(field_name)
+    return frozenset(out), frozenset(whole)
 
 
 def fields_read(checks: Sequence[Check], names: frozenset[str]) -> dict[str, frozenset[str] | None]:

@@ -46,7 +46,8 @@ from collector.models import (
     table_of,
     utcnow,
 )
-from collector.policy import PolicySet, Result, Waiver, derive, evaluate
+from collector.policy import PolicySet, Result, Waiver
+from collector.policy.batch import EvaluationPool, HostItem, evaluate_one
 from collector.policy.facts import HOST_FACT_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -143,9 +144,11 @@ def evaluate_hosts(
     *,
     now: dt.datetime | None = None,
     batch_size: int = BATCH_SIZE,
+    pool: EvaluationPool | None = None,
 ) -> int:
     """Evaluate the latest report of each host and store the findings; returns how many
-    hosts were evaluated (hosts without a report are skipped). One transaction per batch."""
+    hosts were evaluated (hosts without a report are skipped). One transaction per batch;
+    with a ``pool`` (collector.policy.batch) the checks run on all cores."""
     now = now or utcnow()
     ids = sorted(set(host_ids))
     done = 0
@@ -153,7 +156,7 @@ def evaluate_hosts(
         chunk = ids[start : start + batch_size]
         for attempt in range(3):
             try:
-                done += _evaluate_batch(db, chunk, policies, now)
+                done += _evaluate_batch(db, chunk, policies, now, pool)
                 break
             except IntegrityError:
                 # Another evaluator wrote the same current findings meanwhile: read again.
@@ -164,7 +167,11 @@ def evaluate_hosts(
 
 
 def _evaluate_batch(
-    db: Database, host_ids: Sequence[int], policies: PolicySet, now: dt.datetime
+    db: Database,
+    host_ids: Sequence[int],
+    policies: PolicySet,
+    now: dt.datetime,
+    pool: EvaluationPool | None = None,
 ) -> int:
     # Read and compute outside the write lock (SQLite has one writer: ingest waits for it).
     with db.engine.connect() as conn:
@@ -177,23 +184,25 @@ def _evaluate_batch(
         waivers = _waivers(conn, ids, site_ids)
         sightings = _sightings(conn, ids)
     changes = Changes([], [], [], [], ids, [], [])
+    items = []
     for host in hosts:
         seen = _update_sightings(host, sightings.get(host.id, {}), now, changes)
-        facts = derive(
-            host.report,
-            policies.reference,
-            now,
-            first_seen_pending=seen,
-            identity_change=host.identity_change,
-            stored=host.stored_facts,
-        )
         report = dict(host.report)
         # Site waivers name the collector's site (the agent's host.site is only a hint).
         host_section = report.get("host")
         report["host"] = {**(host_section if isinstance(host_section, dict) else {}),
                           "site": host.site}  # fmt: skip
         host_waivers = waivers.get(host.id, []) + waivers.get(-host.site_id, [])
-        results = evaluate(policies, report, facts, [_policy_waiver(w, host) for w in host_waivers])
+        derive_args = {"first_seen_pending": seen, "identity_change": host.identity_change,
+                       "stored": host.stored_facts}  # fmt: skip
+        items.append(HostItem(report, derive_args,
+                              tuple(_policy_waiver(w, host) for w in host_waivers)))  # fmt: skip
+    if pool is not None:
+        evaluated = pool.evaluate(policies, items, now)
+    else:
+        evaluated = [evaluate_one(policies, item, now) for item in items]
+    for host, results in zip(hosts, evaluated, strict=True):
+        host_waivers = waivers.get(host.id, []) + waivers.get(-host.site_id, [])
         diff(("host_id", host.id), results, current.get(host.id, {}), host_waivers, now=now,
              changes=changes)  # fmt: skip
     with db.write_session() as session:
@@ -468,14 +477,24 @@ def store_digest(db: Database, digest: str) -> None:
         session.commit()
 
 
+# Re-evaluating every host after a pack change: larger batches, so that the worker processes
+# get enough work each (a batch is one transaction; 2,000 hosts write in well under a second).
+REEVALUATION_BATCH = 2000
+
+
 def reevaluate_if_changed(
-    db: Database, policies: PolicySet, *, now: dt.datetime | None = None
+    db: Database,
+    policies: PolicySet,
+    *,
+    now: dt.datetime | None = None,
+    pool: EvaluationPool | None = None,
 ) -> int | None:
     """All hosts again when the packs' digest differs from the one last evaluated with
     (stored in the database, so replicas and restarts agree); None when nothing changed."""
     if stored_digest(db) == policies.digest:
         return None
-    count = evaluate_hosts(db, all_host_ids(db), policies, now=now)
+    batch = REEVALUATION_BATCH if pool is not None else BATCH_SIZE
+    count = evaluate_hosts(db, all_host_ids(db), policies, now=now, batch_size=batch, pool=pool)
     store_digest(db, policies.digest)
     log.info("policy packs changed (digest %s): re-evaluated %d hosts", policies.digest[:12], count)
     return count

@@ -78,8 +78,8 @@ class EvaluationPool:
     def evaluate(
         self, policies: PolicySet, items: Sequence[HostItem], now: dt.datetime
     ) -> list[list[Result]]:
-        pool = self._pool()
-        if pool is None or len(items) < MIN_PARALLEL:
+        pool = self._pool() if len(items) >= MIN_PARALLEL else None
+        if pool is None:
             return [evaluate_one(policies, item, now) for item in items]
         keep = sections_needed(policies)
         slim = [

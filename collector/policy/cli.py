@@ -1,4 +1,4 @@
-"""CLI helpers: `policy check [DIR]` and `policy eval --report FILE`.
+"""CLI helpers: `policy check [DIR]`, `policy docs [DIR]` and `policy eval --report FILE`.
 
 The collector's CLI calls :func:`register` with its subparsers; ``python -m
 collector.policy`` runs the same commands standalone. Each command is a function
@@ -40,6 +40,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("directory", nargs="?", type=Path, metavar="DIR", help="packs directory")
     p.set_defaults(func=cmd_check)
 
+    p = sub.add_parser("docs", help="print the checks' documentation (docs/checks.md)")
+    p.add_argument("directory", nargs="?", type=Path, metavar="DIR", help="packs directory")
+    p.set_defaults(func=cmd_docs)
+
     p = sub.add_parser("eval", help="evaluate the policies on one saved report")
     p.add_argument(
         "--report",
@@ -80,6 +84,18 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{directory}: {len(policies.checks)} checks in {len(policies.files)} packs, "
         f"{len(policies.reference.references)} references; OK"
     )
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from collector.policy.docs import markdown  # noqa: PLC0415
+
+    try:
+        policies = PolicySet.load(args.directory or default_policies_dir())
+    except PolicyLoadError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    sys.stdout.write(markdown(policies))
     return 0
 
 

@@ -9,7 +9,8 @@ once per host instead of once per check is the cheap order (see benchmarks/polic
 
 Outcomes: `applies` false -> not-applicable; `condition` true -> pass, false -> fail;
 an expression that returns null, or fails because a fact it needs is missing or null
-(CEL's "no such key" / "no such overload"), -> unknown. An evaluation error never becomes
+(CEL's "no such key" / "no such overload"), -> unknown, with the check's `unknown_detail`
+as the reason where it has one. An evaluation error never becomes
 a fail. A failing check covered by an unexpired waiver -> waived.
 """
 
@@ -77,7 +78,8 @@ def _run(check: Check, context: cel.Context, lang: str) -> tuple[Status, str]:
     try:
         ok = _bool(check.condition, context)
     except _Unknown as exc:
-        return "unknown", f"{title}: unknown ({exc.reason})"
+        why = _detail(check.unknown_detail, context) or exc.reason
+        return "unknown", f"{title}: unknown ({why})"
     if ok:
         return "pass", title
     detail = _detail(check.detail, context)

@@ -36,6 +36,7 @@ _CHECK_KEYS = {
     "applies",
     "condition",
     "detail",
+    "unknown_detail",
     "remediation",
     "references",
 }
@@ -98,11 +99,13 @@ class Check:
     file: str
     applies: Expression | None = None
     detail: Expression | None = None
+    # Says why the result is unknown, in place of the engine's generic reason.
+    unknown_detail: Expression | None = None
 
     @property
     def variables(self) -> frozenset[str]:
         names = set(self.condition.variables)
-        for expr in (self.applies, self.detail):
+        for expr in (self.applies, self.detail, self.unknown_detail):
             if expr is not None:
                 names |= expr.variables
         return frozenset(names)
@@ -289,7 +292,7 @@ def _check(
                         "(data/references.yaml)"
                     )
     compiled: dict[str, Expression | None] = {}
-    for key in ("applies", "condition", "detail"):
+    for key in ("applies", "condition", "detail", "unknown_detail"):
         source = raw.get(key)
         if source is None:
             compiled[key] = None
@@ -328,6 +331,7 @@ def _check(
         condition=condition,
         applies=compiled["applies"],
         detail=compiled["detail"],
+        unknown_detail=compiled["unknown_detail"],
         remediation=remediation,
         references=references,
         file=file,

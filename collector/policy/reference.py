@@ -335,7 +335,8 @@ def load_reference_data(directory: Path) -> ReferenceData:
             raw = _yaml.load(file.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ReferenceDataError(file, f"cannot read: {exc.strerror or exc}") from exc
-        except _yaml.YAMLError as exc:
+        except (_yaml.YAMLError, ValueError) as exc:
+            # PyYAML raises ValueError for a date that does not exist (2026-13-06).
             raise ReferenceDataError(file, f"invalid YAML: {exc}") from exc
         try:
             parts[name] = models[name].model_validate(raw)

@@ -162,6 +162,10 @@ class Host(SQLModel, table=True):
     os_support_release: str | None = Field(default=None, max_length=256)
     os_support_source: str | None = Field(default=None, max_length=1024)
     os_support_estimated: bool | None = None
+    # Where the release stands in the OS support data (collector.policy.facts): listed,
+    # older-than-data, newer-than-data, unlisted; and its product line.
+    os_support_status: str | None = Field(default=None, max_length=16)
+    os_support_line: str | None = Field(default=None, max_length=64)
     reboot_required: bool | None = None
     # Start of the device's life: purchase date (asset register) else BIOS date.
     start_date: dt.date | None = None

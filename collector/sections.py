@@ -110,6 +110,8 @@ DECLARATIONS: dict[str, Section] = {
                 "os_support_release",
                 "os_support_source",
                 "os_support_estimated",
+                "os_support_status",
+                "os_support_line",
             ),
         ),
         Section(

@@ -8,6 +8,7 @@ collector.policy`` runs the same commands standalone. Each command is a function
 from __future__ import annotations
 
 import argparse
+import calendar
 import datetime as dt
 import json
 import sys
@@ -84,6 +85,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{directory}: {len(policies.checks)} checks in {len(policies.files)} packs, "
         f"{len(policies.reference.references)} references; OK"
     )
+    support = policies.reference.os_support
+    print(f"OS support data {support.file}: updated {support.updated.isoformat()}")
+    today = dt.datetime.now(dt.UTC).date()
+    if months_before(today, STALE_MONTHS) > support.updated:
+        # A warning, not a problem: the packs are fine, the data may miss new releases.
+        print(
+            f"warning: {support.file} was last updated {support.updated.isoformat()}, more "
+            f"than {STALE_MONTHS} months ago: releases published since are reported unknown "
+            "and end dates may have moved; check it against its sources and set `updated`",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -97,6 +109,20 @@ def cmd_docs(args: argparse.Namespace) -> int:
         return 1
     sys.stdout.write(markdown(policies))
     return 0
+
+
+# `policy check` warns when the OS support data is older than this.
+STALE_MONTHS = 6
+
+
+def months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` calendar months earlier (the month's last day where it is
+    shorter: 31 August - 6 months = 28/29 February)."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    last = calendar.monthrange(year, month)[1]
+    return dt.date(year, month, min(day.day, last))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

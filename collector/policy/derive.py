@@ -13,6 +13,19 @@ Facts (the `derived` variable of the CEL expressions):
   windows_version             10 or 11 by build number (Windows only), else null
   os_support_release          matched release label, os_support_source its source,
                               os_support_estimated whether the vendor published no date
+  os_support_status           where the release stands in data/os_support.yaml: "listed",
+                              "older-than-data" (older than every listed release of its
+                              product line: no vendor support), "newer-than-data" (newer than
+                              every listed one: the data needs an update), "unlisted" (no
+                              line for it, or between listed releases); null when the os
+                              section does not say enough (collector.policy.facts)
+  os_support_line             the product line ("Debian", "Windows (home_pro)"), or null
+  os_support_oldest,          labels of the line's oldest and newest listed releases, or null
+  os_support_newest
+  os_support_reason           one English sentence saying all that (names the data file, and
+                              its date where the data may be out of date)
+  os_support_data_updated     the data file's `updated` date (YYYY-MM-DD)
+  os_support_reported         the release as the report names it ("Ubuntu 40.04"), for texts
   security_pending_max_days   the longest time (days) any pending security update has been
                               pending, counted from the collector's first sighting; 0 when
                               none is pending or nothing is known about earlier sightings
@@ -46,10 +59,13 @@ from typing import Any
 from collector.policy.facts import (
     device_category,
     host_start,
+    line_releases,
     major_build,
-    os_release,
     parse_date,
+    place_os,
     release_label,
+    reported_release,
+    support_reason,
 )
 from collector.policy.reference import ReferenceData
 
@@ -116,21 +132,37 @@ def _os_support(
         end = stored.get("os_support_end")
         release, source = stored.get("os_support_release"), stored.get("os_support_source")
         estimated = stored.get("os_support_estimated")
+        status, line = stored.get("os_support_status"), stored.get("os_support_line")
     else:
-        entry = os_release(os_info, reference)
+        placed = place_os(os_info, reference)
+        entry = placed.entry
         end = entry.end if entry else None
         release = release_label(entry) if entry else None
         source = entry.source if entry else None
         estimated = entry.estimated if entry else None
+        status, line = placed.status, placed.line
+    support = reference.os_support
+    releases = line_releases(line, support) if line else []
+    facts: dict[str, Any] = {
+        "os_support_status": status,
+        "os_support_line": line,
+        "os_support_oldest": releases[0] if releases else None,
+        "os_support_newest": releases[-1] if releases else None,
+        "os_support_reason": support_reason(
+            status, line, os_info, release=release, end=end, support=support
+        ),
+        "os_support_reported": reported_release(os_info) or None,
+        "os_support_data_updated": support.updated.isoformat(),
+    }
     if end is None:
-        return {
+        return facts | {
             "os_support_end": None,
             "os_support_days_left": None,
             "os_support_release": None,
             "os_support_source": None,
             "os_support_estimated": None,
         }
-    return {
+    return facts | {
         "os_support_end": dt.datetime.combine(end, dt.time(), dt.UTC),
         "os_support_days_left": (end - now.date()).days,
         "os_support_release": release,

@@ -9,7 +9,8 @@ once per host instead of once per check is the cheap order (see benchmarks/polic
 
 Outcomes: `applies` false -> not-applicable; `condition` true -> pass, false -> fail;
 an expression that returns null, or fails because a fact it needs is missing or null
-(CEL's "no such key" / "no such overload"), -> unknown. An evaluation error never becomes
+(CEL's "no such key" / "no such overload"), -> unknown, with the check's `unknown_detail`
+as the reason where it has one. An evaluation error never becomes
 a fail. A failing check covered by an unexpired waiver -> waived.
 """
 
@@ -138,6 +139,10 @@ def _run(check: Check, context: cel.Context) -> tuple[Status, dict[str, str]]:
     try:
         ok = _bool(check.condition, context)
     except _Unknown as exc:
+        why = failure.render(check.unknown, context) if check.unknown else None
+        if why is not None:  # the check says more than the generic reason
+            return "unknown", {lang: f"{titles[lang]}{_UNKNOWN[lang].format(why[lang])}"
+                               for lang in LANGS}  # fmt: skip
         return "unknown", each(_said(_UNKNOWN, exc.reason))
     if ok:
         return "pass", dict(titles)  # each result its own (callers may add to it)

@@ -60,12 +60,20 @@ class Alternative:
 Compile = Callable[[str, str], Any]  # (CEL source, where) -> Expression | None (error noted)
 
 
-def parse(value: object, compile_: Compile, bad: Callable[[str], None]) -> tuple[Alternative, ...]:
-    """The ``failure`` field of a check; problems go to ``bad``."""
+def parse(
+    value: object,
+    compile_: Compile,
+    bad: Callable[[str], None],
+    *,
+    fallback: bool = True,
+    key: str = "failure",
+) -> tuple[Alternative, ...]:
+    """The ``failure`` (or ``unknown``) field of a check; problems go to ``bad``. With
+    ``fallback`` the last alternative must apply always (no ``when``)."""
     items = value if isinstance(value, list) else [value]
     out: list[Alternative] = []
     for index, item in enumerate(items):
-        where = f"failure[{index}]" if isinstance(value, list) else "failure"
+        where = f"{key}[{index}]" if isinstance(value, list) else key
         if not isinstance(item, dict):
             bad(f"`{where}` must be a mapping with `de` and `en` (and an optional `when`)")
             continue
@@ -86,8 +94,8 @@ def parse(value: object, compile_: Compile, bad: Callable[[str], None]) -> tuple
                 continue
             texts[lang] = _text(text, f"{where}.{lang}", compile_, bad)
         out.append(Alternative(when, texts))
-    if out and out[-1].when is not None:
-        bad("the last `failure` alternative must have no `when` (it is the fallback)")
+    if fallback and out and out[-1].when is not None:
+        bad(f"the last `{key}` alternative must have no `when` (it is the fallback)")
     return tuple(out)
 
 

@@ -43,6 +43,7 @@ _CHECK_KEYS = {
     "condition",
     "detail",
     "failure",
+    "unknown",
     "remediation",
     "references",
 }
@@ -108,6 +109,9 @@ class Check:
     detail: Expression | None = None
     # What a failure says, per language (collector.policy.failure); () = the title.
     failure: tuple[failure_text.Alternative, ...] = ()
+    # Why the result is unknown, per language, where the check can say more than the
+    # engine's generic reason (the same form; no alternative applies: the generic reason).
+    unknown: tuple[failure_text.Alternative, ...] = ()
     # The title in every language (English where a pack gives none): what a pass says.
     titles: Mapping[str, str] = field(init=False, default_factory=dict)
 
@@ -119,7 +123,7 @@ class Check:
     def expressions(self) -> list[Expression]:
         """Every compiled expression of the check, failure texts included."""
         out = [e for e in (self.condition, self.applies, self.detail) if e is not None]
-        for alternative in self.failure:
+        for alternative in (*self.failure, *self.unknown):
             if alternative.when is not None:
                 out.append(alternative.when)
             for text in alternative.texts.values():
@@ -421,7 +425,7 @@ def _check(
         return expr
 
     compiled: dict[str, Expression | None] = {}
-    for key in ("applies", "condition", "detail"):
+    for key in ("applies", "condition", "detail", "unknown_detail"):
         source = raw.get(key)
         if source is None:
             compiled[key] = None
@@ -431,6 +435,11 @@ def _check(
         else:
             compiled[key] = compile_(source, key)
     failures = failure_text.parse(raw["failure"], compile_, bad) if "failure" in raw else ()
+    unknowns = (
+        failure_text.parse(raw["unknown"], compile_, bad, fallback=False, key="unknown")
+        if "unknown" in raw
+        else ()
+    )
     if len(problems) > before:
         return None
     condition = compiled["condition"]
@@ -444,6 +453,7 @@ def _check(
         applies=compiled["applies"],
         detail=compiled["detail"],
         failure=failures,
+        unknown=unknowns,
         subject=subject,
         remediation=remediation,
         references=references,

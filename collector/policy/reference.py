@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from collector.policy import _yaml
@@ -25,6 +26,12 @@ DATA_FILES = ("os_support", "lifecycle", "hardware", "ergonomics", "references")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# A Windows release with `group: client` has one end date for every client edition (before
+# Windows 10): it matches every client group, never the server group.
+CLIENT_GROUP = "client"
+SERVER_GROUP = "server"
 
 
 class WindowsRelease(_Strict):
@@ -38,20 +45,145 @@ class WindowsRelease(_Strict):
 
 
 class NamedRelease(_Strict):
+    """A Linux or macOS release of a product `line` (releases of one line share `names`)."""
+
+    line: str = Field(min_length=1)
     names: list[str] = Field(min_length=1)
     version: str
-    match: Literal["exact", "major"] = "exact"
+    match: Literal["exact", "major", "minor"] = "exact"
+    # Orders the release within its line instead of `version` (openSUSE Leap 42.x came
+    # before 15.0).
+    sort: str | None = None
     label: str
     end: dt.date
     source: str = Field(min_length=1)
     estimated: bool = False
 
+    @field_validator("version", "sort")
+    @classmethod
+    def _numeric(cls, value: str | None) -> str | None:
+        if value is not None and version_tuple(value) is None:
+            raise ValueError(f"{value!r} is not a version of numbers (e.g. 24.04)")
+        return value
+
+    @property
+    def order(self) -> tuple[int, ...]:
+        """The release's place in its line (numbers of `sort`, else of `version`)."""
+        key = version_tuple(self.sort or self.version)
+        assert key is not None  # validated
+        return key
+
+    def key_of(self, version: str) -> str:
+        """What of a reported os.version this entry compares with its `version`."""
+        if self.match == "exact":
+            return version
+        parts = version.split(".")
+        return ".".join(parts[: 1 if self.match == "major" else 2])
+
+    def matches(self, name: str, version: str) -> bool:
+        """Whether an os.name (lower case) and os.version name this release."""
+        return any(n in name for n in self.names) and self.key_of(version) == self.version
+
+
+_VERSION = re.compile(r"^\d+(?:\.\d+)*")
+
+
+def version_tuple(text: str) -> tuple[int, ...] | None:
+    """The leading numbers of a version ("24.04" -> (24, 4), "10.15.7" -> (10, 15, 7)); None
+    when it does not start with a number ("trixie/sid")."""
+    found = _VERSION.match(text.strip())
+    return tuple(int(p) for p in found.group(0).split(".")) if found else None
+
 
 class OsSupport(_Strict):
+    # The day the data was last checked against its sources (`policy check` warns when old).
+    updated: dt.date
     windows_edition_groups: dict[str, list[str]]
     windows: list[WindowsRelease]
     linux: list[NamedRelease]
     darwin: list[NamedRelease]
+    # Where the file is, as messages name it ("policies/data/os_support.yaml"); set at load.
+    file: str = "data/os_support.yaml"
+
+    @field_validator("windows_edition_groups")
+    @classmethod
+    def _groups(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        if CLIENT_GROUP in value:
+            raise ValueError(f"{CLIENT_GROUP!r} is not an edition group (it means all clients)")
+        if SERVER_GROUP not in value:
+            raise ValueError(f"the {SERVER_GROUP!r} edition group is missing")
+        return value
+
+    @model_validator(mode="after")
+    def _unambiguous(self) -> OsSupport:
+        groups = set(self.windows_edition_groups) | {CLIENT_GROUP}
+        seen: dict[tuple[str, int], WindowsRelease] = {}
+        for entry in self.windows:
+            if entry.group not in groups:
+                raise ValueError(
+                    f"windows: {entry.product} {entry.release}: unknown group "
+                    f"{entry.group!r} (known: {', '.join(sorted(groups))})"
+                )
+            key = (entry.group, entry.build)
+            if key in seen:
+                raise ValueError(
+                    f"windows: build {entry.build} is listed twice for group {entry.group}"
+                )
+            seen[key] = entry
+        client_builds = {e.build for e in self.windows if e.group == CLIENT_GROUP}
+        for entry in self.windows:
+            if entry.group not in (CLIENT_GROUP, SERVER_GROUP) and entry.build in client_builds:
+                raise ValueError(
+                    f"windows: build {entry.build} is listed for every client "
+                    f"(group client) and again for {entry.group}"
+                )
+        for family in ("linux", "darwin"):
+            _check_lines(family, getattr(self, family))
+        return self
+
+    def windows_line(self, group: str) -> list[WindowsRelease]:
+        """The releases a host of edition ``group`` is placed among, oldest first: the
+        group's own, and for a client group the `client` ones."""
+        wanted = {group} if group in (SERVER_GROUP, CLIENT_GROUP) else {group, CLIENT_GROUP}
+        return sorted((e for e in self.windows if e.group in wanted), key=lambda e: e.build)
+
+    def named_lines(self, family: str) -> dict[str, list[NamedRelease]]:
+        """The product lines of ``family`` (linux, darwin) in file order, each oldest first."""
+        entries: list[NamedRelease] = getattr(self, family, [])
+        lines: dict[str, list[NamedRelease]] = {}
+        for entry in entries:
+            lines.setdefault(entry.line, []).append(entry)
+        return {name: sorted(items, key=lambda e: e.order) for name, items in lines.items()}
+
+
+def _check_lines(family: str, entries: list[NamedRelease]) -> None:
+    """Releases of one line share their names; a reported version names at most one of them
+    and their order is strict, so that matching and ordering are never ambiguous."""
+    lines: dict[str, list[NamedRelease]] = {}
+    for entry in entries:
+        lines.setdefault(entry.line, []).append(entry)
+    owner: dict[str, str] = {}
+    for line, items in lines.items():
+        names = items[0].names
+        for entry in items:
+            if entry.names != names:
+                raise ValueError(
+                    f"{family}: {entry.label}: names {entry.names} differ from "
+                    f"the other {line} releases' {names}"
+                )
+            for other in items:
+                if other is not entry and other.matches(names[0], entry.version):
+                    raise ValueError(
+                        f"{family}: version {entry.version} matches both "
+                        f"{entry.label} and {other.label}"
+                    )
+        orders = [e.order for e in items]
+        if len(set(orders)) != len(orders):
+            raise ValueError(f"{family}: two {line} releases have the same order")
+        for name in names:
+            if name in owner and owner[name] != line:
+                raise ValueError(f"{family}: name {name!r} is used by {owner[name]} and {line}")
+            owner[name] = line
 
 
 # The lifecycle's device categories: hosts by chassis, and their external monitors.
@@ -203,7 +335,8 @@ def load_reference_data(directory: Path) -> ReferenceData:
             raw = _yaml.load(file.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ReferenceDataError(file, f"cannot read: {exc.strerror or exc}") from exc
-        except _yaml.YAMLError as exc:
+        except (_yaml.YAMLError, ValueError) as exc:
+            # PyYAML raises ValueError for a date that does not exist (2026-13-06).
             raise ReferenceDataError(file, f"invalid YAML: {exc}") from exc
         try:
             parts[name] = models[name].model_validate(raw)
@@ -212,6 +345,9 @@ def load_reference_data(directory: Path) -> ReferenceData:
         part = parts[name]
         if isinstance(part, Lifecycle):
             parts[name] = part.model_copy(update={"source": str(file)})
+        if isinstance(part, OsSupport):
+            shown = f"{directory.name}/{DATA_DIR}/{file.name}"
+            parts[name] = part.model_copy(update={"file": shown})
     refs = parts.pop("references")
     assert isinstance(refs, References)
     return ReferenceData.model_validate({**parts, "references": refs.references})

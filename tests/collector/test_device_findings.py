@@ -44,11 +44,17 @@ DEVICES = [
     ("198.18.0.15", AP, []),
 ]
 EXPECTED = {
-    (PRINTER, "dev.unmanaged"), (PRINTER, "dev.lpd"), (PRINTER, "dev.http-admin"),
-    (SWITCH, "dev.unmanaged"), (SWITCH, "dev.telnet"),
-    (NAS, "dev.unmanaged"), (NAS, "dev.ftp"), (NAS, "dev.netbios"), (NAS, "dev.smb.unmanaged"),
+    (PRINTER, "dev.unmanaged"),
+    (PRINTER, "dev.lpd"),
+    (PRINTER, "dev.http-admin"),
+    (SWITCH, "dev.unmanaged"),
+    (SWITCH, "dev.telnet"),
+    (NAS, "dev.unmanaged"),
+    (NAS, "dev.ftp"),
+    (NAS, "dev.netbios"),
+    (NAS, "dev.smb.unmanaged"),
     (AP, "dev.unmanaged"),
-}  # fmt: skip
+}
 
 
 def discover(env: Env) -> None:
@@ -56,8 +62,11 @@ def discover(env: Env) -> None:
     report = make_report("pc-11")
     report["network"]["interfaces"][0]["mac"] = PC.upper()
     assert env.post(env.enroll("pc-11")[1], report).status_code == 201
-    body = {"interface": "eth0", "cidr": "198.18.0.0/24",
-            "devices": [{"ip": ip, "mac": mac, "open_ports": ports} for ip, mac, ports in DEVICES]}  # fmt: skip
+    body = {
+        "interface": "eth0",
+        "cidr": "198.18.0.0/24",
+        "devices": [{"ip": ip, "mac": mac, "open_ports": ports} for ip, mac, ports in DEVICES],
+    }
     r = env.client.post(
         "/api/v1/discoveries",
         content=gzip.compress(json.dumps(body).encode()),
@@ -65,7 +74,7 @@ def discover(env: Env) -> None:
             **env.auth(token),
             "Content-Type": "application/json",
             "Content-Encoding": "gzip",
-        },  # fmt: skip
+        },
     )
     assert r.status_code == 201, r.text
     settle(env)
@@ -77,8 +86,11 @@ def settle(env: Env) -> None:
 
 
 def device_findings(env: Env, token: str | None = None, **params: Any) -> list[dict[str, Any]]:
-    r = env.client.get("/api/v1/device-findings", params={"limit": 500, **params},
-                       headers=env.auth(token or env.viewer))  # fmt: skip
+    r = env.client.get(
+        "/api/v1/device-findings",
+        params={"limit": 500, **params},
+        headers=env.auth(token or env.viewer),
+    )
     assert r.status_code == 200, r.text
     return list(r.json()["items"])
 
@@ -107,13 +119,24 @@ def test_discovered_devices_get_exactly_the_expected_findings(env: Env) -> None:
     r = env.client.get(f"/api/v1/devices/{NAS}/findings", headers=env.auth(env.viewer))
     assert r.status_code == 200
     assert {i["check"] for i in r.json()["items"] if i["status"] == "fail"} == {
-        "dev.unmanaged", "dev.ftp", "dev.netbios", "dev.smb.unmanaged"}  # fmt: skip
+        "dev.unmanaged",
+        "dev.ftp",
+        "dev.netbios",
+        "dev.smb.unmanaged",
+    }
     assert {i["mac"] for i in device_findings(env, check="dev.unmanaged", status="fail")} == {
-        PRINTER, SWITCH, NAS, AP}  # fmt: skip
+        PRINTER,
+        SWITCH,
+        NAS,
+        AP,
+    }
     # Metrics: failing devices per check and site.
     text = env.client.get("/metrics").text
-    counted = {dict(labels)["check"]: value for (name, labels), value in samples(text).items()
-               if name == "inventar_check_failing_devices"}  # fmt: skip
+    counted = {
+        dict(labels)["check"]: value
+        for (name, labels), value in samples(text).items()
+        if name == "inventar_check_failing_devices"
+    }
     assert counted["dev.unmanaged"] == 4 and counted["dev.telnet"] == 1
 
 
@@ -125,8 +148,11 @@ def test_a_device_becomes_managed_when_its_host_reports(env: Env) -> None:
     assert env.post(env.enroll("ap-15")[1], report).status_code == 201
     settle(env)
     assert (AP, "dev.unmanaged") not in failing(env)
-    resolved = [i for i in device_findings(env, history=True)
-                if (i["mac"], i["check"]) == (AP, "dev.unmanaged") and i["resolved_at"]]  # fmt: skip
+    resolved = [
+        i
+        for i in device_findings(env, history=True)
+        if (i["mac"], i["check"]) == (AP, "dev.unmanaged") and i["resolved_at"]
+    ]
     assert len(resolved) == 1  # the failure's episode is history now
 
 
@@ -134,12 +160,19 @@ def test_waiving_a_device_finding(env: Env) -> None:
     discover(env)
     policies = PolicySet.load(POLICIES_DIR)
     with env.db.session() as session:
-        add_waiver(session, check="dev.lpd", reason="Altdrucker im Lehrerzimmer, Ersatz 2027",
-                   until=dt.date(2027, 6, 30), policies=policies, device=PRINTER.upper())  # fmt: skip
+        add_waiver(
+            session,
+            check="dev.lpd",
+            reason="Altdrucker im Lehrerzimmer, Ersatz 2027",
+            until=dt.date(2027, 6, 30),
+            policies=policies,
+            device=PRINTER.upper(),
+        )
     evaluator = evaluator_for(env.db)
     assert evaluator is not None
-    evaluator.notify_devices([i["device_id"] for i in device_findings(env)
-                              if i["mac"] == PRINTER][:1])  # fmt: skip
+    evaluator.notify_devices(
+        [i["device_id"] for i in device_findings(env) if i["mac"] == PRINTER][:1]
+    )
     settle(env)
     lpd = next(i for i in device_findings(env) if (i["mac"], i["check"]) == (PRINTER, "dev.lpd"))
     assert lpd["status"] == "waived"

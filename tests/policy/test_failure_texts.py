@@ -46,8 +46,8 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any], str, str]] = {
     ),
     "sec.os.supported": (
         LIN, {"os.name": "Debian GNU/Linux", "os.version": "10", "os.build": "10.13"}, {},
-        "Debian 10 buster erhält seit 337 Tagen keine Sicherheitsupdates des Herstellers mehr",
-        "Debian 10 buster has received no vendor security updates for 337 days",
+        "Debian 10 buster: Herstellersupport seit 337 Tagen beendet",
+        "Debian 10 buster: vendor support ended 337 days ago",
     ),
     "sec.os.support-ending": (
         WIN, {}, {},
@@ -219,3 +219,34 @@ def test_a_waived_failure_keeps_its_text(policies: PolicySet) -> None:
 )  # fmt: skip
 def test_values_are_written_as_each_language_writes_them(value: Any, de: str, en: str) -> None:
     assert (words(value, "de"), words(value, "en")) == (de, en)
+
+
+def test_os_support_says_older_and_newer_than_the_data_in_both_languages(
+    policies: PolicySet,
+) -> None:
+    """The other texts of sec.os.supported: a release older than the data fails, one newer
+    is unknown, each saying so (the data's date is the file's `updated`)."""
+    now = dt.datetime(2026, 12, 6, 12, 0, tzinfo=dt.UTC)
+    old = {"os": {"family": "linux", "name": "Debian GNU/Linux", "version": "3.1"}}
+    result = results_for(policies, LIN, old, now=now)["sec.os.supported"]
+    assert result.status == "fail"
+    assert result.messages == {
+        "de": "Debian GNU/Linux 3.1 ist älter als jede Debian-Version in "
+        "policies/data/os_support.yaml (die älteste dort ist Debian 6 squeeze): keine "
+        "Sicherheitsupdates des Herstellers mehr",
+        "en": "Debian GNU/Linux 3.1 is older than every Debian release in "
+        "policies/data/os_support.yaml (the oldest listed is Debian 6 squeeze): it no longer "
+        "receives vendor security updates",
+    }
+    new = {"os": {"family": "linux", "name": "Ubuntu", "version": "40.04"}}
+    result = results_for(policies, LIN, new, now=now)["sec.os.supported"]
+    assert result.status == "unknown"
+    assert result.messages == {
+        "de": "Betriebssystem erhält Sicherheitsupdates des Herstellers: unbekannt (Ubuntu 40.04 "
+        "ist neuer als jede Ubuntu-Version in policies/data/os_support.yaml (Stand 2026-12-06; "
+        "die neueste dort ist Ubuntu 26.04 LTS resolute): die Daten zum Herstellersupport "
+        "brauchen ein Update)",
+        "en": "Operating system receives vendor security updates: unknown (Ubuntu 40.04 is "
+        "newer than every Ubuntu release in policies/data/os_support.yaml (updated 2026-12-06; "
+        "the newest listed is Ubuntu 26.04 LTS resolute): the OS support data needs an update)",
+    }

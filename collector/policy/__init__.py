@@ -18,8 +18,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# `derive` is also the name of its module: once anything imports collector.policy.derive, the
+# import system sets the package's attribute `derive` to that module, past __getattr__. So
+# the function is bound here (its module needs no CEL).
+from collector.policy.derive import derive
+
 if TYPE_CHECKING:
-    from collector.policy.derive import derive
     from collector.policy.engine import evaluate, evaluate_device
     from collector.policy.loader import (
         Check,
@@ -33,7 +37,6 @@ if TYPE_CHECKING:
     from collector.policy.reference import ReferenceData
 
 _WHERE = {
-    "derive": "derive",
     "evaluate": "engine",
     "evaluate_device": "engine",
     "Check": "loader",
@@ -63,7 +66,7 @@ __all__ = [
     "evaluate_device",
     "lint",
 ]
-assert sorted(__all__) == sorted(_WHERE)
+assert sorted(__all__) == sorted([*_WHERE, "derive"])
 
 
 def __getattr__(name: str) -> Any:

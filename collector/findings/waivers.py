@@ -78,12 +78,15 @@ def add_waiver(
     until: str | dt.date,
     policies: PolicySet,
     host: str | None = None,
+    host_id: int | None = None,
     site: str | None = None,
     today: dt.date | None = None,
 ) -> tuple[WaiverRecord, list[int]]:
-    """Store a waiver; returns it and the ids of the hosts it covers (to re-evaluate)."""
+    """Store a waiver; returns it and the ids of the hosts it covers (to re-evaluate).
+    The host is named (``host``: hostname, FQDN or machine id) or, from the web UI, given by
+    its id (``host_id``), which is never ambiguous."""
     today = today or dt.datetime.now(dt.UTC).date()
-    if (host is None) == (site is None):
+    if [host, host_id, site].count(None) != 2:
         raise ServiceError("a waiver names exactly one of --host or --site")
     if check not in {c.id for c in policies.checks}:
         raise ServiceError(f"unknown check {check!r} (not in the policy packs in "
@@ -95,7 +98,11 @@ def add_waiver(
         raise ServiceError(f"--reason is longer than {MAX_REASON} characters")
     day = parse_until(until, today)
     record = WaiverRecord(check_id=check, reason=reason, until=day)
-    if host is not None:
+    if host_id is not None:
+        if session.get(Host, host_id) is None:
+            raise ServiceError(f"unknown host {host_id}", 404)
+        record.host_id = host_id
+    elif host is not None:
         found = find_host(session, host)
         record.host_id = found.id
     else:

@@ -73,12 +73,24 @@ class Formats:
     lang: str
     zone: ZoneInfo
 
-    def date(self, value: dt.date | None) -> str:
+    def date(self, value: dt.date | str | None) -> str:
+        if isinstance(value, str):  # a date of a stored report section (ISO 8601 text)
+            try:
+                value = dt.date.fromisoformat(value[:10])
+            except ValueError:
+                return value
         return format_date(value, "medium", locale=self.lang) if value is not None else ""
 
-    def datetime(self, value: dt.datetime | None) -> str:
+    def datetime(self, value: dt.datetime | str | None) -> str:
+        if isinstance(value, str):  # a time of a stored report section (ISO 8601 text)
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError:
+                return value
         if value is None:
             return ""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
         local = value.astimezone(self.zone)
         day = format_date(local.date(), "medium", locale=self.lang)
         return f"{day} {format_time(local.time(), 'short', locale=self.lang)}"
@@ -91,7 +103,7 @@ class Formats:
     def ago(self, value: dt.datetime | None, now: dt.datetime) -> str:
         if value is None:
             return ""
-        return format_timedelta(now - value, locale=self.lang, add_direction=True)
+        return format_timedelta(value - now, locale=self.lang, add_direction=True)
 
 
 @cache

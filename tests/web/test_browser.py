@@ -173,3 +173,18 @@ def test_every_overview_number_is_the_length_of_its_list(server: Server, context
             rows = page.locator("#results tbody tr").count()
             assert page.locator("table.list").count() == (1 if number else 0)
         assert rows == number, (href, metric)
+
+
+def test_htmx_filters_the_list_in_place_and_moves_the_focus(server: Server, context_factory):
+    """With JavaScript, changing a filter replaces only the results (no page load), updates
+    the address (bookmarkable) and puts the focus on the new results."""
+    page = context_factory().new_page()
+    log_in(page, server, next_url="/hosts")
+    page.wait_for_url(re.compile(r".*/hosts$"))
+    page.evaluate("window.__same_page = true")
+    page.select_option("#f-site", "Kita Sonnenschein")
+    page.wait_for_url(re.compile(r".*/hosts\?.*site=Kita(\+|%20)Sonnenschein.*"))
+    assert "os_version=" not in page.url  # empty fields are left out
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'results'")
+    assert page.evaluate("window.__same_page") is True  # not reloaded
+    assert page.locator("#results tbody tr").count() == 2

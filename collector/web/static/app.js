@@ -7,3 +7,21 @@ document.addEventListener("htmx:afterSwap", function (event) {
     target.focus();
   }
 });
+
+// Empty filter fields stay out of the address, as the server's own links leave them out:
+// a filtered list's URL stays short enough to read and bookmark.
+document.addEventListener("htmx:configRequest", function (event) {
+  var data = event.detail.formData;
+  if (!data) {
+    return;
+  }
+  var empty = [];
+  data.forEach(function (value, key) {
+    if (value === "") {
+      empty.push(key);
+    }
+  });
+  empty.forEach(function (key) {
+    data.delete(key);
+  });
+});

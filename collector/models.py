@@ -139,7 +139,8 @@ class Host(SQLModel, table=True):
     site_id: int = Field(foreign_key="sites.id", index=True)
     machine_id: str = Field(max_length=256)
     agent_id: str | None = Field(default=None, max_length=36)
-    hostname: str | None = Field(default=None, max_length=256)
+    # Indexed: the web UI's hosts list sorts by hostname and pages deep into it.
+    hostname: str | None = Field(default=None, max_length=256, index=True)
     fqdn: str | None = Field(default=None, max_length=256)
     serial: str | None = Field(default=None, max_length=256)
     manufacturer: str | None = Field(default=None, max_length=256)

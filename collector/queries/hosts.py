@@ -161,30 +161,40 @@ def host_conditions(org_id: int | None, f: HostFilter, now: dt.datetime | None =
     ):
         if value is not None:
             conds.append(column == value)
-    current = sa.and_(_F.c.host_id == _H.c.id, _F.c.resolved_at.is_(None))
+    # Uncorrelated IN (subquery): computed once, not once per host (SQLite would otherwise
+    # walk the findings' status index for every host; benchmarks/web.py).
+    current = _F.c.resolved_at.is_(None)
     if f.check is not None:
         conds.append(
-            sa.exists().where(current, _F.c.check_id == f.check, _F.c.status == f.check_status)
+            col(Host.id).in_(
+                sa.select(_F.c.host_id).where(
+                    current, _F.c.check_id == f.check, _F.c.status == f.check_status
+                )
+            )
         )
     if f.severity:
         conds.append(
-            sa.exists().where(current, _F.c.status == "fail", _F.c.severity.in_(f.severity))
+            col(Host.id).in_(
+                sa.select(_F.c.host_id).where(
+                    current, _F.c.status == "fail", _F.c.severity.in_(f.severity)
+                )
+            )
         )
     if f.silent_days is not None:
         conds.append(col(Host.last_seen) < now - dt.timedelta(days=f.silent_days))
     if f.pending_days is not None:
+        since = now - dt.timedelta(days=f.pending_days)
         conds.append(
-            sa.exists().where(
-                _SIGHT.c.host_id == _H.c.id,
-                _SIGHT.c.first_seen < now - dt.timedelta(days=f.pending_days),
-            )
+            col(Host.id).in_(sa.select(_SIGHT.c.host_id).where(_SIGHT.c.first_seen < since))
         )
     if f.support_ended:
         conds.append(col(Host.os_support_end) < now.date())
     if f.insecure_wlan:
         conds.append(
-            sa.exists().where(
-                _W.c.host_id == _H.c.id, _W.c.connected.is_(True), _W.c.security.in_(INSECURE_WLAN)
+            col(Host.id).in_(
+                sa.select(_W.c.host_id).where(
+                    _W.c.connected.is_(True), _W.c.security.in_(INSECURE_WLAN)
+                )
             )
         )
     if f.text:

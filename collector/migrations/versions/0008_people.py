@@ -1,5 +1,6 @@
 """People: accounts of the web UI (argon2id password hashes), their server-side sessions,
-and the failed-login counters that throttle guessing (per account and per address).
+and the failed-login counters that throttle guessing (per account and per address); an
+index on hosts.hostname, which the web UI's hosts list sorts by.
 
 Revision ID: 0008_people
 Revises: 0007_current_state
@@ -19,6 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_index("ix_hosts_hostname", "hosts", ["hostname"])
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -54,3 +56,4 @@ def downgrade() -> None:
     op.drop_index("ix_web_sessions_user_id", table_name="web_sessions")
     op.drop_table("web_sessions")
     op.drop_table("users")
+    op.drop_index("ix_hosts_hostname", table_name="hosts")

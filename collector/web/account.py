@@ -40,9 +40,14 @@ NextQuery = Annotated[str | None, Query(alias="next", max_length=2000)]
 
 
 def _login_page(
-    request: Request, next_url: str, status: int = 200, error: str | None = None,
-    retry_after: int = 0, username: str = "",
-) -> Response:  # fmt: skip
+    request: Request,
+    next_url: str,
+    status: int = 200,
+    *,
+    error: str | None = None,
+    retry_after: int = 0,
+    username: str = "",
+) -> Response:
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     response = render(
         request, "login.html", None, status, next_url=next_url, login_csrf=token,
@@ -97,11 +102,13 @@ async def login(request: Request) -> Response:
         _try_login, db, name, password, _client_address(request)
     )
     if outcome == "locked":
-        return _login_page(request, next_url, 429, "locked", seconds, name)
+        return _login_page(request, next_url, 429, error="locked", retry_after=seconds,
+                           username=name)  # fmt: skip
     if outcome == "wrong":
         if seconds:
-            return _login_page(request, next_url, 429, "locked", seconds, name)
-        return _login_page(request, next_url, 401, "wrong", 0, name)
+            return _login_page(request, next_url, 429, error="locked", retry_after=seconds,
+                               username=name)  # fmt: skip
+        return _login_page(request, next_url, 401, error="wrong", username=name)
     response = RedirectResponse(next_url, 303)
     set_session_cookie(response, request, outcome.removeprefix("ok:"))
     response.delete_cookie(LOGIN_CSRF_COOKIE, **cookie_options(request))  # type: ignore[arg-type]

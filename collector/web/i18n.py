@@ -31,7 +31,7 @@ DEFAULT_LANGUAGE = "de"
 LANG_COOKIE = "inventar_lang"
 
 
-def N_(message: str) -> str:  # noqa: N802  (the gettext convention for "translate later")
+def N_(message: str) -> str:
     """Marks a string for extraction; it is translated where it is shown (``_()``)."""
     return message
 
@@ -78,7 +78,7 @@ class Formats:
             try:
                 value = dt.date.fromisoformat(value[:10])
             except ValueError:
-                return value
+                return str(value)
         return format_date(value, "medium", locale=self.lang) if value is not None else ""
 
     def datetime(self, value: dt.datetime | str | None) -> str:
@@ -86,7 +86,7 @@ class Formats:
             try:
                 value = dt.datetime.fromisoformat(value)
             except ValueError:
-                return value
+                return str(value)
         if value is None:
             return ""
         if value.tzinfo is None:

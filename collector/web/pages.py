@@ -247,13 +247,15 @@ def findings_overview(request: Request, session: WebSessionDep, person: ReaderDe
     sites = [s for s in _sites(session, person.org_id) if s.id in site_ids]
     check_ids = sorted({c.check for c in cells})
     texts = {c: checks.check_text(packs, c, lang) for c in check_ids}
-    check_ids.sort(key=lambda c: (SEVERITIES.index(texts[c].severity)
-                                  if texts[c].severity in SEVERITIES else 9, texts[c].title))  # fmt: skip
+
+    def rank(check: str) -> tuple[int, str]:
+        severity = texts[check].severity
+        return (SEVERITIES.index(severity) if severity in SEVERITIES else 9, texts[check].title)
+
+    check_ids.sort(key=rank)
     grid = {(c.check, c.site_id): c.hosts for c in cells}
     links = {
-        (c.check, c.site_id): hosts_url(
-            HostFilter(site=c.site, check=c.check, check_status=status)
-        )
+        (c.check, c.site_id): hosts_url(HostFilter(site=c.site, check=c.check, check_status=status))
         for c in cells
     }
     kinds: dict[str, int] = {}

@@ -126,6 +126,3 @@ async def remove(request: Request, person: AdminDep, waiver_id: HostId) -> Respo
     await run_in_threadpool(_evaluate, request, covered)
     target = f"/hosts/{back}?saved=removed" if back.isdigit() else "/findings"
     return RedirectResponse(target, 303)
-
-
-

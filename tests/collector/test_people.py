@@ -27,7 +27,9 @@ def test_users_add_list_disable_password(tmp_path: Path, capsys: pytest.CaptureF
     out = capsys.readouterr().out
     generated = out.strip().splitlines()[-1]  # no file, no terminal: made and shown once
     assert len(generated) >= 16
-    assert _cli(url, "users", "add", "anna", "--role", "viewer", "--password-file", str(secret)) == 1
+    assert (
+        _cli(url, "users", "add", "anna", "--role", "viewer", "--password-file", str(secret)) == 1
+    )
     assert _cli(url, "users", "add", "kurz", "--role", "viewer", "--password-file",
                 str(tmp_path / "missing")) == 1  # fmt: skip
     short = tmp_path / "short"
@@ -66,6 +68,8 @@ def test_users_add_list_disable_password(tmp_path: Path, capsys: pytest.CaptureF
     with db.session() as s:
         assert session_person(s, token) is None
         assert s.exec(select(User).where(User.name == "anna")).one().disabled
-    assert "anna\tadmin\t(all)\tdisabled" in (_cli(url, "users", "list"), capsys.readouterr().out)[1]
+    assert (
+        "anna\tadmin\t(all)\tdisabled" in (_cli(url, "users", "list"), capsys.readouterr().out)[1]
+    )
     assert _cli(url, "users", "disable", "nobody") == 1
     db.dispose()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col, select
 
 from collector.db import Database
 from collector.discovery import DiscoveredDevice, Discovery, store_discovery
@@ -29,7 +30,7 @@ from collector.findings.store import evaluate_hosts
 from collector.findings.waivers import add_waiver
 from collector.ingest import AgentIdentity, store_report
 from collector.limits import Limits
-from collector.models import Host, SecurityUpdateSighting, Site, table_of
+from collector.models import Host, InterfaceRow, SecurityUpdateSighting, Site, table_of
 from collector.people import add_user
 from collector.policy import PolicySet
 from collector.report_decoding import parse_report
@@ -40,7 +41,7 @@ from tests.windows_bundles import WINDOWS, assemble
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 PASSWORD = "Passwort-fuer-Tests-1"
 # user -> (role, organization or None for all)
-USERS = {
+USERS: dict[str, tuple[str, str | None]] = {
     "admin": ("admin", None),
     "viewer": ("viewer", "Musterstadt"),
     "planner": ("planner", "Musterstadt"),
@@ -110,10 +111,10 @@ def build(url: str, tmp: Path) -> Fleet:
     db.upgrade()
     with db.session() as s:
         orgs = {name: add_org(s, name).id or 0 for name in ("Musterstadt", "Nachbarstadt")}
-        for name, (kind, org) in SITES.items():
-            add_site(s, name, kind, org)
-        for name, (role, org) in USERS.items():
-            add_user(s, name, role, PASSWORD, org)
+        for name, (kind, site_org) in SITES.items():
+            add_site(s, name, kind, site_org)
+        for name, (role, scope) in USERS.items():
+            add_user(s, name, role, PASSWORD, scope)
     base = reports(tmp)
     hosts: dict[str, int] = {}
     now = dt.datetime.now(dt.UTC)
@@ -128,7 +129,7 @@ def build(url: str, tmp: Path) -> Fleet:
             raw = json.dumps(report)
             parsed = parse_report(raw.encode(), Limits())
             with db.write_session() as s:
-                site = s.exec(sa.select(Site).where(Site.name == site_name)).scalar_one()
+                site = s.exec(select(Site).where(Site.name == site_name)).one()
                 hosts[hostname] = store_report(s, parsed, raw, site=site, source="import").host_id
     with db.engine.begin() as conn:
         for hostname, days in SILENT.items():
@@ -167,14 +168,16 @@ def _devices(db: Database, hosts: dict[str, int]) -> None:
         host = s.get(Host, hosts["gsn-linux-01"])
         assert host is not None
         mac = s.exec(
-            sa.text("SELECT mac FROM interfaces WHERE host_id = :h AND mac IS NOT NULL"),
-            params={"h": host.id},
+            select(InterfaceRow.mac).where(
+                InterfaceRow.host_id == host.id, col(InterfaceRow.mac).is_not(None)
+            )
         ).first()
         agent = AgentIdentity("demo-agent", host.machine_id, host.site_id, host.org_id)
-        devices = [
-            DiscoveredDevice(ip="10.20.0.50", mac="00:1b:a9:11:22:33", open_ports=[80, 515, 631, 9100]),
-            DiscoveredDevice(ip="10.20.0.2", mac="00:0d:65:44:55:66", open_ports=[22, 23, 80]),
-        ]  # fmt: skip
-        if mac is not None and mac[0]:
-            devices.append(DiscoveredDevice(ip="10.20.0.11", mac=mac[0], open_ports=[22]))
+        printer = DiscoveredDevice(
+            ip="10.20.0.50", mac="00:1b:a9:11:22:33", open_ports=[80, 515, 631, 9100]
+        )
+        switch = DiscoveredDevice(ip="10.20.0.2", mac="00:0d:65:44:55:66", open_ports=[22, 23, 80])
+        devices = [printer, switch]
+        if mac:
+            devices.append(DiscoveredDevice(ip="10.20.0.11", mac=mac, open_ports=[22]))
         store_discovery(s, agent, Discovery(devices=devices))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from collector.web.catalog import extracted
@@ -13,7 +14,7 @@ from collector.web.i18n import LANGUAGES, LOCALE_DIR, Formats, negotiate
 from tests.web.conftest import Client
 
 
-def _catalogue(lang: str):  # type: ignore[no-untyped-def]
+def _catalogue(lang: str) -> Catalog:
     with (LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po").open("rb") as po:
         return read_po(po, locale=lang)
 

@@ -11,6 +11,7 @@ import re
 
 import httpx
 import sqlalchemy as sa
+from sqlmodel import col, select
 
 from collector.models import Finding, WaiverRecord, WebSession, table_of
 from tests.web.conftest import Client, Server, csrf_of
@@ -22,12 +23,14 @@ PAGES = ["/", "/hosts", "/findings", "/devices", "/hosts?severity=critical&sever
 def _first_failing(client: Client, host_id: int) -> str:
     with client.db.session() as s:
         check = s.exec(
-            sa.select(Finding.check_id).where(
-                Finding.host_id == host_id, Finding.status == "fail", Finding.resolved_at.is_(None)
+            select(Finding.check_id).where(
+                Finding.host_id == host_id,
+                Finding.status == "fail",
+                col(Finding.resolved_at).is_(None),
             )
         ).first()
     assert check is not None
-    return str(check[0])
+    return check
 
 
 def _waiver_form(client: Client, host_id: int, check: str, token: str | None) -> dict[str, str]:
@@ -60,7 +63,7 @@ def test_a_post_without_csrf_token_is_refused(client: Client) -> None:
     )  # fmt: skip
     assert foreign.status_code == 403
     with client.db.session() as s:
-        assert s.exec(sa.select(WaiverRecord).where(WaiverRecord.host_id == host)).first() is None
+        assert s.exec(select(WaiverRecord).where(WaiverRecord.host_id == host)).first() is None
     # The same form with the page's token is accepted, and the finding is waived at once.
     ok = client.http.post(
         f"/hosts/{host}/waivers", data=_waiver_form(client, host, check, csrf_of(page.text)),
@@ -69,11 +72,13 @@ def test_a_post_without_csrf_token_is_refused(client: Client) -> None:
     assert ok.status_code == 303, ok.text
     with client.db.session() as s:
         status = s.exec(
-            sa.select(Finding.status).where(
-                Finding.host_id == host, Finding.check_id == check, Finding.resolved_at.is_(None)
+            select(Finding.status).where(
+                Finding.host_id == host,
+                Finding.check_id == check,
+                col(Finding.resolved_at).is_(None),
             )
         ).one()
-    assert status[0] == "waived"
+    assert status == "waived"
 
 
 def test_the_login_form_needs_its_token_too(client: Client) -> None:
@@ -99,14 +104,14 @@ def test_a_viewer_cannot_add_or_remove_a_waiver(client: Client) -> None:
     )  # fmt: skip
     assert response.status_code == 403
     with client.db.session() as s:
-        waiver = s.exec(sa.select(WaiverRecord)).first()
+        waiver = s.exec(select(WaiverRecord)).first()
     assert waiver is not None  # the fleet's own waiver
     removed = client.http.post(
-        f"/waivers/{waiver[0].id}/delete", data={"csrf_token": token}, follow_redirects=False
+        f"/waivers/{waiver.id}/delete", data={"csrf_token": token}, follow_redirects=False
     )
     assert removed.status_code == 403
     with client.db.session() as s:
-        assert s.get(WaiverRecord, waiver[0].id) is not None
+        assert s.get(WaiverRecord, waiver.id) is not None
 
 
 def test_another_organizations_host_is_not_found(client: Client) -> None:
@@ -166,7 +171,7 @@ def test_the_session_cookie_over_http(client: Client) -> None:
     second = client.http.cookies.get("inventar_session")
     assert first and second and first != second
     with client.db.session() as s:
-        assert len(s.exec(sa.select(WebSession)).all()) == 1  # the first one ended
+        assert len(s.exec(select(WebSession)).all()) == 1  # the first one ended
 
 
 def test_the_session_cookie_under_tls(server: Server) -> None:
@@ -225,7 +230,7 @@ def test_logout_ends_the_session(client: Client) -> None:
 def test_a_planner_sees_the_overview_without_host_lists(client: Client) -> None:
     client.login("planner")
     overview = client.http.get("/")
-    assert overview.status_code == 200 and "href=\"/hosts?" not in overview.text
+    assert overview.status_code == 200 and 'href="/hosts?' not in overview.text
     for path in ("/hosts", "/hosts.csv", f"/hosts/{client.fleet.hosts['gsn-lehrer-01']}",
                  "/findings", "/devices"):  # fmt: skip
         assert client.http.get(path).status_code == 403, path
@@ -284,7 +289,9 @@ def test_bad_list_parameters_are_a_clear_400(client: Client) -> None:
 def test_the_csv_export_is_the_filtered_list_with_neutralised_fields(client: Client) -> None:
     client.login()
     with client.db.engine.begin() as conn:
-        conn.execute(sa.text("UPDATE hosts SET model = '=HYPERLINK(\"x\")' WHERE hostname = 'gsn-klasse-01'"))
+        conn.execute(
+            sa.text("UPDATE hosts SET model = '=HYPERLINK(\"x\")' WHERE hostname = 'gsn-klasse-01'")
+        )
     path = "/hosts?site=Grundschule+Nord&severity=critical&severity=high"
     listed = client.http.get(path).text
     names = re.findall(r'<a href="/hosts/\d+">([^<]+)</a>', listed)

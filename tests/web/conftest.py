@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,11 +68,10 @@ def _free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="session")
-def server(fleet_template: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A collector on 127.0.0.1 serving a copy of the demo fleet; it trusts X-Forwarded-*
-    from 127.0.0.1 as `serve` does (uvicorn's default)."""
-    fleet = copy_fleet(fleet_template, tmp_path_factory.mktemp("served"))
+@contextmanager
+def serving(fleet: Fleet) -> Iterator[Server]:
+    """A collector on 127.0.0.1 serving ``fleet``'s database; it trusts X-Forwarded-* from
+    127.0.0.1 as `serve` does (uvicorn's default)."""
     db = Database(fleet.url)
     app = create_app(Settings(database_url=fleet.url, decode_workers=0), db)
     port = _free_port()
@@ -85,9 +85,17 @@ def server(fleet_template: Fleet, tmp_path_factory: pytest.TempPathFactory) -> I
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the collector did not start")
         time.sleep(0.05)
-    yield Server(f"http://127.0.0.1:{port}", fleet, db)
-    uv.should_exit = True
-    thread.join(10)
+    try:
+        yield Server(f"http://127.0.0.1:{port}", fleet, db)
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def server(fleet_template: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serving(copy_fleet(fleet_template, tmp_path_factory.mktemp("served"))) as running:
+        yield running
 
 
 def ensure_npm_packages() -> None:
@@ -111,9 +119,14 @@ def browser() -> Iterator[Any]:
         missing("Playwright for Python is needed (pip install playwright)")
     ensure_npm_packages()
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = launch(p)
         yield chromium
         chromium.close()
+
+
+def launch(playwright: Any) -> Any:
+    """Debian's Chromium, headless (never a browser that Playwright downloads)."""
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
 @pytest.fixture

@@ -182,6 +182,19 @@ def record_failure(session: Session, keys: list[str], now: dt.datetime | None = 
     return locked
 
 
+def purge_throttle(session: Session, now: dt.datetime | None = None) -> None:
+    """Forgets counts whose window and lock are over (a login calls it, as purge_sessions)."""
+    now = now or utcnow()
+    throttle = table_of(LoginThrottle)
+    session.connection().execute(
+        sa.delete(throttle).where(
+            throttle.c.window_start < now - FAILURE_WINDOW,
+            sa.or_(throttle.c.locked_until.is_(None), throttle.c.locked_until < now),
+        )
+    )
+    session.commit()
+
+
 def clear_failures(session: Session, key: str) -> None:
     session.connection().execute(
         sa.delete(table_of(LoginThrottle)).where(table_of(LoginThrottle).c.key == key)

@@ -7,6 +7,8 @@ pages (a page answers errors as HTML; the JSON API keeps its JSON answers).
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import (
     http_exception_handler,
@@ -50,7 +52,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(LoginRequired)
     async def login_required(_request: Request, exc: LoginRequired) -> Response:
-        from urllib.parse import urlencode  # noqa: PLC0415
 
         target = "/login" if exc.next_url == "/" else "/login?" + urlencode({"next": exc.next_url})
         return RedirectResponse(target, 303)

@@ -14,9 +14,12 @@ from collector.db import Database
 from collector.models import User
 from collector.people import (
     clear_failures,
+    end_session,
     locked_for,
     purge_sessions,
+    purge_throttle,
     record_failure,
+    session_person,
     start_session,
     throttle_keys,
     verify_password,
@@ -82,6 +85,7 @@ def _try_login(db: Database, name: str, password: str, address: str | None) -> t
         assert user is not None
         clear_failures(session, keys[0])
         purge_sessions(session)
+        purge_throttle(session)
         return "ok:" + start_session(session, user), 0
 
 
@@ -95,8 +99,6 @@ async def login(request: Request) -> Response:
     old = session_token(request)
     if old:
         with db.session() as session:
-            from collector.people import end_session  # noqa: PLC0415
-
             end_session(session, old)
     outcome, seconds = await run_in_threadpool(
         _try_login, db, name, password, _client_address(request)
@@ -117,8 +119,6 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    from collector.people import end_session, session_person  # noqa: PLC0415
-
     form = await read_form(request)
     token = session_token(request)
     db: Database = request.app.state.db

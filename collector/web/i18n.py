@@ -121,12 +121,7 @@ def environment(lang: str) -> Environment:
     return env
 
 
-def translator(lang: str) -> Callable[[str], str]:
-    """``_`` for Python code that builds text shown on a page."""
-    translations = compile_catalogue(lang)
-    return translations.gettext
-
-
 @cache
 def gettext_for(lang: str) -> Callable[[str], str]:
-    return translator(lang)
+    """``_`` for text that code hands to a template (the words of collector.web.words)."""
+    return compile_catalogue(lang).gettext

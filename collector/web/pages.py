@@ -10,16 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from sqlmodel import col, select
 
 from collector.api.deps import visible_host
 from collector.api.params import HostId
 from collector.db import Database
 from collector.discovery import LEGACY_PORTS, list_devices
 from collector.exports import csv_chunks
-from collector.models import Finding, Site, WaiverRecord
+from collector.models import Finding, Host, Site, WaiverRecord
 from collector.people import Person
 from collector.policy.model import CATEGORIES, SEVERITIES, Status
 from collector.queries.findings import check_site_matrix, findings_page
@@ -60,8 +62,6 @@ MATRIX_STATUSES: tuple[Status, ...] = ("fail", "waived", "unknown")
 
 
 def _sites(session: Any, org_id: int | None) -> list[Site]:
-    from sqlmodel import col, select  # noqa: PLC0415
-
     query = select(Site).order_by(col(Site.name))
     if org_id is not None:
         query = query.where(Site.org_id == org_id)
@@ -86,8 +86,6 @@ def overview_page(request: Request, session: WebSessionDep, person: PersonDep) -
 
 
 def _urlencode(pairs: list[tuple[str, str]]) -> str:
-    from urllib.parse import urlencode  # noqa: PLC0415
-
     return urlencode(pairs)
 
 
@@ -213,8 +211,6 @@ def render_host(
 
 
 def _waiver_ids(session: Any, finding_ids: list[int]) -> dict[int, int]:
-    from sqlmodel import col, select  # noqa: PLC0415
-
     if not finding_ids:
         return {}
     rows = session.exec(
@@ -303,8 +299,6 @@ def devices_page(request: Request, session: WebSessionDep, person: ReaderDep) ->
 
 def waiver_org(session: Any, waiver: WaiverRecord) -> int | None:
     """The organization a waiver belongs to (through its host or its site)."""
-    from collector.models import Host  # noqa: PLC0415
-
     if waiver.host_id is not None:
         host = session.get(Host, waiver.host_id)
         return host.org_id if host else None

@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
+	cd tests/web && (test -d node_modules || npm ci --no-audit --no-fund)
 	$(PY) -m pytest -n auto -q
 	$(MAKE) lint
 
@@ -31,6 +32,7 @@ bench: install
 	-$(PY) -m benchmarks.ingest
 	-$(PY) -m benchmarks.policy_eval
 	-$(PY) -m benchmarks.metrics_scrape
+	-$(PY) -m benchmarks.web
 
 # A collector on embedded SQLite (var/inventar.db) with this machine's agent enrolled.
 run: install

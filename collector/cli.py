@@ -1,4 +1,5 @@
-"""inventar-collector: serve | db | orgs | sites | enroll-secret | token | agents | import."""
+"""inventar-collector: serve | db | orgs | sites | enroll-secret | token | agents | import |
+users."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from collector import __version__
+from collector import __version__, people_cli
 from collector.budget import cli as budget_cli
 from collector.cli_database import database_from, database_parent, settings_from
 from collector.db import Database
@@ -439,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     findings_cli.register(sub)
     ssh_cli.register(sub)
     budget_cli.register(sub)
+    people_cli.register(sub)
     return parser
 
 

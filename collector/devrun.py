@@ -1,13 +1,15 @@
 """`make run`: a collector on embedded SQLite with one enrolled local agent, until Ctrl-C.
 
-Creates (or reuses) the site "Rathaus (dev)", an enrollment secret and an admin token,
-enrolls this machine's agent with its state under ./var/agent, sends one report, then
-keeps the collector serving on http://127.0.0.1:8740.
+Creates (or reuses) the site "Rathaus (dev)", an enrollment secret, an admin token and the
+web UI's first admin (user "admin", a new random password at every run), enrolls this
+machine's agent with its state under ./var/agent, sends one report, then keeps the collector
+serving on http://127.0.0.1:8740.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import subprocess
 import sys
 import time
@@ -17,11 +19,13 @@ from pathlib import Path
 from sqlmodel import select
 
 from collector.db import Database
-from collector.models import Site, utcnow
+from collector.models import Site, User, utcnow
+from collector.people import add_user, set_password
 from collector.services import add_site, create_api_token, create_enroll_secret
 from collector.settings import Settings
 
 SITE = "Rathaus (dev)"
+WEB_ADMIN = "admin"
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -53,6 +57,11 @@ def main() -> int:
             replace_agents=True, name="make run",
         )  # fmt: skip
         admin = create_api_token(session, "admin", "make run")
+        password = secrets.token_urlsafe(15)
+        if session.exec(select(User).where(User.name == WEB_ADMIN)).first() is None:
+            add_user(session, WEB_ADMIN, "admin", password)
+        else:
+            set_password(session, WEB_ADMIN, password)
     db.dispose()
     bindir = Path(sys.executable).parent
     server = subprocess.Popen(
@@ -69,6 +78,7 @@ def main() -> int:
         subprocess.run([agent, "run", "--once", "--state-dir", str(state)], check=True)
         print()
         print(f"Inventar collector: {url}  (API docs {url}/docs, metrics {url}/metrics)")
+        print(f"web UI: {url}/  user {WEB_ADMIN}  password {password}")
         print(f"  curl -H 'Authorization: Bearer {admin}' {url}/api/v1/hosts")
         print("admin token:")
         print(admin)

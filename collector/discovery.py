@@ -195,6 +195,15 @@ class DeviceView:
     last_seen: dt.datetime
 
 
+def unmanaged_by_site(session: Session, org_id: int | None) -> dict[int, int]:
+    """Unmanaged devices per site id: the totals of ``list_devices(site=…, managed=False)``."""
+    query = sa.select(_DEVICES.c.site_id, sa.func.count()).where(~managed_expression())
+    if org_id is not None:
+        query = query.where(_DEVICES.c.org_id == org_id)
+    rows = session.connection().execute(query.group_by(_DEVICES.c.site_id))
+    return {int(site_id): int(n) for site_id, n in rows}
+
+
 def list_devices(
     session: Session,
     *,
@@ -203,7 +212,10 @@ def list_devices(
     managed: bool | None = None,
     limit: int = 100,
     offset: int = 0,
+    by_site: bool = False,
 ) -> tuple[list[DeviceView], int]:
+    """Devices of ``org_id`` (None = all), filtered; in discovery order, or ``by_site`` by
+    site name and address (the web UI's grouping)."""
     managed_col = managed_expression().label("managed")
     query = sa.select(
         _DEVICES.c.mac,
@@ -220,7 +232,8 @@ def list_devices(
     query = where_given(query, (_SITES.c.name, site))
     if managed is not None:
         query = query.where(managed_expression() if managed else ~managed_expression())
-    total, rows = page(session, query, _DEVICES.c.id, offset=offset, limit=limit)
+    order = (_SITES.c.name, _DEVICES.c.ip, _DEVICES.c.id) if by_site else (_DEVICES.c.id,)
+    total, rows = page(session, query, *order, offset=offset, limit=limit)
     return [
         DeviceView(
             mac=r[0],

@@ -23,6 +23,7 @@ from collector.metrics import Metrics
 from collector.report_decoding import BadReport
 from collector.settings import Settings
 from collector.ssh.jobs import install as install_agentless
+from collector.web import install as install_web
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for module in (health, enroll, reports, hosts, sites, findings, budget):
         app.include_router(module.router)
     install_agentless(app, db, settings)  # devices/discoveries routes, SSH collection job
+    install_web(app)  # the pages people log in to (collector/web)
     app.add_middleware(
         BodyLimitMiddleware,
         report_limit=settings.max_body_bytes,

@@ -16,6 +16,8 @@ from sqlmodel import JSON, Field, SQLModel
 SITE_KINDS = ("school", "kindergarten", "town-hall", "other")
 # People's roles, and ``metrics``: a token that may only read /metrics (Prometheus).
 ROLES = ("admin", "viewer", "planner", "metrics")
+# The roles a person logging in to the web UI may have (``metrics`` is Prometheus's).
+PERSON_ROLES = ("admin", "viewer", "planner")
 DEFAULT_ORG = "default"
 
 
@@ -137,7 +139,8 @@ class Host(SQLModel, table=True):
     site_id: int = Field(foreign_key="sites.id", index=True)
     machine_id: str = Field(max_length=256)
     agent_id: str | None = Field(default=None, max_length=36)
-    hostname: str | None = Field(default=None, max_length=256)
+    # Indexed: the web UI's hosts list sorts by hostname and pages deep into it.
+    hostname: str | None = Field(default=None, max_length=256, index=True)
     fqdn: str | None = Field(default=None, max_length=256)
     serial: str | None = Field(default=None, max_length=256)
     manufacturer: str | None = Field(default=None, max_length=256)
@@ -471,3 +474,49 @@ class Asset(SQLModel, table=True):
     price_eur: float | None = None
     cost_center: str | None = Field(default=None, max_length=128)
     imported_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- People: accounts and web sessions (collector/people.py, collector/web/) --------------
+
+
+class User(SQLModel, table=True):
+    """A person who logs in to the web UI: a role and an organization scope exactly as an API
+    token has them (None = every organization). The password is stored as an argon2id hash."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128, unique=True)
+    role: str = Field(max_length=16)
+    org_id: int | None = Field(default=None, foreign_key="organizations.id")
+    password_hash: str = Field(max_length=256)
+    disabled: bool = False
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    password_changed_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_login_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebSession(SQLModel, table=True):
+    """A logged-in browser. The cookie holds a random token; only its SHA-256 is stored (as
+    API tokens), so a copy of the database logs nobody in. Several replicas share them."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Written at most once a minute (the idle timeout's resolution), so reads stay reads.
+    last_seen_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins per account (``user:NAME``) and per address (``addr:IP``) in the
+    database, so that every replica counts the same failures."""
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=200)
+    failures: int = 0
+    window_start: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

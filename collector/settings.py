@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     # The policy packs and their reference data (policies/data); unset = the shipped ones.
     policies: Path | None = None
+    # The time zone the web UI shows times in (an IANA name); stored times are UTC.
+    ui_timezone: str = "Europe/Berlin"
 
     @model_validator(mode="after")
     def _read_metrics_token_file(self) -> Settings:

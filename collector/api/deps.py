@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import sqlalchemy as sa
 from fastapi import Depends, HTTPException, Request, status
@@ -178,7 +178,14 @@ def metrics_scope(
     return MetricsScope(row.org_id)
 
 
-def visible_host(session: Session, principal: Principal, host_id: int) -> tuple[Host, Site]:
+class Scoped(Protocol):
+    """Anyone scoped to one organization or all (None): an API token, a logged-in person."""
+
+    @property
+    def org_id(self) -> int | None: ...
+
+
+def visible_host(session: Session, principal: Scoped, host_id: int) -> tuple[Host, Site]:
     """The host and its site if ``principal`` may see it; 404 otherwise."""
     row = session.exec(
         select(Host, Site).join(Site, col(Site.id) == col(Host.site_id)).where(Host.id == host_id)

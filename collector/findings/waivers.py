@@ -81,19 +81,22 @@ def add_waiver(
     until: str | dt.date,
     policies: PolicySet,
     host: str | None = None,
+    host_id: int | None = None,
     site: str | None = None,
     device: str | None = None,
     today: dt.date | None = None,
 ) -> tuple[WaiverRecord, list[int]]:
     """Store a waiver; returns it and the ids of the hosts it covers (to re-evaluate; a
-    device waiver covers no host: :func:`covered_devices`)."""
+    device waiver covers no host: :func:`covered_devices`). The host is named (``host``:
+    hostname, FQDN or machine id) or, from the web UI, given by its id (``host_id``), which is
+    never ambiguous."""
     today = today or dt.datetime.now(dt.UTC).date()
-    if sum(x is not None for x in (host, site, device)) != 1:
+    if sum(x is not None for x in (host, host_id, site, device)) != 1:
         raise ServiceError("a waiver names exactly one of --host, --device or --site")
     device_checks = {c.id for c in policies.device_checks}
     if device is not None and check not in device_checks:
         raise ServiceError(f"{check!r} is not a device check (policies/devices.yaml)")
-    if host is not None and check in device_checks:
+    if (host is not None or host_id is not None) and check in device_checks:
         raise ServiceError(f"{check!r} is a device check: name the device with --device MAC")
     if check not in {c.id for c in policies.checks} | device_checks:
         raise ServiceError(f"unknown check {check!r} (not in the policy packs in "
@@ -105,7 +108,11 @@ def add_waiver(
         raise ServiceError(f"--reason is longer than {MAX_REASON} characters")
     day = parse_until(until, today)
     record = WaiverRecord(check_id=check, reason=reason, until=day)
-    if host is not None:
+    if host_id is not None:
+        if session.get(Host, host_id) is None:
+            raise ServiceError(f"unknown host {host_id}", 404)
+        record.host_id = host_id
+    elif host is not None:
         found = find_host(session, host)
         record.host_id = found.id
     elif device is not None:

@@ -122,7 +122,7 @@ def _elements(items: list[Any], keep: frozenset[str] | None) -> list[Any]:
             for item in items]  # fmt: skip
 
 
-def _run(check: Check, context: cel.Context) -> tuple[Status, dict[str, str]]:
+def _run(check: Check, context: cel.Context) -> tuple[Status, Mapping[str, str]]:
     """The check's status and its message in every language."""
     titles = check.titles
 
@@ -135,7 +135,7 @@ def _run(check: Check, context: cel.Context) -> tuple[Status, dict[str, str]]:
         except _Unknown as exc:
             return "unknown", each(_said(_APPLIES_UNKNOWN, exc.reason))
         if not applies:
-            return "not-applicable", each(_NOT_APPLICABLE)
+            return "not-applicable", check.not_applicable
     try:
         ok = _bool(check.condition, context)
     except _Unknown as exc:
@@ -145,7 +145,7 @@ def _run(check: Check, context: cel.Context) -> tuple[Status, dict[str, str]]:
                                for lang in LANGS}  # fmt: skip
         return "unknown", each(_said(_UNKNOWN, exc.reason))
     if ok:
-        return "pass", dict(titles)  # each result its own (callers may add to it)
+        return "pass", titles  # shared by every result of the check: never changed
     said = failure.render(check.failure, context) if check.failure else None
     if said is not None:
         return "fail", said
@@ -153,7 +153,6 @@ def _run(check: Check, context: cel.Context) -> tuple[Status, dict[str, str]]:
     return "fail", each(dict.fromkeys(LANGS, f": {detail}" if detail else ""))
 
 
-_NOT_APPLICABLE = {"de": ": nicht zutreffend", "en": ": not applicable"}
 _UNKNOWN = {"de": ": unbekannt ({})", "en": ": unknown ({})"}
 _APPLIES_UNKNOWN = {"de": ": Anwendbarkeit unbekannt ({})", "en": ": applicability unknown ({})"}
 
@@ -202,8 +201,8 @@ def _waive(
     host: Any,
     today: dt.date,
     waivers: list[Waiver],
-    messages: dict[str, str],
-) -> tuple[Status, dict[str, str]]:
+    messages: Mapping[str, str],
+) -> tuple[Status, Mapping[str, str]]:
     host_map = host if isinstance(host, dict) else None
     matching = [w for w in waivers if w.matches(check.id, host_map)]
     if not matching:

@@ -112,13 +112,18 @@ class Check:
     # Why the result is unknown, per language, where the check can say more than the
     # engine's generic reason (the same form; no alternative applies: the generic reason).
     unknown: tuple[failure_text.Alternative, ...] = ()
-    # The title in every language (English where a pack gives none): what a pass says.
+    # The title in every language (English where a pack gives none): what a pass says; and
+    # what not applying says. Built once: every host's every check returns one of them.
     titles: Mapping[str, str] = field(init=False, default_factory=dict)
+    not_applicable: Mapping[str, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         titles = {lang: self.title.get(lang) or self.title.get("en") or self.id
                   for lang in failure_text.LANGS}  # fmt: skip
         object.__setattr__(self, "titles", titles)
+        words = {"de": "nicht zutreffend", "en": "not applicable"}
+        object.__setattr__(self, "not_applicable",
+                           {lang: f"{titles[lang]}: {words[lang]}" for lang in titles})  # fmt: skip
 
     def expressions(self) -> list[Expression]:
         """Every compiled expression of the check, failure texts included."""

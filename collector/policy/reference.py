@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -104,6 +105,9 @@ class OsSupport(_Strict):
     darwin: list[NamedRelease]
     # Where the file is, as messages name it ("policies/data/os_support.yaml"); set at load.
     file: str = "data/os_support.yaml"
+    # The lines sorted once: every host's derived facts ask for them (20,000 hosts re-sorted
+    # them 40,000 times: 80 % of derive's time).
+    _lines: dict[tuple[str, str], Any] = PrivateAttr(default_factory=dict)
 
     @field_validator("windows_edition_groups")
     @classmethod
@@ -144,16 +148,28 @@ class OsSupport(_Strict):
     def windows_line(self, group: str) -> list[WindowsRelease]:
         """The releases a host of edition ``group`` is placed among, oldest first: the
         group's own, and for a client group the `client` ones."""
-        wanted = {group} if group in (SERVER_GROUP, CLIENT_GROUP) else {group, CLIENT_GROUP}
-        return sorted((e for e in self.windows if e.group in wanted), key=lambda e: e.build)
+        key = ("windows", group)
+        if key not in self._lines:
+            wanted = {group} if group in (SERVER_GROUP, CLIENT_GROUP) else {group, CLIENT_GROUP}
+            self._lines[key] = sorted(
+                (e for e in self.windows if e.group in wanted), key=lambda e: e.build
+            )
+        lines: list[WindowsRelease] = self._lines[key]
+        return lines
 
     def named_lines(self, family: str) -> dict[str, list[NamedRelease]]:
         """The product lines of ``family`` (linux, darwin) in file order, each oldest first."""
-        entries: list[NamedRelease] = getattr(self, family, [])
-        lines: dict[str, list[NamedRelease]] = {}
-        for entry in entries:
-            lines.setdefault(entry.line, []).append(entry)
-        return {name: sorted(items, key=lambda e: e.order) for name, items in lines.items()}
+        key = ("named", family)
+        if key not in self._lines:
+            entries: list[NamedRelease] = getattr(self, family, [])
+            lines: dict[str, list[NamedRelease]] = {}
+            for entry in entries:
+                lines.setdefault(entry.line, []).append(entry)
+            self._lines[key] = {
+                name: sorted(items, key=lambda e: e.order) for name, items in lines.items()
+            }
+        found: dict[str, list[NamedRelease]] = self._lines[key]
+        return found
 
 
 def _check_lines(family: str, entries: list[NamedRelease]) -> None:

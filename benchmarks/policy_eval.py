@@ -19,6 +19,8 @@ import argparse
 import datetime as dt
 import gc
 import random
+import shutil
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -201,6 +203,27 @@ def evaluate_all(policies: PolicySet, reports: list[dict[str, Any]]) -> int:
     return n
 
 
+def one_check_changed(
+    before: PolicySet, items: list[HostItem], pool: EvaluationPool
+) -> tuple[float, str]:
+    """A copy of the packs with one check's severity edited: reload, find the changed checks
+    by digest (collector.findings.store.reevaluate_if_changed does the same) and evaluate
+    those on every host."""
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp) / "policies"
+        shutil.copytree(POLICIES, directory)
+        pack = directory / "security.yaml"
+        pack.write_text(pack.read_text().replace(
+            "    severity: high\n    condition: security.firewall",
+            "    severity: critical\n    condition: security.firewall"))  # fmt: skip
+        known = {c.id: c.digest for c in before.checks}
+        t0 = time.perf_counter()
+        after = PolicySet.load(directory)
+        changed = {c.id for c in after.checks if known.get(c.id) != c.digest}
+        pool.evaluate(after.subset(changed), items, NOW)
+        return time.perf_counter() - t0, ", ".join(sorted(changed))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=20_000)
@@ -267,12 +290,18 @@ def main() -> None:
         policies = PolicySet.load(POLICIES)
         evaluated = pool.evaluate(policies, items, NOW)
         cores_s = time.perf_counter() - t0
+        one_s, changed = one_check_changed(policies, items, pool)
     finally:
         pool.close()
     n = sum(len(r) for r in evaluated)
     print(
         f"re-evaluate after a pack change, {pool.workers} worker processes: {cores_s:.2f} s "
         f"({n:,} results, {args.hosts / cores_s:,.0f} hosts/s; goal: <= 2 s for 20,000 hosts)"
+    )
+    print(
+        f"re-evaluate after a pack change that edits one check ({changed}; the collector "
+        f"evaluates only the checks whose digest changed), {pool.workers} worker processes: "
+        f"{one_s:.2f} s (goal: <= 2 s for 20,000 hosts)"
     )
     if args.extrapolate:
         print(

@@ -447,6 +447,16 @@ class SecurityUpdateSighting(SQLModel, table=True):
     first_seen: dt.datetime = Field(sa_type=UTCDateTime)
 
 
+class PolicyCheckState(SQLModel, table=True):
+    """Each check's digest as last evaluated on every host (collector/findings/store.py):
+    after a pack change only the checks whose digest differs are evaluated again."""
+
+    __tablename__ = "policy_check_state"
+
+    check_id: str = Field(primary_key=True, max_length=128)
+    digest: str = Field(max_length=64)
+
+
 class PolicyState(SQLModel, table=True):
     """Small key/value state of the findings evaluator (the digest last evaluated with)."""
 

@@ -39,6 +39,7 @@ from collector.db import Database
 from collector.models import (
     Finding,
     Host,
+    PolicyCheckState,
     PolicyState,
     SecurityUpdateSighting,
     Site,
@@ -63,6 +64,7 @@ _S = table_of(Site)
 _W = table_of(WaiverRecord)
 _SIGHT = table_of(SecurityUpdateSighting)
 _STATE = table_of(PolicyState)
+_CHECKS = table_of(PolicyCheckState)
 
 
 @dataclass(frozen=True)
@@ -145,10 +147,13 @@ def evaluate_hosts(
     now: dt.datetime | None = None,
     batch_size: int = BATCH_SIZE,
     pool: EvaluationPool | None = None,
+    only: frozenset[str] | None = None,
 ) -> int:
     """Evaluate the latest report of each host and store the findings; returns how many
     hosts were evaluated (hosts without a report are skipped). One transaction per batch;
-    with a ``pool`` (collector.policy.batch) the checks run on all cores."""
+    with a ``pool`` (collector.policy.batch) the checks run on all cores. ``only``: the
+    checks ``policies`` holds are some of the packs' (the others' findings stay), and these
+    ids (those plus removed ones) are the findings to update."""
     now = now or utcnow()
     ids = sorted(set(host_ids))
     done = 0
@@ -156,7 +161,7 @@ def evaluate_hosts(
         chunk = ids[start : start + batch_size]
         for attempt in range(3):
             try:
-                done += _evaluate_batch(db, chunk, policies, now, pool)
+                done += _evaluate_batch(db, chunk, policies, now, pool=pool, only=only)
                 break
             except IntegrityError:
                 # Another evaluator wrote the same current findings meanwhile: read again.
@@ -171,7 +176,9 @@ def _evaluate_batch(
     host_ids: Sequence[int],
     policies: PolicySet,
     now: dt.datetime,
+    *,
     pool: EvaluationPool | None = None,
+    only: frozenset[str] | None = None,
 ) -> int:
     # Read and compute outside the write lock (SQLite has one writer: ingest waits for it).
     with db.engine.connect() as conn:
@@ -204,7 +211,7 @@ def _evaluate_batch(
     for host, results in zip(hosts, evaluated, strict=True):
         host_waivers = waivers.get(host.id, []) + waivers.get(-host.site_id, [])
         diff(("host_id", host.id), results, current.get(host.id, {}), host_waivers, now=now,
-             changes=changes)  # fmt: skip
+             changes=changes, only=only)  # fmt: skip
     with db.write_session() as session:
         conn = session.connection()
         write(conn, HOST_FINDINGS, changes, now)
@@ -360,7 +367,11 @@ def diff(
     *,
     now: dt.datetime,
     changes: Changes,
+    only: frozenset[str] | None = None,
 ) -> None:
+    """Turns a subject's results into changes of its findings. ``only``: the checks that
+    were evaluated (some of the packs' checks, after a pack change): the subject's other
+    current findings stay as they are."""
     today = now.date()
     for result in results:
         waiver = _active_waiver(result.check, waivers, today) if result.status == "waived" else None
@@ -406,7 +417,9 @@ def diff(
         if any(update[key] != row[key] for key in _COMPARED):
             changes.updates.append(update)
     # Checks no longer in the packs.
-    for row in current.values():
+    for check_id, row in current.items():
+        if only is not None and check_id not in only:
+            continue
         if row["last_failed"] is not None:
             changes.resolves.append(
                 {"_id": row["id"], "resolved_at": now, "last_seen": row["last_seen"]}
@@ -489,12 +502,52 @@ def reevaluate_if_changed(
     now: dt.datetime | None = None,
     pool: EvaluationPool | None = None,
 ) -> int | None:
-    """All hosts again when the packs' digest differs from the one last evaluated with
-    (stored in the database, so replicas and restarts agree); None when nothing changed."""
+    """The hosts again when the packs' digest differs from the one last evaluated with
+    (stored in the database, so replicas and restarts agree); None when nothing changed.
+
+    Only the checks the change touched are evaluated again (each check's digest is stored):
+    editing one check re-evaluates that check on every host, not all of them. Changed
+    reference data (policies/data) changes derived facts: then every check."""
     if stored_digest(db) == policies.digest:
         return None
+    known = stored_check_digests(db)
     batch = REEVALUATION_BATCH if pool is not None else BATCH_SIZE
-    count = evaluate_hosts(db, all_host_ids(db), policies, now=now, batch_size=batch, pool=pool)
+    current_ids = {c.id for c in policies.checks}
+    if not known or known.get(REFERENCE_KEY) != policies.reference_digest:
+        count = evaluate_hosts(db, all_host_ids(db), policies, now=now, batch_size=batch,
+                               pool=pool)  # fmt: skip
+        what = "every check"
+    else:
+        changed = {c.id for c in policies.checks if known.get(c.id) != c.digest}
+        removed = set(known) - current_ids - {c.id for c in policies.device_checks}
+        removed.discard(REFERENCE_KEY)
+        count = 0
+        if changed or removed:
+            count = evaluate_hosts(db, all_host_ids(db), policies.subset(changed), now=now,
+                                   batch_size=batch, pool=pool,
+                                   only=frozenset(changed | removed))  # fmt: skip
+        what = f"{len(changed)} changed and {len(removed)} removed check(s)"
+    store_check_digests(db, policies)
     store_digest(db, policies.digest)
-    log.info("policy packs changed (digest %s): re-evaluated %d hosts", policies.digest[:12], count)
+    log.info("policy packs changed (digest %s): re-evaluated %d hosts for %s",
+             policies.digest[:12], count, what)  # fmt: skip
     return count
+
+
+REFERENCE_KEY = "(reference data)"  # the reference data's digest, beside the checks'
+
+
+def stored_check_digests(db: Database) -> dict[str, str]:
+    with db.engine.connect() as conn:
+        return dict(conn.execute(sa.select(_CHECKS.c.check_id, _CHECKS.c.digest)).all())
+
+
+def store_check_digests(db: Database, policies: PolicySet) -> None:
+    rows = [{"check_id": c.id, "digest": c.digest}
+            for c in (*policies.checks, *policies.device_checks)]  # fmt: skip
+    rows.append({"check_id": REFERENCE_KEY, "digest": policies.reference_digest})
+    with db.write_session() as session:
+        conn = session.connection()
+        conn.execute(sa.delete(_CHECKS))
+        conn.execute(sa.insert(_CHECKS), rows)
+        session.commit()

@@ -21,12 +21,12 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from collector.policy.derive import derive
 from collector.policy.engine import evaluate
-from collector.policy.loader import PolicySet
-from collector.policy.model import Result, Waiver
+from collector.policy.loader import DERIVED, PolicySet
+from collector.policy.model import Result, Status, Waiver
 
 # What derive() reads besides the sections the checks read.
 DERIVE_SECTIONS = frozenset({"host", "os", "hardware", "patches", "security", "displays"})
@@ -44,7 +44,11 @@ class HostItem:
 
 
 def evaluate_one(policies: PolicySet, item: HostItem, now: dt.datetime) -> list[Result]:
-    facts = derive(item.report, policies.reference, now, **item.derive_args)
+    # Checks that read no derived fact (a subset after a pack change) need none computed.
+    if policies.fields.get(DERIVED) == frozenset():
+        facts: dict[str, Any] = {"now": now}
+    else:
+        facts = derive(item.report, policies.reference, now, **item.derive_args)
     return evaluate(policies, item.report, facts, item.waivers)
 
 
@@ -91,13 +95,15 @@ class EvaluationPool:
         size = -(-len(slim) // parts)
         chunks = [slim[i : i + size] for i in range(0, len(slim), size)]
         where = (str(policies.directory), policies.digest)
-        futures = [pool.submit(_evaluate_chunk, where, chunk, now) for chunk in chunks]
+        ids = tuple(c.id for c in policies.checks)  # a subset after a pack change
+        futures = [pool.submit(_evaluate_chunk, where, ids, chunk, now) for chunk in chunks]
         out: list[list[Result]] = []
         for chunk, future in zip(chunks, futures, strict=True):
-            done = future.result()
-            if done is None:  # the worker found other packs: evaluate here
-                done = [evaluate_one(policies, item, now) for item in chunk]
-            out.extend(done)
+            packed = future.result()
+            if packed is None:  # the worker found other packs: evaluate here
+                out.extend(evaluate_one(policies, item, now) for item in chunk)
+            else:
+                out.extend(unpack(policies, results) for results in packed)
         return out
 
     def close(self) -> None:
@@ -127,10 +133,48 @@ def _loads(where: tuple[str, str]) -> bool:
     return _load(where) is not None
 
 
+# Results travel back compact: per check its status and, where the message is not one the
+# caller's check has already (its title on a pass, its not-applicable text), the messages.
+# Pickling 500,000 result objects cost more than evaluating them.
+Packed = list[tuple[str, Mapping[str, str] | None]]
+
+
+def pack(policies: PolicySet, results: list[Result]) -> Packed:
+    out: Packed = []
+    for check, result in zip(policies.checks, results, strict=True):
+        shared = result.messages is check.titles or result.messages is check.not_applicable
+        out.append((result.status, None if shared else dict(result.messages)))
+    return out
+
+
+def unpack(policies: PolicySet, packed: Packed) -> list[Result]:
+    out = []
+    for check, (status, sent) in zip(policies.checks, packed, strict=True):
+        if sent is not None:
+            messages = sent
+        elif status == "not-applicable":
+            messages = check.not_applicable
+        else:
+            messages = check.titles
+        message = messages.get("en") or next(iter(messages.values()), "")
+        out.append(Result(check.id, cast("Status", status), check.severity, check.category,
+                          message, messages))  # fmt: skip
+    return out
+
+
+_subsets: dict[tuple[tuple[str, str], tuple[str, ...]], PolicySet] = {}
+
+
 def _evaluate_chunk(
-    where: tuple[str, str], items: list[HostItem], now: dt.datetime
-) -> list[list[Result]] | None:
+    where: tuple[str, str], ids: tuple[str, ...], items: list[HostItem], now: dt.datetime
+) -> list[Packed] | None:
     policies = _load(where)
     if policies is None:
         return None
-    return [evaluate_one(policies, item, now) for item in items]
+    if ids != tuple(c.id for c in policies.checks):
+        key = (where, ids)
+        if key not in _subsets:
+            _subsets.clear()
+            _subsets[key] = policies.subset(set(ids))
+        policies = _subsets[key]
+    return [pack(policies, evaluate_one(policies, item, now)) for item in items]

@@ -7,7 +7,9 @@ here; a broken pack raises PolicyLoadError listing every problem with file and c
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Mapping, Sequence
@@ -112,6 +114,9 @@ class Check:
     # Why the result is unknown, per language, where the check can say more than the
     # engine's generic reason (the same form; no alternative applies: the generic reason).
     unknown: tuple[failure_text.Alternative, ...] = ()
+    # The check's own definition, hashed: what tells a changed check from an unchanged one
+    # when the packs change (only changed checks need evaluating again).
+    digest: str = ""
     # The title in every language (English where a pack gives none): what a pass says; and
     # what not applying says. Built once: every host's every check returns one of them.
     titles: Mapping[str, str] = field(init=False, default_factory=dict)
@@ -157,6 +162,8 @@ class PolicySet:
     report_sections: frozenset[str] = field(default_factory=frozenset)
     # The checks of packs whose subject is a discovered device (not in ``checks``).
     device_checks: tuple[Check, ...] = ()
+    # The reference data's digest (data/*.yaml): derived facts change with it.
+    reference_digest: str = ""
     # Of each section (and `derived`) the first-level fields the checks read; None = the
     # whole section (a list, or read in a way the loader cannot follow). Converting a value
     # to CEL costs one to three microseconds per key, so only what is read is converted.
@@ -174,6 +181,12 @@ class PolicySet:
         if isinstance(result, PolicyLoadError):
             raise result
         return result
+
+    def subset(self, check_ids: frozenset[str] | set[str]) -> PolicySet:
+        """The same packs with only the host checks ``check_ids``: what evaluating some
+        checks again (those a pack change changed) hands to CEL."""
+        checks = [c for c in self.checks if c.id in check_ids]
+        return dataclasses.replace(self, checks=tuple(checks), **_reads(checks))
 
     def check(self, check_id: str) -> Check:
         for check in (*self.checks, *self.device_checks):
@@ -250,6 +263,7 @@ def _load(directory: Path) -> PolicySet | PolicyLoadError:
     digest = hashlib.sha256()
     for path in sorted(directory.glob(f"{'data'}/*.yaml")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    reference_digest = digest.hexdigest()
     checks: list[Check] = []
     seen: dict[str, str] = {}
     for path in files:
@@ -278,6 +292,7 @@ def _load(directory: Path) -> PolicySet | PolicyLoadError:
             check = _check(path, index, raw, reference, problems, subject=subject)
             if check is None:
                 continue
+            check = dataclasses.replace(check, digest=_check_digest(raw, subject))
             if check.id in seen:
                 problems.append(
                     Problem(str(path), check.id, f"duplicate check id (first in {seen[check.id]})")
@@ -289,20 +304,33 @@ def _load(directory: Path) -> PolicySet | PolicyLoadError:
         return PolicyLoadError(problems)
     device_checks = tuple(c for c in checks if c.subject == DEVICE)
     checks = [c for c in checks if c.subject != DEVICE]
-    elements, whole = element_fields_read(checks)
-    sections = frozenset().union(*(c.variables for c in checks)) & REPORT_VARIABLES
     return PolicySet(
         directory=directory,
         checks=tuple(checks),
         device_checks=device_checks,
         reference=reference,
         digest=digest.hexdigest(),
+        reference_digest=reference_digest,
         files=tuple(str(p) for p in files),
-        report_sections=sections,
-        fields=fields_read(checks, sections | {DERIVED}),
-        element_fields=elements,
-        whole_lists=whole,
+        **_reads(checks),
     )
+
+
+def _check_digest(raw: object, subject: str) -> str:
+    text = json.dumps({"subject": subject, "check": raw}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _reads(checks: Sequence[Check]) -> dict[str, Any]:
+    """What of a report the checks read (PolicySet.report_sections, fields, ...)."""
+    elements, whole = element_fields_read(checks)
+    sections = frozenset().union(*(c.variables for c in checks)) & REPORT_VARIABLES
+    return {
+        "report_sections": sections,
+        "fields": fields_read(checks, sections | {DERIVED}),
+        "element_fields": elements,
+        "whole_lists": whole,
+    }
 
 
 # `name.field`: the first-level field read of a variable; a macro or function called on the

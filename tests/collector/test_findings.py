@@ -367,3 +367,52 @@ def test_import_and_waiver_cli(
     assert rc == 0, err
     assert _statuses(db_url, "sec.firewall") == ["fail"]
     assert _cli(capsys, "waiver", "list")[1] == ""
+
+
+def test_a_pack_change_evaluates_only_the_checks_it_changed(env: Env, policies_dir: Path) -> None:
+    from collector.findings.store import reevaluate_if_changed
+    from collector.models import Finding, HostSection
+
+    _, token = env.enroll(MACHINE)
+    host_id = send(env, token, report(security__firewall=False))
+    items = by_check(findings(env, limit=500))
+    assert items["sec.firewall"]["status"] == "fail"
+    assert items["sec.reboot.pending"]["status"] == "pass"
+    # The stored state changes behind the findings' back: the firewall is on now. A check
+    # evaluated again would pass; one left alone keeps its finding.
+    sections = table_of(HostSection)
+    with env.db.write_session() as s:
+        where = (sections.c.host_id == host_id, sections.c.section == "security")
+        stored = json.loads(s.execute(sa.select(sections.c.data).where(*where)).scalar_one())
+        stored["firewall"] = True
+        s.execute(sa.update(sections).where(*where).values(data=json.dumps(stored)))
+        s.commit()
+
+    # One check edited (its severity), one removed: only those are evaluated again.
+    pack = policies_dir / "security.yaml"
+    text = pack.read_text()
+    text = text.replace("    severity: medium\n    # Macs do not use UEFI Secure Boot",
+                        "    severity: low\n    # Macs do not use UEFI Secure Boot")  # fmt: skip
+    start = text.index("  - id: sec.reboot.pending")
+    end = text.index("  - id: sec.mac.enforcing")
+    pack.write_text(text[:start] + text[end:])
+    edited = PolicySet.load(policies_dir)
+    assert reevaluate_if_changed(env.db, edited) == 1
+    items = by_check(findings(env, limit=500))
+    assert items["sec.boot.secure-boot"]["severity"] == "low"  # evaluated again
+    assert items["sec.firewall"]["status"] == "fail"  # not evaluated again
+    assert "sec.reboot.pending" not in items  # removed: its passing finding is gone
+    assert reevaluate_if_changed(env.db, edited) is None  # nothing changed since
+
+    # Reference data changed: derived facts may differ, so every check is evaluated again.
+    data = policies_dir / "data" / "lifecycle.yaml"
+    data.write_text(data.read_text() + "\n# changed\n")
+    assert reevaluate_if_changed(env.db, PolicySet.load(policies_dir)) == 1
+    assert by_check(findings(env, limit=500))["sec.firewall"]["status"] == "pass"
+    table = table_of(Finding)
+    with env.db.engine.connect() as conn:
+        query = sa.select(sa.func.count()).where(
+            table.c.check_id == "sec.firewall", table.c.resolved_at.is_not(None)
+        )
+        resolved = conn.execute(query).scalar()
+    assert resolved == 1

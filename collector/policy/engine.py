@@ -30,9 +30,21 @@ LANGS = failure.LANGS
 
 
 class _Unknown(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    """Why a result is unknown, in every language (``reasons``; ``reason`` in English)."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        self.reasons = {lang: form.format(detail) for lang, form in _REASONS[kind].items()}
+        self.reason = self.reasons["en"]
+        super().__init__(self.reason)
+
+
+_REASONS = {
+    "missing": {"de": "Wert {} fehlt im Bericht", "en": "fact {} not in report"},
+    "null": {"de": "ein benötigter Wert ist unbekannt", "en": "a fact it needs is unknown (null)"},
+    "error": {"de": "Auswertungsfehler: {}", "en": "evaluation error: {}"},
+    "type": {"de": "der Ausdruck ergibt {}, keinen Wahrheitswert",
+             "en": "expression returned {}, not a boolean"},
+}  # fmt: skip
 
 
 def evaluate(
@@ -133,7 +145,7 @@ def _run(check: Check, context: cel.Context) -> tuple[Status, Mapping[str, str]]
         try:
             applies = _bool(check.applies, context)
         except _Unknown as exc:
-            return "unknown", each(_said(_APPLIES_UNKNOWN, exc.reason))
+            return "unknown", each(_said(_APPLIES_UNKNOWN, exc.reasons))
         if not applies:
             return "not-applicable", check.not_applicable
     try:
@@ -143,7 +155,7 @@ def _run(check: Check, context: cel.Context) -> tuple[Status, Mapping[str, str]]
         if why is not None:  # the check says more than the generic reason
             return "unknown", {lang: f"{titles[lang]}{_UNKNOWN[lang].format(why[lang])}"
                                for lang in LANGS}  # fmt: skip
-        return "unknown", each(_said(_UNKNOWN, exc.reason))
+        return "unknown", each(_said(_UNKNOWN, exc.reasons))
     if ok:
         return "pass", titles  # shared by every result of the check: never changed
     said = failure.render(check.failure, context) if check.failure else None
@@ -157,32 +169,32 @@ _UNKNOWN = {"de": ": unbekannt ({})", "en": ": unknown ({})"}
 _APPLIES_UNKNOWN = {"de": ": Anwendbarkeit unbekannt ({})", "en": ": applicability unknown ({})"}
 
 
-def _said(forms: dict[str, str], reason: str) -> dict[str, str]:
-    return {lang: form.format(reason) for lang, form in forms.items()}
+def _said(forms: dict[str, str], reasons: Mapping[str, str]) -> dict[str, str]:
+    return {lang: form.format(reasons[lang]) for lang, form in forms.items()}
 
 
 def _bool(expr: Expression, context: cel.Context) -> bool:
     try:
         value = expr.program.execute(context)
     except KeyError as exc:
-        raise _Unknown(f"fact {exc} not in report") from None
+        raise _Unknown("missing", str(exc)) from None
     except TypeError as exc:
         text = str(exc)
         if "No such overload" in text:
-            raise _Unknown("a fact it needs is unknown (null)") from None
-        raise _Unknown(f"evaluation error: {text[:200]}") from None
+            raise _Unknown("null") from None
+        raise _Unknown("error", text[:200]) from None
     except RuntimeError as exc:
         # Every variable is in the activation and the loader refuses unknown functions,
         # so "Undefined variable or function: 'size'" means a function met a null.
         if "Undefined variable or function" in str(exc):
-            raise _Unknown("a fact it needs is unknown (null)") from None
-        raise _Unknown(f"evaluation error: {str(exc)[:200]}") from None
+            raise _Unknown("null") from None
+        raise _Unknown("error", str(exc)[:200]) from None
     except Exception as exc:  # IndexError, ValueError, ... from the binding
-        raise _Unknown(f"evaluation error: {str(exc)[:200]}") from None
+        raise _Unknown("error", str(exc)[:200]) from None
     if value is None:
-        raise _Unknown("a fact it needs is unknown (null)")
+        raise _Unknown("null")
     if not isinstance(value, bool):
-        raise _Unknown(f"expression returned {type(value).__name__}, not a boolean")
+        raise _Unknown("type", type(value).__name__)
     return value
 
 

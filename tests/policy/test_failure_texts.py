@@ -250,3 +250,12 @@ def test_os_support_says_older_and_newer_than_the_data_in_both_languages(
         "newer than every Ubuntu release in policies/data/os_support.yaml (updated 2026-12-06; "
         "the newest listed is Ubuntu 26.04 LTS resolute): the OS support data needs an update)",
     }
+
+
+def test_an_unknown_result_says_why_in_both_languages(policies: PolicySet) -> None:
+    result = results_for(policies, LIN, {"security.firewall": None})["sec.firewall"]
+    assert result.status == "unknown"
+    assert result.messages == {
+        "de": "Host-Firewall ist aktiv: unbekannt (ein benötigter Wert ist unbekannt)",
+        "en": "Host firewall is active: unknown (a fact it needs is unknown (null))",
+    }

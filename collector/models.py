@@ -349,7 +349,27 @@ class Device(SQLModel, table=True):
 # --- Findings and waivers (collector/findings/) ------------------------------------------
 
 
-class Finding(SQLModel, table=True):
+class FindingLife(SQLModel):
+    """What a finding holds besides its subject (a host or a discovered device): its check,
+    the last result and the episode's life (collector/findings/store.py)."""
+
+    check_id: str = Field(max_length=128)
+    status: str = Field(max_length=16, index=True)
+    severity: str = Field(max_length=16)
+    category: str = Field(max_length=16)
+    message: str = Field(sa_type=sa.Text)  # English
+    message_de: str | None = Field(default=None, sa_type=sa.Text)  # German
+    first_seen: dt.datetime = Field(sa_type=UTCDateTime)
+    last_seen: dt.datetime = Field(sa_type=UTCDateTime)
+    # Last evaluation that failed (fail or waived); None = this episode never failed.
+    last_failed: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    waiver_id: int | None = None
+    waiver_reason: str | None = Field(default=None, sa_type=sa.Text)
+    waiver_until: dt.date | None = None
+
+
+class Finding(FindingLife, table=True):
     """One check on one host over one episode; the life is described in collector/findings/.
 
     The current finding of a (host, check) is the one with ``resolved_at`` NULL (at most one,
@@ -371,23 +391,9 @@ class Finding(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     host_id: int = Field(foreign_key="hosts.id")
-    check_id: str = Field(max_length=128)
-    status: str = Field(max_length=16, index=True)
-    severity: str = Field(max_length=16)
-    category: str = Field(max_length=16)
-    message: str = Field(sa_type=sa.Text)  # English
-    message_de: str | None = Field(default=None, sa_type=sa.Text)  # German
-    first_seen: dt.datetime = Field(sa_type=UTCDateTime)
-    last_seen: dt.datetime = Field(sa_type=UTCDateTime)
-    # Last evaluation that failed (fail or waived); None = this episode never failed.
-    last_failed: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
-    resolved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
-    waiver_id: int | None = None
-    waiver_reason: str | None = Field(default=None, sa_type=sa.Text)
-    waiver_until: dt.date | None = None
 
 
-class DeviceFinding(SQLModel, table=True):
+class DeviceFinding(FindingLife, table=True):
     """One device check (policies/devices.yaml) on one discovered device over one episode;
     the same life as a host's :class:`Finding` (collector/findings/devices.py)."""
 
@@ -406,19 +412,6 @@ class DeviceFinding(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     device_id: int = Field(foreign_key="devices.id")
-    check_id: str = Field(max_length=128)
-    status: str = Field(max_length=16, index=True)
-    severity: str = Field(max_length=16)
-    category: str = Field(max_length=16)
-    message: str = Field(sa_type=sa.Text)  # English
-    message_de: str | None = Field(default=None, sa_type=sa.Text)  # German
-    first_seen: dt.datetime = Field(sa_type=UTCDateTime)
-    last_seen: dt.datetime = Field(sa_type=UTCDateTime)
-    last_failed: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
-    resolved_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
-    waiver_id: int | None = Field(default=None)
-    waiver_reason: str | None = Field(default=None, sa_type=sa.Text)
-    waiver_until: dt.date | None = None
 
 
 class WaiverRecord(SQLModel, table=True):

@@ -25,6 +25,7 @@ from collector.findings.store import (
     Changes,
     current_findings,
     diff,
+    expired_waiver_ids,
     statements,
     write,
 )
@@ -170,18 +171,7 @@ def unevaluated_device_ids(db: Database) -> list[int]:
 
 def expired_waiver_device_ids(db: Database, today: dt.date) -> list[int]:
     """Devices with a current finding waived by a waiver that has expired (or was removed)."""
-    with db.engine.connect() as conn:
-        return list(
-            conn.execute(
-                sa.select(_DF.c.device_id)
-                .where(
-                    _DF.c.resolved_at.is_(None),
-                    _DF.c.status == "waived",
-                    ~sa.exists().where(_W.c.id == _DF.c.waiver_id, _W.c.until >= today),
-                )
-                .distinct()
-            ).scalars()
-        )
+    return expired_waiver_ids(db, DEVICE_FINDINGS, today)
 
 
 def device_ids_of_hosts(db: Database, host_ids: Sequence[int]) -> list[int]:

@@ -455,20 +455,27 @@ def unevaluated_host_ids(db: Database) -> list[int]:
         )
 
 
-def expired_waiver_host_ids(db: Database, today: dt.date) -> list[int]:
-    """Hosts with a current finding waived by a waiver that has expired (or was removed)."""
+def expired_waiver_ids(db: Database, table: Statements, today: dt.date) -> list[int]:
+    """Subjects (of ``table``: hosts, devices) with a current finding waived by a waiver that
+    has expired (or was removed)."""
+    t = table.table
     with db.engine.connect() as conn:
         return list(
             conn.execute(
-                sa.select(_F.c.host_id)
+                sa.select(t.c[table.key])
                 .where(
-                    _F.c.resolved_at.is_(None),
-                    _F.c.status == "waived",
-                    ~sa.exists().where(_W.c.id == _F.c.waiver_id, _W.c.until >= today),
+                    t.c.resolved_at.is_(None),
+                    t.c.status == "waived",
+                    ~sa.exists().where(_W.c.id == t.c.waiver_id, _W.c.until >= today),
                 )
                 .distinct()
             ).scalars()
         )
+
+
+def expired_waiver_host_ids(db: Database, today: dt.date) -> list[int]:
+    """Hosts with a current finding waived by a waiver that has expired (or was removed)."""
+    return expired_waiver_ids(db, HOST_FINDINGS, today)
 
 
 def stored_digest(db: Database) -> str | None:

@@ -1,4 +1,5 @@
-"""Hosts: list, details with the current state and derived facts, report history."""
+"""Hosts: list, details with the current state and derived facts (their history:
+routes/history.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
 from collector.api.deps import ReaderDep, SessionDep, visible_host
 from collector.api.params import NAME_PATTERN, HostId, Limit, Offset
 from collector.current_state import current_reports
-from collector.history import history_report
-from collector.models import DisplayRow, Host, Organization, ReportRecord, Site
+from collector.models import DisplayRow, Host, Organization, Site
 from collector.paging import page, where_given
 from collector.policy.facts import due_year
 from collector.policy.reference import Lifecycle
@@ -87,23 +87,6 @@ class HostDetail(HostItem):
     # The host's current state as a report: its reports merged (the collection's timings
     # aside), from the stored sections.
     report: dict[str, Any] | None
-
-
-class ReportItem(BaseModel):
-    report_id: str
-    collected_at: dt.datetime
-    received_at: dt.datetime
-    source: str
-    size_bytes: int
-    changed_sections: list[str]
-    report: dict[str, Any] | None = None
-
-
-class ReportPage(BaseModel):
-    items: list[ReportItem]
-    total: int
-    limit: int
-    offset: int
 
 
 def _item(host: Host, site: Site) -> HostItem:
@@ -223,40 +206,3 @@ def get_host(session: SessionDep, principal: ReaderDep, host_id: HostId) -> Host
 def _shipped_lifecycle() -> Lifecycle | None:
     reference = current_reference()[1]
     return reference.lifecycle if reference else None
-
-
-@router.get("/hosts/{host_id}/reports")
-def get_host_reports(
-    *,
-    session: SessionDep,
-    principal: ReaderDep,
-    host_id: HostId,
-    limit: Limit = 100,
-    offset: Offset = 0,
-    full: bool = False,
-) -> ReportPage:
-    """The host's report history in collection order (oldest first); ``full`` includes the
-    reports themselves."""
-    host, _site = visible_host(session, principal, host_id)
-    where = ReportRecord.host_id == host.id
-    total = session.exec(select(func.count()).select_from(ReportRecord).where(where)).one()
-    rows = session.exec(
-        select(ReportRecord)
-        .where(where)
-        .order_by(col(ReportRecord.collected_at), col(ReportRecord.id))
-        .offset(offset)
-        .limit(limit)
-    ).all()
-    items = [
-        ReportItem(
-            report_id=r.report_id,
-            collected_at=r.collected_at,
-            received_at=r.received_at,
-            source=r.source,
-            size_bytes=r.size_bytes,
-            changed_sections=r.changed_sections,
-            report=history_report(r.raw) if full else None,
-        )
-        for r in rows
-    ]
-    return ReportPage(items=items, total=total, limit=limit, offset=offset)

@@ -33,15 +33,17 @@ def partition_name(table: str, month: dt.date) -> str:
     return f"{table}_p{month.year:04d}{month.month:02d}"
 
 
-def create_months(conn: sa.Connection, first: dt.date, last: dt.date) -> list[str]:
+def create_months(
+    conn: sa.Connection, first: dt.datetime | dt.date, last: dt.datetime | dt.date
+) -> list[str]:
     """Creates the partitions of every partitioned table for the months from ``first`` to
     ``last`` (included) that do not exist yet; returns those created."""
     if conn.dialect.name != "postgresql":
         return []
     created = []
     existing = set(partitions(conn))
-    month = month_start(first)
-    while month <= last:
+    month, end = month_start(first), month_start(last)
+    while month <= end:
         upper = next_month(month)
         for table in PARTITIONED:
             name = partition_name(table, month)

@@ -116,7 +116,7 @@ class Fleet:
         when = DAY_START + dt.timedelta(minutes=15 * step)
         report["report_id"] = str(uuid.uuid4())
         report["collected_at"] = when.isoformat()
-        report["hardware"]["volumes"][0]["free_bytes"] -= self.rng.randint(0, 50 << 20)
+        report["hardware"]["volumes"][0]["free_bytes"] = self.rng.randint(1 << 30, 100 << 30)
         report["wlan"]["interfaces"][0]["signal_dbm"] = self.rng.randint(-80, -45)
         report["wlan"]["interfaces"][0]["rate_mbps"] = self.rng.choice((72.2, 144.4, 300.0))
         boot = DAY_START - dt.timedelta(minutes=5, seconds=self.rng.randint(0, 1))

@@ -90,6 +90,8 @@ _FIND_HOST = sa.select(
 ).where(
     _HOSTS.c.org_id == sa.bindparam("org_id"), _HOSTS.c.machine_id == sa.bindparam("machine_id")
 )
+# A delta is checked against the stored sections' agent hashes: read with the host.
+_FIND_HOST_FOR_DELTA = _FIND_HOST.add_columns(current_state.AGENT_HASHES.label("agent_hashes"))
 _AGENT_REVOKED = sa.select(_AGENTS.c.revoked).where(_AGENTS.c.id == sa.bindparam("agent_id"))
 
 
@@ -127,9 +129,14 @@ _UPDATE_HOST_LATEST = (
 # that differ deleted by id, the new ones inserted (300 packages rewritten for one update
 # cost PostgreSQL 7-8 ms; the one that differs, ~1 ms).
 _ROW_TABLES = {s: SQLModel.metadata.tables[DECLARATIONS[s].table or ""] for s in NORMALIZED}
+# Columns of a row table that no section row carries (ids, derived facts).
+_ROW_EXTRA = frozenset({"id", "host_id", "external", "start_date", "start_source"})
+_ROW_KEYS = {s: [c.name for c in t.c if c.name not in _ROW_EXTRA] for s, t in _ROW_TABLES.items()}
 _ROW_STATEMENTS: dict[str, tuple[sa.Select[Any], sa.Delete, sa.Insert]] = {
     name: (
-        sa.select(table).where(table.c.host_id == sa.bindparam("b_host_id")),
+        sa.select(table.c.id, *(table.c[k] for k in _ROW_KEYS[name])).where(
+            table.c.host_id == sa.bindparam("b_host_id")
+        ),
         sa.delete(table).where(table.c.id.in_(sa.bindparam("b_ids", expanding=True))),
         sa.insert(table),
     )
@@ -145,6 +152,21 @@ _FLAG_IDENTITY = (
             sa.bindparam("b_now", type_=_HOSTS.c.identity_changed_at.type),
         ),
         identity_change=sa.bindparam("b_change"),
+    )
+)
+# A report that changed no section (most status reports): what every report sets, only.
+_UPDATE_HOST_REPORTED = (
+    sa.update(_HOSTS)
+    .where(_HOSTS.c.id == sa.bindparam("b_host_id"))
+    .values(
+        {
+            column: _bind(column)
+            for column in ("last_seen", "section_hashes", "last_collected_at", "last_report_id")
+        }
+        | {
+            "agent_id": sa.func.coalesce(_bind("agent_id"), _HOSTS.c.agent_id),
+            "agent_version": sa.func.coalesce(_bind("agent_version"), _HOSTS.c.agent_version),
+        }
     )
 )
 _UPDATE_HOST_SEEN = (
@@ -212,13 +234,16 @@ def store_decoded(
     org_id: int,
     agent_id: str | None,
     source: str = "agent",
+    commit: bool = True,
 ) -> StoreResult:
     """The ingest hot path, in SQLAlchemy Core: a handful of statements, one transaction
-    (``session``'s: a Session, or Database.core_write()'s where nothing else needs one)."""
+    (``session``'s: a Session, or Database.core_write()'s where nothing else needs one).
+    ``commit=False``: the caller commits (collector.group_commit stores several reports per
+    transaction); a database error then propagates."""
     conn = session.connection()
     report_id = decoded.report_id
     host = conn.execute(
-        _FIND_HOST,
+        _FIND_HOST_FOR_DELTA if decoded.is_delta else _FIND_HOST,
         {"org_id": org_id, "machine_id": decoded.machine_id, "report_id": report_id,
          "agent_id": agent_id},
     ).first()  # fmt: skip
@@ -241,7 +266,9 @@ def store_decoded(
                 f"no base report for this host (the agent's base is "
                 f"{decoded.delta_base or 'none'}); send a full report"
             )
-        stored = current_state.agent_hashes(conn, host.id, omit=decoded.sections)
+        stored = current_state.agent_hashes(
+            conn, host.id, omit=decoded.sections, read=host.agent_hashes or ""
+        )
         delta.check_base(decoded, stored, host.last_report_id)
     collected_at = decoded.collected_at
     if host is None:
@@ -293,24 +320,29 @@ def store_decoded(
             current_state.refresh_display_facts(
                 conn, host_id, columns.get("chassis"), derived.get("device_category")
             )
-        values = {f"b_{column}": columns.get(column) for column in HOST_COLUMNS}
-        values.update({f"b_{column}": derived.get(column) for column in FACT_COLUMNS})
-        values.update(
-            b_host_id=host_id,
-            b_last_seen=now,
-            b_section_hashes=hashes,
-            b_stable_hashes=stable_hashes,
-            b_last_collected_at=collected_at,
-            b_last_report_id=report_id,
-            b_agent_id=agent_id,
-            b_agent_version=decoded.agent_version,
-        )
-        conn.execute(_UPDATE_HOST_LATEST, values)
+        values = {
+            "b_host_id": host_id,
+            "b_last_seen": now,
+            "b_section_hashes": hashes,
+            "b_last_collected_at": collected_at,
+            "b_last_report_id": report_id,
+            "b_agent_id": agent_id,
+            "b_agent_version": decoded.agent_version,
+        }
+        if changed or host is None:
+            values.update({f"b_{column}": columns.get(column) for column in HOST_COLUMNS})
+            values.update({f"b_{column}": derived.get(column) for column in FACT_COLUMNS})
+            values["b_stable_hashes"] = stable_hashes
+            conn.execute(_UPDATE_HOST_LATEST, values)
+        else:
+            conn.execute(_UPDATE_HOST_REPORTED, values)
         if lasting:
             _write_history(conn, received, decoded, lasting, before, first=host is None)
     else:
         conn.execute(_UPDATE_HOST_SEEN, {"b_host_id": host_id, "b_last_seen": now})
     history.write_receipt(conn, received)
+    if not commit:
+        return StoreResult("stored", report_id, host_id, changed)
     try:
         session.commit()
     except IntegrityError:
@@ -418,16 +450,14 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
         if section not in update.changed:
             continue
         read_rows, delete_rows, insert_rows = _ROW_STATEMENTS[section]
-        data = update.decoded.section_data(section)
-        wanted = rows(section, data)
-        keys = list(wanted[0]) if wanted else None
-        stored: dict[str, list[int]] = {}
-        for found in conn.execute(read_rows, {"b_host_id": host_id}).mappings():
-            keys = keys or [k for k in found if k not in _ROW_EXTRA]
-            stored.setdefault(_row_key(found, keys), []).append(found["id"])
+        keys = _ROW_KEYS[section]
+        wanted = rows(section, update.decoded.section_data(section))
+        stored: dict[tuple[Any, ...], list[int]] = {}
+        for found in conn.execute(read_rows, {"b_host_id": host_id}):
+            stored.setdefault(_hashable(found[1:]), []).append(found[0])
         missing = []
         for row in wanted:
-            ids = stored.get(_row_key(row, keys or []))
+            ids = stored.get(_hashable([row[k] for k in keys]))
             if ids:
                 ids.pop()
             else:
@@ -451,9 +481,6 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
         conn.execute(insert_rows, new_rows)
 
 
-# Columns of a row table that no section row carries (ids, derived facts).
-_ROW_EXTRA = frozenset({"id", "host_id", "external", "start_date", "start_source"})
-
-
-def _row_key(row: Any, keys: list[str]) -> str:
-    return json.dumps([row[k] for k in keys], default=str)
+def _hashable(values: Any) -> tuple[Any, ...]:
+    """A row's values as a dictionary key (a list of addresses as a tuple)."""
+    return tuple(tuple(v) if isinstance(v, list) else v for v in values)

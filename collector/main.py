@@ -19,6 +19,7 @@ from collector.db import Database
 from collector.decode_pool import DecodePool
 from collector.decode_pool import default_size as default_decode_workers
 from collector.findings import start_evaluator
+from collector.group_commit import GroupCommit
 from collector.metrics import Metrics
 from collector.report_decoding import BadReport
 from collector.retention import RetentionJob
@@ -105,6 +106,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     workers = settings.decode_workers
     workers = default_decode_workers() if workers is None else workers
     pool = DecodePool(workers, settings.limits) if workers else None
+    # PostgreSQL: several reports per transaction (SQLite's writes are on the event loop).
+    writer = None if db.is_sqlite else GroupCommit(db)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -115,6 +118,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         yield
         if pool is not None:
             await pool.stop()
+        if writer is not None:
+            writer.stop()
         retention.stop()
         evaluator.stop()
         db.dispose()
@@ -144,7 +149,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     # Outermost: agents' reports are answered before the framework's layers (see there why).
     app.add_middleware(
-        IngestEndpoint, settings=settings, db=db, metrics=app.state.metrics, pool=pool
+        IngestEndpoint,
+        settings=settings,
+        db=db,
+        metrics=app.state.metrics,
+        pool=pool,
+        writer=writer,
     )
     _add_report_schema(app)
     return app

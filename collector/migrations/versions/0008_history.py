@@ -48,11 +48,11 @@ def _epoch() -> sa.types.TypeEngine[Any]:
 def upgrade() -> None:
     conn = op.get_bind()
     postgres = conn.dialect.name == "postgresql"
+    # (A server default, so that SQLite adds the column in place: rebuilding the hosts
+    # table would trip over the rows that reference it.)
     with op.batch_alter_table("hosts") as table:
         table.add_column(sa.Column("stable_hashes", sa.JSON(), nullable=False,
                                    server_default="{}"))  # fmt: skip
-    with op.batch_alter_table("hosts") as table:
-        table.alter_column("stable_hashes", server_default=None)
     if postgres:
         _create_partitioned()
     else:

@@ -104,13 +104,18 @@ def _diff_keyed(where: _Where, path: FieldPath, old: list[Any], new: list[Any]) 
 
 def _by_key(items: list[Any], key: ListKey) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {}
+    single = key.fields[0] if len(key.fields) == 1 else None
     for value in items:
         if isinstance(value, dict):
-            parts = [value.get(f) for f in key.fields]
-            name = " ".join(str(p) for p in parts if p is not None) or "?"
+            if single is not None:  # the common case (a package by its name), made quick
+                part = value.get(single)
+                name = part if isinstance(part, str) else "?" if part is None else str(part)
+            else:
+                parts = [value.get(f) for f in key.fields]
+                name = " ".join(str(p) for p in parts if p is not None) or "?"
         else:
             name = _text(value) or "?"
-        out.setdefault(name[:MAX_ITEM], []).append(value)
+        out.setdefault(name if len(name) <= MAX_ITEM else name[:MAX_ITEM], []).append(value)
     return out
 
 

@@ -135,7 +135,11 @@ _ROW_KEYS = {s: [c.name for c in t.c if c.name not in _ROW_EXTRA] for s, t in _R
 _ROW_STATEMENTS: dict[str, tuple[sa.Select[Any], sa.Delete, sa.Insert]] = {
     name: (
         sa.select(table.c.id, *(table.c[k] for k in _ROW_KEYS[name])).where(
-            table.c.host_id == sa.bindparam("b_host_id")
+            table.c.host_id == sa.bindparam("b_host_id"),
+            sa.or_(
+                table.c[_ROW_KEYS[name][0]].in_(sa.bindparam("b_firsts", expanding=True)),
+                table.c[_ROW_KEYS[name][0]].is_(None),
+            ),
         ),
         sa.delete(table).where(table.c.id.in_(sa.bindparam("b_ids", expanding=True))),
         sa.insert(table),
@@ -296,12 +300,15 @@ def store_decoded(
         changed = [s for s in SECTIONS if s in decoded.sections and old_hashes.get(s) != hashes[s]]
         stable_hashes = {**old_stable, **decoded.stable_hashes}
         lasting = [s for s in changed if old_stable.get(s) != stable_hashes[s]]
-        # What the history keeps: the sections as they were, read before they are replaced.
-        before = current_state.stored_sections(conn, [host_id], lasting)[host_id] if (
-            host is not None and lasting) else {}  # fmt: skip
+        # The sections as they were, read before they are replaced: what the history keeps,
+        # and what the rows of a normalized section are updated from.
+        wanted = [s for s in changed if s in lasting or s in NORMALIZED]
+        old = current_state.stored_sections(conn, [host_id], wanted)[host_id] if (
+            host is not None and wanted) else {}  # fmt: skip
+        before = {s: old[s] for s in lasting if s in old}
         columns = {column: getattr(host, column) for column in HOST_COLUMNS} if host else {}
         columns.update(decoded.host_columns)
-        update = _Update(conn, host_id, org_id, decoded, changed, columns)
+        update = _Update(conn, host_id, org_id, decoded, changed, columns, old)
         derived = _derived_facts(
             update, {c: getattr(host, c) for c in FACT_COLUMNS} if host else {}
         )
@@ -401,6 +408,7 @@ class _Update:
     decoded: DecodedReport
     changed: list[str]
     columns: dict[str, Any]
+    old: dict[str, str]  # the changed sections as stored before (JSON text)
 
 
 def _derived_facts(update: _Update, stored: dict[str, Any]) -> dict[str, Any]:
@@ -442,29 +450,39 @@ def _write_sections(update: _Update, *, collection: bool) -> None:
 
 
 def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
-    """Updates the rows of the changed normalized sections by difference: rows equal to a
-    new one (in the section's own columns) stay, the others are deleted, the missing ones
-    inserted."""
+    """Updates the rows of the changed normalized sections by difference: the section's rows
+    before (from its stored JSON) and after are compared; rows whose values occur as often
+    as before stay, the others are deleted and inserted as often as they occur now."""
     conn, host_id = update.conn, update.host_id
     for section in NORMALIZED:
         if section not in update.changed:
             continue
         read_rows, delete_rows, insert_rows = _ROW_STATEMENTS[section]
         keys = _ROW_KEYS[section]
-        wanted = rows(section, update.decoded.section_data(section))
-        stored: dict[tuple[Any, ...], list[int]] = {}
-        for found in conn.execute(read_rows, {"b_host_id": host_id}):
-            stored.setdefault(_hashable(found[1:]), []).append(found[0])
-        missing = []
-        for row in wanted:
-            ids = stored.get(_hashable([row[k] for k in keys]))
-            if ids:
-                ids.pop()
-            else:
-                missing.append(row)
-        gone = [row_id for ids in stored.values() for row_id in ids]
-        if gone:
-            conn.execute(delete_rows, {"b_ids": gone})
+        after = _counted(rows(section, update.decoded.section_data(section)), keys)
+        old = update.old.get(section)
+        if old is None:  # a new host: nothing stored yet
+            before: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+            differ = set(after)
+        else:
+            before = _counted(rows(section, json.loads(old)), keys)
+            differ = {k for k in before.keys() | after.keys()
+                      if len(before.get(k, ())) != len(after.get(k, ()))}  # fmt: skip
+        if not differ:
+            continue
+        # The stored rows of the differing values (found by their first column).
+        firsts = list({k[0] for k in differ if k in before})
+        if firsts:
+            gone = [
+                row_id
+                for row_id, *values in conn.execute(
+                    read_rows, {"b_host_id": host_id, "b_firsts": firsts}
+                )
+                if _hashable(values) in differ
+            ]
+            if gone:
+                conn.execute(delete_rows, {"b_ids": gone})
+        missing = [row for k in differ for row in after.get(k, ())]
         if not missing:
             continue
         if section == "displays":
@@ -479,6 +497,16 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
         else:
             new_rows = [{"host_id": host_id, **row} for row in missing]
         conn.execute(insert_rows, new_rows)
+
+
+def _counted(
+    section_rows: list[dict[str, Any]], keys: list[str]
+) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    """A section's rows by their values (each value with its rows: as often as it occurs)."""
+    out: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in section_rows:
+        out.setdefault(_hashable([row[k] for k in keys]), []).append(row)
+    return out
 
 
 def _hashable(values: Any) -> tuple[Any, ...]:

@@ -126,13 +126,18 @@ def write_sections(
     conn: sa.Connection, host_id: int, sections: Mapping[str, tuple[str, str]]
 ) -> None:
     """Replaces the host's ``sections`` (name -> (JSON text, agent hash))."""
-    if not sections:
-        return
-    conn.execute(
-        _UPSERT_SECTIONS[conn.dialect.name],
-        [{"host_id": host_id, "section": name, "data": data, "agent_hash": h}
-         for name, (data, h) in sections.items()],
-    )  # fmt: skip
+    if sections:
+        conn.execute(upsert_sections(conn.dialect.name), section_rows(host_id, sections))
+
+
+def upsert_sections(dialect: str) -> sa.Insert:
+    """The statement that writes section_rows()."""
+    return _UPSERT_SECTIONS[dialect]
+
+
+def section_rows(host_id: int, sections: Mapping[str, tuple[str, str]]) -> list[dict[str, Any]]:
+    return [{"host_id": host_id, "section": name, "data": data, "agent_hash": h}
+            for name, (data, h) in sections.items()]  # fmt: skip
 
 
 def current_reports(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[str, Any]]:

@@ -97,13 +97,14 @@ class Received:
     source: str
 
 
-def write_receipt(conn: sa.Connection, report: Received) -> None:
-    conn.execute(
-        _INSERT_RECEIPT,
-        {"host_id": report.host_id, "report_id": report.report_id,
-         "received_at": report.received_at, "collected_at": report.collected_at,
-         "source": source_code(report.source)},
-    )  # fmt: skip
+INSERT_RECEIPT = _INSERT_RECEIPT
+
+
+def receipt(report: Received) -> dict[str, Any]:
+    """The receipt row of a report (INSERT_RECEIPT)."""
+    return {"host_id": report.host_id, "report_id": report.report_id,
+            "received_at": report.received_at, "collected_at": report.collected_at,
+            "source": source_code(report.source)}  # fmt: skip
 
 
 def write_change(

@@ -51,6 +51,25 @@ _AGENTS = table_of(Agent)
 _SITES = table_of(Site)
 
 
+@dataclass
+class Writes:
+    """The writes every stored report makes — its changed sections, its host row, its
+    receipt — gathered so that those of several reports go to the database as one statement
+    each (collector.group_commit), executed by :meth:`flush` before the commit. A host's
+    reports must then be in different batches (a later one would not see the writes)."""
+
+    statements: dict[sa.Executable, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def add(self, statement: sa.Executable, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.statements.setdefault(statement, []).extend(rows)
+
+    def flush(self, conn: sa.Connection) -> None:
+        for statement, params in self.statements.items():
+            conn.execute(statement, params)
+        self.statements.clear()
+
+
 @dataclass(frozen=True)
 class AgentIdentity:
     id: str
@@ -239,12 +258,15 @@ def store_decoded(
     agent_id: str | None,
     source: str = "agent",
     commit: bool = True,
+    writes: Writes | None = None,
 ) -> StoreResult:
     """The ingest hot path, in SQLAlchemy Core: a handful of statements, one transaction
     (``session``'s: a Session, or Database.core_write()'s where nothing else needs one).
-    ``commit=False``: the caller commits (collector.group_commit stores several reports per
-    transaction); a database error then propagates."""
+    ``commit=False``: the caller flushes ``writes`` and commits (collector.group_commit stores
+    several reports per transaction); a database error then propagates."""
     conn = session.connection()
+    batched = writes is not None
+    writes = writes if writes is not None else Writes()
     report_id = decoded.report_id
     host = conn.execute(
         _FIND_HOST_FOR_DELTA if decoded.is_delta else _FIND_HOST,
@@ -308,7 +330,7 @@ def store_decoded(
         before = {s: old[s] for s in lasting if s in old}
         columns = {column: getattr(host, column) for column in HOST_COLUMNS} if host else {}
         columns.update(decoded.host_columns)
-        update = _Update(conn, host_id, org_id, decoded, changed, columns, old)
+        update = _Update(conn, host_id, org_id, decoded, changed, columns, old, writes)
         derived = _derived_facts(
             update, {c: getattr(host, c) for c in FACT_COLUMNS} if host else {}
         )
@@ -340,14 +362,16 @@ def store_decoded(
             values.update({f"b_{column}": columns.get(column) for column in HOST_COLUMNS})
             values.update({f"b_{column}": derived.get(column) for column in FACT_COLUMNS})
             values["b_stable_hashes"] = stable_hashes
-            conn.execute(_UPDATE_HOST_LATEST, values)
+            writes.add(_UPDATE_HOST_LATEST, [values])
         else:
-            conn.execute(_UPDATE_HOST_REPORTED, values)
+            writes.add(_UPDATE_HOST_REPORTED, [values])
         if lasting:
             _write_history(conn, received, decoded, lasting, before, first=host is None)
     else:
-        conn.execute(_UPDATE_HOST_SEEN, {"b_host_id": host_id, "b_last_seen": now})
-    history.write_receipt(conn, received)
+        writes.add(_UPDATE_HOST_SEEN, [{"b_host_id": host_id, "b_last_seen": now}])
+    writes.add(history.INSERT_RECEIPT, [history.receipt(received)])
+    if not batched:
+        writes.flush(conn)
     if not commit:
         return StoreResult("stored", report_id, host_id, changed)
     try:
@@ -409,6 +433,7 @@ class _Update:
     changed: list[str]
     columns: dict[str, Any]
     old: dict[str, str]  # the changed sections as stored before (JSON text)
+    writes: Writes
 
 
 def _derived_facts(update: _Update, stored: dict[str, Any]) -> dict[str, Any]:
@@ -446,7 +471,10 @@ def _write_sections(update: _Update, *, collection: bool) -> None:
                 for name in update.changed}  # fmt: skip
     if collection:
         sections[COLLECTION] = (decoded.collection.decode("utf-8"), "")
-    current_state.write_sections(update.conn, update.host_id, sections)
+    update.writes.add(
+        current_state.upsert_sections(update.conn.dialect.name),
+        current_state.section_rows(update.host_id, sections),
+    )
 
 
 def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
@@ -459,7 +487,8 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
             continue
         read_rows, delete_rows, insert_rows = _ROW_STATEMENTS[section]
         keys = _ROW_KEYS[section]
-        after = _counted(rows(section, update.decoded.section_data(section)), keys)
+        now = rows(section, update.decoded.section_data(section))
+        after = _counted(now, keys)
         old = update.old.get(section)
         if old is None:  # a new host: nothing stored yet
             before: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
@@ -482,7 +511,8 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
             ]
             if gone:
                 conn.execute(delete_rows, {"b_ids": gone})
-        missing = [row for k in differ for row in after.get(k, ())]
+        # In the report's order (the host view lists displays in it).
+        missing = [row for row in now if _hashable([row[k] for k in keys]) in differ]
         if not missing:
             continue
         if section == "displays":

@@ -27,12 +27,19 @@ from sqlmodel import Session, SQLModel
 
 from agent.schema import SECTIONS, Report
 from collector import current_state, delta, history, reference_cache
-from collector.changes import Change, section_changes
+from collector.changes import Change, differing_items, section_changes
 from collector.db import CoreWrite
 from collector.models import Agent, Host, ReportReceipt, Site, table_of, utcnow
 from collector.policy import facts
 from collector.report_decoding import BadReport, DecodedReport, change_hash
-from collector.sections import COLLECTION, DECLARATIONS, HOST_COLUMNS, NORMALIZED, rows
+from collector.sections import (
+    COLLECTION,
+    DECLARATIONS,
+    HOST_COLUMNS,
+    NORMALIZED,
+    row_items,
+    rows_of_items,
+)
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +373,7 @@ def store_decoded(
         else:
             writes.add(_UPDATE_HOST_REPORTED, [values])
         if lasting:
-            _write_history(conn, received, decoded, lasting, before, first=host is None)
+            _write_history(update, received, lasting, before, first=host is None)
     else:
         writes.add(_UPDATE_HOST_SEEN, [{"b_host_id": host_id, "b_last_seen": now}])
     writes.add(history.INSERT_RECEIPT, [history.receipt(received)])
@@ -395,9 +402,8 @@ def store_decoded(
 
 
 def _write_history(
-    conn: sa.Connection,
+    update: _Update,
     received: history.Received,
-    decoded: DecodedReport,
     lasting: list[str],
     before: dict[str, str],
     *,
@@ -406,25 +412,24 @@ def _write_history(
     """The history row of a report that changed the stable content of ``lasting`` sections,
     with its readable changes: a snapshot of every section for a host's first report and
     for a full report; the changed sections of a delta."""
+    decoded = update.decoded
     if first:
         changes = [Change("host", "added", None, None, None, "first report")]
     else:
         changes = [
             change
             for section in lasting
-            for change in section_changes(
-                section, json.loads(before.get(section, "null")), decoded.section_data(section)
-            )
+            for change in section_changes(section, update.before(section), update.after(section))
         ]
     after = decoded.sections if not decoded.is_delta else {s: decoded.sections[s] for s in lasting}
-    history.write_change(conn, received, changed=lasting, after=after, before=before,
+    history.write_change(update.conn, received, changed=lasting, after=after, before=before,
                          changes=changes)  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Update:
     """A report's change to its host's current state: the ``changed`` sections, and the
-    ``hosts`` columns after it."""
+    ``hosts`` columns after it; each section's data before and after, parsed once."""
 
     conn: sa.Connection
     host_id: int
@@ -434,6 +439,20 @@ class _Update:
     columns: dict[str, Any]
     old: dict[str, str]  # the changed sections as stored before (JSON text)
     writes: Writes
+    _parsed: dict[tuple[bool, str], Any] = field(default_factory=dict)
+
+    def after(self, section: str) -> Any:
+        """A carried section's data (JSON) as the report has it."""
+        if (True, section) not in self._parsed:
+            self._parsed[True, section] = self.decoded.section_data(section)
+        return self._parsed[True, section]
+
+    def before(self, section: str) -> Any:
+        """A changed section's data as stored before the report (None: none stored)."""
+        if (False, section) not in self._parsed:
+            text = self.old.get(section)
+            self._parsed[False, section] = None if text is None else json.loads(text)
+        return self._parsed[False, section]
 
 
 def _derived_facts(update: _Update, stored: dict[str, Any]) -> dict[str, Any]:
@@ -450,8 +469,7 @@ def _derived_facts(update: _Update, stored: dict[str, Any]) -> dict[str, Any]:
         if decoded.facts_digest and decoded.facts_digest == basis.digest:
             out.update({c: decoded.facts.get(c) for c in facts.FACTS_OF_SECTION[section]})
         else:
-            data = decoded.section_data(section)
-            out.update(facts.section_facts(section, data, basis.reference))
+            out.update(facts.section_facts(section, update.after(section), basis.reference))
     if "host" in touched:
         serial = update.columns.get("serial")
         purchase = (
@@ -478,41 +496,41 @@ def _write_sections(update: _Update, *, collection: bool) -> None:
 
 
 def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
-    """Updates the rows of the changed normalized sections by difference: the section's rows
-    before (from its stored JSON) and after are compared; rows whose values occur as often
-    as before stay, the others are deleted and inserted as often as they occur now."""
+    """Updates the rows of the changed normalized sections by difference: the items the
+    section had before (its stored JSON) and has now are compared; for each row value that
+    now occurs less often, that many stored rows are deleted, for each that occurs more
+    often, that many inserted (in the report's order)."""
     conn, host_id = update.conn, update.host_id
     for section in NORMALIZED:
         if section not in update.changed:
             continue
         read_rows, delete_rows, insert_rows = _ROW_STATEMENTS[section]
         keys = _ROW_KEYS[section]
-        now = rows(section, update.decoded.section_data(section))
-        after = _counted(now, keys)
-        old = update.old.get(section)
-        if old is None:  # a new host: nothing stored yet
-            before: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-            differ = set(after)
-        else:
-            before = _counted(rows(section, json.loads(old)), keys)
-            differ = {k for k in before.keys() | after.keys()
-                      if len(before.get(k, ())) != len(after.get(k, ()))}  # fmt: skip
-        if not differ:
-            continue
-        # The stored rows of the differing values (found by their first column).
-        firsts = list({k[0] for k in differ if k in before})
-        if firsts:
-            gone = [
-                row_id
-                for row_id, *values in conn.execute(
-                    read_rows, {"b_host_id": host_id, "b_firsts": firsts}
-                )
-                if _hashable(values) in differ
-            ]
-            if gone:
-                conn.execute(delete_rows, {"b_ids": gone})
-        # In the report's order (the host view lists displays in it).
-        missing = [row for row in now if _hashable([row[k] for k in keys]) in differ]
+        old_items, new_items = differing_items(
+            row_items(section, update.before(section)), row_items(section, update.after(section))
+        )
+        surplus: dict[tuple[Any, ...], int] = {}  # row value -> stored rows too many
+        for row in rows_of_items(section, old_items):
+            key = _hashable([row[k] for k in keys])
+            surplus[key] = surplus.get(key, 0) + 1
+        missing = []
+        for row in rows_of_items(section, new_items):
+            key = _hashable([row[k] for k in keys])
+            if surplus.get(key, 0) > 0:
+                surplus[key] -= 1  # the same row, for another item: it stays
+            else:
+                missing.append(row)
+        extra = {key: n for key, n in surplus.items() if n > 0}
+        if extra:
+            gone = []
+            firsts = list({key[0] for key in extra})
+            found = conn.execute(read_rows, {"b_host_id": host_id, "b_firsts": firsts})
+            for row_id, *values in found:
+                key = _hashable(values)
+                if extra.get(key, 0) > 0:
+                    extra[key] -= 1
+                    gone.append(row_id)
+            conn.execute(delete_rows, {"b_ids": gone})
         if not missing:
             continue
         if section == "displays":
@@ -527,16 +545,6 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
         else:
             new_rows = [{"host_id": host_id, **row} for row in missing]
         conn.execute(insert_rows, new_rows)
-
-
-def _counted(
-    section_rows: list[dict[str, Any]], keys: list[str]
-) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
-    """A section's rows by their values (each value with its rows: as often as it occurs)."""
-    out: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for row in section_rows:
-        out.setdefault(_hashable([row[k] for k in keys]), []).append(row)
-    return out
 
 
 def _hashable(values: Any) -> tuple[Any, ...]:

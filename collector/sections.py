@@ -42,6 +42,8 @@ class Section:
     # section's JSON data becomes rows (without host_id; derived columns are ingest's)
     table: str | None = None
     rows: RowBuilder | None = None
+    # where in the section's data the list is whose items become the rows
+    items: FieldPath = ()
     # derived facts that depend on this section (collector.policy.facts): recomputed when it changes
     facts: tuple[str, ...] = ()
     # Volatile fields: they change from one status report to the next (signal, free space,
@@ -166,6 +168,7 @@ DECLARATIONS: dict[str, Section] = {
             "network",
             table="interfaces",
             rows=_interface_rows,
+            items=("interfaces",),
             # What DHCP and the link give a laptop differs at every site and every hour.
             volatile=(
                 ("interfaces", "*", "addresses"),
@@ -180,6 +183,7 @@ DECLARATIONS: dict[str, Section] = {
             "wlan",
             table="wlan",
             rows=_wlan_rows,
+            items=("interfaces",),
             # Signal, rate and the access point a laptop roams to; the networks in range.
             volatile=(
                 ("interfaces", "*", "bssid"),
@@ -198,6 +202,7 @@ DECLARATIONS: dict[str, Section] = {
             "patches",
             table="pending_patches",
             rows=_patch_rows,
+            items=("pending",),
             facts=("reboot_required",),
             # When the package lists were last refreshed (several times a day).
             volatile=(("last_refresh",),),
@@ -253,6 +258,21 @@ def rows(section: str, data: Any) -> list[dict[str, Any]]:
     if builder is None:
         raise KeyError(f"section {section} has no table")
     return builder(data)
+
+
+def row_items(section: str, data: Any) -> list[Any]:
+    """The items of a normalized section's data that become its rows."""
+    for key in DECLARATIONS[section].items:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, list) else []
+
+
+def rows_of_items(section: str, items: list[Any]) -> list[dict[str, Any]]:
+    """The rows of some of a normalized section's items (see row_items)."""
+    data: Any = items
+    for key in reversed(DECLARATIONS[section].items):
+        data = {key: data}
+    return rows(section, data)
 
 
 def collection_state(collection: Any) -> dict[str, Any]:

@@ -137,13 +137,14 @@ class GroupCommit:
                 conn = self.db.engine.connect()
             tx = CoreWrite(conn)
             writes = Writes()
-            for job in batch:
-                try:
-                    outcomes.append(self._one(tx, job, writes))
-                except BadReport as exc:
-                    outcomes.append(exc)
-            writes.flush(conn)
-            tx.commit()
+            with self.db.write_lock():
+                for job in batch:
+                    try:
+                        outcomes.append(self._one(tx, job, writes))
+                    except BadReport as exc:
+                        outcomes.append(exc)
+                writes.flush(conn)
+                tx.commit()
         except Exception:
             log.warning("a batch of %d reports failed; storing each alone", len(batch),
                         exc_info=True)  # fmt: skip

@@ -40,7 +40,7 @@ SOURCES = ("agent", "ssh", "import")
 # The agent keeps an unacknowledged report in its outbox up to 30 days; its report id is
 # known this long, so that a late resend is still a duplicate.
 RECEIPT_DAYS = 45
-_ZLIB_LEVEL = 6
+_ZLIB_LEVEL = 1  # 3x faster than 6, ~10 % larger (benchmarks/history.py: well under the goal)
 
 _INSERT_HISTORY = sa.insert(_HISTORY)
 _INSERT_CHANGES = sa.insert(_CHANGES)

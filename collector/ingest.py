@@ -16,6 +16,7 @@ so a refused or failed report leaves the stored data as it was.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from dataclasses import dataclass, field
@@ -103,6 +104,7 @@ _FIND_HOST = sa.select(
     _HOSTS.c.last_collected_at,
     _HOSTS.c.section_hashes,
     _HOSTS.c.stable_hashes,
+    _HOSTS.c.snapshot_at,
     _HOSTS.c.last_report_id,
     *(_HOSTS.c[c] for c in HOST_COLUMNS),
     *(_HOSTS.c[c] for c in FACT_COLUMNS),
@@ -183,6 +185,14 @@ _FLAG_IDENTITY = (
         ),
         identity_change=sa.bindparam("b_change"),
     )
+)
+# A full inventory that differs from the state is kept whole at most this often (the rebuild
+# of a past state needs no snapshot: every history row holds its sections before and after).
+SNAPSHOT_EVERY = dt.timedelta(days=1)
+_SET_SNAPSHOT = (
+    sa.update(_HOSTS)
+    .where(_HOSTS.c.id == sa.bindparam("b_host_id"))
+    .values(snapshot_at=_bind("snapshot_at"))
 )
 # A report that changed no section (most status reports): what every report sets, only.
 _UPDATE_HOST_REPORTED = (
@@ -373,7 +383,14 @@ def store_decoded(
         else:
             writes.add(_UPDATE_HOST_REPORTED, [values])
         if lasting:
-            _write_history(update, received, lasting, before, first=host is None)
+            snapshot = host is None or (
+                not decoded.is_delta
+                and (host.snapshot_at is None or now - host.snapshot_at >= SNAPSHOT_EVERY)
+            )
+            _write_history(update, received, lasting, before, first=host is None,
+                           snapshot=snapshot)  # fmt: skip
+            if snapshot:
+                writes.add(_SET_SNAPSHOT, [{"b_host_id": host_id, "b_snapshot_at": now}])
     else:
         writes.add(_UPDATE_HOST_SEEN, [{"b_host_id": host_id, "b_last_seen": now}])
     writes.add(history.INSERT_RECEIPT, [history.receipt(received)])
@@ -408,10 +425,11 @@ def _write_history(
     before: dict[str, str],
     *,
     first: bool,
+    snapshot: bool,
 ) -> None:
     """The history row of a report that changed the stable content of ``lasting`` sections,
-    with its readable changes: a snapshot of every section for a host's first report and
-    for a full report; the changed sections of a delta."""
+    with its readable changes: every section (a snapshot: a host's first report, and a full
+    inventory at most once per SNAPSHOT_EVERY), else the changed ones."""
     decoded = update.decoded
     if first:
         changes = [Change("host", "added", None, None, None, "first report")]
@@ -421,7 +439,7 @@ def _write_history(
             for section in lasting
             for change in section_changes(section, update.before(section), update.after(section))
         ]
-    after = decoded.sections if not decoded.is_delta else {s: decoded.sections[s] for s in lasting}
+    after = decoded.sections if snapshot else {s: decoded.sections[s] for s in lasting}
     history.write_change(update.conn, received, changed=lasting, after=after, before=before,
                          changes=changes)  # fmt: skip
 

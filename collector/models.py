@@ -238,6 +238,8 @@ class Host(SQLModel, table=True):
     # section name -> hash of its content without the volatile fields (collector.sections):
     # a section whose stable hash is unchanged writes no history.
     stable_hashes: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    # When the history last kept all of the host's sections (collector.history).
+    snapshot_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The hardware identity (serial) a report gave differs from the stored one: a cloned
     # machine id, or a replaced mainboard. Set by ingest, cleared by an admin
     # (`hosts identity-ok`); the finding sec.agent.identity-changed shows it.

@@ -185,13 +185,7 @@ class IngestEndpoint:
             started = time.perf_counter()
             agent = await self._agent(token_hash)
             decoded = await self._decode(body, encoding)
-            if self.db.is_sqlite:
-                # SQLite serializes every write behind one lock and a write takes well under
-                # a millisecond: doing it on the event loop beats handing it to a thread,
-                # whose handoff and GIL contention cost more than the work itself
-                # (benchmarks/ingest.py).
-                result = store_for(self.db, agent, token_hash, decoded)
-            elif self.writer is not None:
+            if self.writer is not None:
                 result = await store_grouped(self.writer, self.db, agent, token_hash, decoded)
             else:
                 result = await anyio.to_thread.run_sync(

@@ -53,6 +53,7 @@ def upgrade() -> None:
     with op.batch_alter_table("hosts") as table:
         table.add_column(sa.Column("stable_hashes", sa.JSON(), nullable=False,
                                    server_default="{}"))  # fmt: skip
+        table.add_column(sa.Column("snapshot_at", sa.DateTime(timezone=True), nullable=True))
     if postgres:
         _create_partitioned()
     else:
@@ -297,4 +298,5 @@ def downgrade() -> None:
     op.drop_table("host_changes")
     op.drop_table("host_history")
     with op.batch_alter_table("hosts") as table:
+        table.drop_column("snapshot_at")
         table.drop_column("stable_hashes")

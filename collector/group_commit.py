@@ -1,5 +1,5 @@
-"""Group commit for PostgreSQL: writer threads store queued reports, several per
-transaction, and answer each only after its transaction committed.
+"""Group commit: a writer thread stores queued reports, several per transaction, and
+answers each only after its transaction committed.
 
 A report's statements take little work each; what costs is the commit (a WAL flush:
 ``synchronous_commit`` stays on, an acknowledged report survives a crash) and the round
@@ -11,8 +11,8 @@ host row, receipt) gathered into one statement each (collector.ingest.Writes), a
 once. A refused report (BadReport: revoked, need_full, ...) writes nothing and is answered
 alone. A database error aborts the transaction: then every report of the batch is stored
 again in its own transaction, so one report's trouble is never another's. While batches
-commit, the next requests queue: the busier the collector, the more reports share a commit;
-several writers overlap their round trips to the database.
+commit, the next requests queue: the busier the collector, the more reports share a commit.
+On SQLite the writer holds the one-writer lock (collector.db) for its batch.
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ from collector.report_decoding import BadReport, DecodedReport
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
-WRITERS = 3
+# One writer: on 2 cores three PostgreSQL writers overlapped their round trips but cost 20 %
+# more CPU per report (the GIL) for no more reports a second (benchmarks/ingest.py); SQLite
+# has one writer at a time anyway.
+WRITERS = 1
 
 
 @dataclass
@@ -50,7 +53,7 @@ class _Job:
 
 
 class GroupCommit:
-    """The writers of one collector process on PostgreSQL."""
+    """The writer(s) of one collector process."""
 
     def __init__(self, db: Database, *, writers: int = WRITERS, max_batch: int = MAX_BATCH):
         self.db = db

@@ -106,8 +106,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     workers = settings.decode_workers
     workers = default_decode_workers() if workers is None else workers
     pool = DecodePool(workers, settings.limits) if workers else None
-    # Several reports per transaction; SQLite has one writer at a time.
-    writer = GroupCommit(db, writers=1 if db.is_sqlite else 3)
+    # Several reports per transaction (collector/group_commit.py).
+    writer = GroupCommit(db)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

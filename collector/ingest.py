@@ -394,11 +394,12 @@ def store_decoded(
     else:
         writes.add(_UPDATE_HOST_SEEN, [{"b_host_id": host_id, "b_last_seen": now}])
     writes.add(history.INSERT_RECEIPT, [history.receipt(received)])
-    if not batched:
-        writes.flush(conn)
-    if not commit:
+    if batched or not commit:
+        if not batched:
+            writes.flush(conn)
         return StoreResult("stored", report_id, host_id, changed)
     try:
+        writes.flush(conn)
         session.commit()
     except IntegrityError:
         # Another request stored the same report (or created the host) meanwhile.

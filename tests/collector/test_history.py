@@ -5,6 +5,7 @@ retention that deletes exactly what is older than the setting and nothing a rese
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from typing import Any
 
@@ -225,3 +226,45 @@ def test_retention_drops_whole_months_on_postgresql(env: Env) -> None:
     assert cutoff_month in after
     ahead = partitions.next_month(partitions.next_month(partitions.month_start(now)))
     assert partitions.partition_name("host_history", ahead) in after
+
+
+def test_the_change_log_filters_by_section_and_refuses_unknown_ones(env: Env) -> None:
+    _, token = env.enroll("m-f")
+    first = dump(make_report("m-f", software=2, collected_at=T0))
+    host_id = env.post(token, first).json()["host_id"]
+    new = later(first, 15)
+    new["software"][0]["version"] = "3.0"
+    new["os"]["version"] = "13"
+    assert send_delta(env, token, first, new).status_code == 201
+    url = f"/api/v1/hosts/{host_id}/changes"
+    page = env.client.get(f"{url}?section=software&limit=1", headers=env.auth(env.viewer))
+    assert page.status_code == 200, page.text
+    assert page.json()["total"] == 1 and page.json()["items"][0]["kind"] == "software.updated"
+    r = env.client.get(f"{url}?section=softwear", headers=env.auth(env.viewer))
+    assert r.status_code == 422 and "softwear" in r.json()["detail"]
+    r = env.client.get(f"/api/v1/hosts/{host_id}/reports/not-a-uuid", headers=env.auth(env.viewer))
+    assert r.status_code == 422
+    r = env.client.get(f"/api/v1/hosts/{host_id}/reports/{uuid.uuid4()}",
+                       headers=env.auth(env.viewer))  # fmt: skip
+    assert r.status_code == 404
+
+
+def test_the_retention_job_of_serve_prunes(env: Env) -> None:
+    from collector.retention import RetentionJob
+
+    _, token = env.enroll("m-job")
+    env.post(token, dump(make_report("m-job", collected_at=T0)))
+    with env.db.engine.begin() as conn:
+        old = utcnow() - dt.timedelta(days=3)
+        partitions.create_months(conn, old, old)
+        for model in (HostHistory, HostChange):
+            conn.execute(sa.update(table_of(model)).values(received_at=old))
+    job = RetentionJob(env.db, retention_days=2, interval=3600, first_delay=0.05).start()
+    try:
+        deadline = dt.datetime.now() + dt.timedelta(seconds=10)
+        while count(env.db, HostHistory) and dt.datetime.now() < deadline:
+            time.sleep(0.05)
+    finally:
+        job.stop()
+    assert count(env.db, HostHistory) == 0 and count(env.db, HostChange) == 0
+    assert count(env.db, ReportReceipt) == 1  # received now: kept 45 days

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel
 
+from agent.schema import SECTIONS
 from collector import history
 from collector.api.deps import ReaderDep, SessionDep, visible_host
 from collector.api.params import HostId, Limit, Offset
@@ -126,13 +127,16 @@ def get_host_changes(
     session: SessionDep,
     principal: ReaderDep,
     host_id: HostId,
-    section: Annotated[list[str] | None, Query(max_length=20)] = None,
+    section: Annotated[list[str] | None, Query(max_length=len(SECTIONS))] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> ChangePage:
     """What changed on the host, newest first: software added, removed or updated, displays
     attached or removed, updates installed, security settings, OS, hardware; ``section``
     filters (repeatable)."""
+    unknown = sorted(set(section or ()) - set(SECTIONS))
+    if unknown:
+        raise HTTPException(422, f"unknown section(s): {', '.join(unknown)[:200]}")
     host, _site = visible_host(session, principal, host_id)
     assert host.id is not None
     total, rows = history.host_changes(

@@ -22,7 +22,13 @@ from agent.schema import SCHEMA_VERSION, SECTIONS, Report
 from collector.limits import Limits
 from collector.policy.facts import DATE_FACTS, FACTS_OF_SECTION, section_facts
 from collector.reference_cache import NO_FACTS, FactsBasis
-from collector.sections import ALL_STABLE, DECLARATIONS, collection_state, host_columns, stable
+from collector.sections import (
+    ALL_STABLE,
+    DECLARATIONS,
+    collection_state,
+    host_columns,
+    volatile_exclude,
+)
 
 MAX_ERRORS_SHOWN = 20
 
@@ -242,7 +248,7 @@ class DecodedReport:
             is_delta=delta is not None,
             host_columns=_host_columns(report, carried),
             section_hashes=hashes,
-            stable_hashes={s: stable_hash(s, dump, hashes[s]) for s, dump in dumps.items()},
+            stable_hashes={s: model_stable_hash(s, getattr(report, s), hashes[s]) for s in dumps},
             # A delta is checked against them; a full report's are computed when a delta
             # first needs them (collector.current_state.agent_hashes).
             agent_hashes={s: section_hash(json.loads(d)) for s, d in dumps.items()}
@@ -314,13 +320,21 @@ def change_hash(dump: bytes) -> str:
     return _hash(dump)
 
 
-def stable_hash(section: str, dump: bytes, whole: str | None = None) -> str:
-    """The hash of a section's JSON without its volatile fields (collector.sections): equal
-    hashes, no change the history keeps. ``whole``: the section's change hash, if known."""
+def stable_hash(section: str, dump: bytes) -> str:
+    """The hash of a section's JSON (as the schema dumps it) without its volatile fields
+    (collector.sections): equal hashes, no change the history keeps."""
     if section in ALL_STABLE:
-        return whole or _hash(dump)
-    data = stable(section, json.loads(dump))
-    return _hash(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+        return _hash(dump)
+    return model_stable_hash(section, _SECTION_ADAPTERS[section].validate_json(dump), "")
+
+
+def model_stable_hash(section: str, value: Any, whole: str) -> str:
+    """stable_hash() of a section as the schema's model (``whole``: its change hash): its
+    dump without the volatile fields (pydantic's exclude, in Rust: 7x quicker than
+    stripping the JSON in Python)."""
+    if section in ALL_STABLE:
+        return whole
+    return _hash(_SECTION_ADAPTERS[section].dump_json(value, exclude=_EXCLUDE[section]))
 
 
 # One serializer per section, built once.
@@ -330,6 +344,7 @@ def _section_adapter(section: str) -> TypeAdapter[Any]:
 
 
 _SECTION_ADAPTERS = {s: _section_adapter(s) for s in SECTIONS}
+_EXCLUDE = {s: volatile_exclude(s) for s in SECTIONS}
 
 
 def _host_columns(report: Report, carried: tuple[str, ...]) -> dict[str, Any]:

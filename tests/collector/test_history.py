@@ -5,6 +5,7 @@ retention that deletes exactly what is older than the setting and nothing a rese
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from typing import Any
@@ -268,3 +269,25 @@ def test_the_retention_job_of_serve_prunes(env: Env) -> None:
         job.stop()
     assert count(env.db, HostHistory) == 0 and count(env.db, HostChange) == 0
     assert count(env.db, ReportReceipt) == 1  # received now: kept 45 days
+
+
+def test_stable_hashes_agree_between_decoding_and_stored_sections() -> None:
+    """The decode workers hash the report's models, the migration the stored JSON text: the
+    same section must hash alike, or every host would record a change after the upgrade;
+    and only the volatile fields are left out."""
+    from collector.limits import Limits
+    from collector.report_decoding import decode, stable_hash
+
+    report = make_report("m-s", software=3, collected_at=T0)
+    report["hardware"]["volumes"] = [{"mount": "/", "size_bytes": 100, "free_bytes": 50}]
+    report["wlan"]["interfaces"][0]["signal_dbm"] = -50
+    decoded = decode(json.dumps(report).encode(), None, Limits())
+    for section in SECTIONS:
+        assert decoded.stable_hashes[section] == stable_hash(section, decoded.sections[section])
+    report["hardware"]["volumes"][0]["free_bytes"] = 7
+    report["wlan"]["interfaces"][0]["signal_dbm"] = -70
+    report["hardware"]["cpu_cores"] = 12
+    again = decode(json.dumps(report).encode(), None, Limits())
+    assert again.stable_hashes["wlan"] == decoded.stable_hashes["wlan"]
+    assert again.section_hashes["wlan"] != decoded.section_hashes["wlan"]
+    assert again.stable_hashes["hardware"] != decoded.stable_hashes["hardware"]

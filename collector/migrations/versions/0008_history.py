@@ -170,7 +170,11 @@ def _convert() -> None:
         UTCDateTime,
         table_of,
     )
-    from collector.report_decoding import stable_hash  # noqa: PLC0415
+    from collector.report_decoding import (  # noqa: PLC0415
+        change_hash,
+        model_stable_hash,
+        stable_hash,
+    )
 
     conn = op.get_bind()
     now = dt.datetime.now(dt.UTC)
@@ -213,7 +217,8 @@ def _convert() -> None:
             except ValidationError:
                 continue  # a report this contract no longer reads: nothing to compare
             dumps = {s: adapters[s].dump_json(getattr(report, s)) for s in SECTIONS}
-            stables = {s: stable_hash(s, dumps[s]) for s in SECTIONS}
+            stables = {s: model_stable_hash(s, getattr(report, s), change_hash(dumps[s]))
+                       for s in SECTIONS}  # fmt: skip
             changed = [s for s in SECTIONS if s not in previous or previous[s][1] != stables[s]]
             if changed:
                 first = not previous

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,8 +107,13 @@ def receipt(report: Received) -> dict[str, Any]:
             "source": source_code(report.source)}  # fmt: skip
 
 
+# Where the writes go: conn.execute, or collector.ingest.Writes.add (several reports' rows
+# in one statement).
+Add = Callable[[sa.Executable, list[dict[str, Any]]], Any]
+
+
 def write_change(
-    conn: sa.Connection,
+    add: Add,
     report: Received,
     *,
     changed: Sequence[str],
@@ -124,14 +129,14 @@ def write_change(
                           sections_text(before) if before else None)  # fmt: skip
     about = {"host_id": report.host_id, "report_id": report.report_id,
              "collected_at": report.collected_at, "received_at": report.received_at}  # fmt: skip
-    conn.execute(
+    add(
         _INSERT_HISTORY,
-        {**about, "source": report.source, "snapshot": len(names) == len(SECTIONS),
-         "sections": ",".join(s for s in SECTIONS if s in changed), "data": data,
-         "previous": previous},
+        [{**about, "source": report.source, "snapshot": len(names) == len(SECTIONS),
+          "sections": ",".join(s for s in SECTIONS if s in changed), "data": data,
+          "previous": previous}],
     )  # fmt: skip
     if changes:
-        conn.execute(_INSERT_CHANGES, [{**about, **c.row()} for c in changes])
+        add(_INSERT_CHANGES, [{**about, **c.row()} for c in changes])
 
 
 # --- reading (API) --------------------------------------------------------------------------

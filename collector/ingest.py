@@ -441,8 +441,8 @@ def _write_history(
             for change in section_changes(section, update.before(section), update.after(section))
         ]
     after = decoded.sections if snapshot else {s: decoded.sections[s] for s in lasting}
-    history.write_change(update.conn, received, changed=lasting, after=after, before=before,
-                         changes=changes)  # fmt: skip
+    history.write_change(update.writes.add, received, changed=lasting, after=after,
+                         before=before, changes=changes)  # fmt: skip
 
 
 @dataclass

@@ -549,7 +549,8 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
                 if extra.get(key, 0) > 0:
                     extra[key] -= 1
                     gone.append(row_id)
-            conn.execute(delete_rows, {"b_ids": gone})
+            if gone:
+                conn.execute(delete_rows, {"b_ids": gone})
         if not missing:
             continue
         if section == "displays":

@@ -181,16 +181,32 @@ def cpu_seconds(proc: subprocess.Popen[bytes]) -> dict[str, float]:
     return out
 
 
+def postgres_cpu() -> dict[int, float]:
+    """CPU time so far of each PostgreSQL server process (backends, WAL writer, ...)."""
+    out = {}
+    for p in psutil.process_iter(["name", "username"]):
+        if p.info["username"] == "postgres" or (p.info["name"] or "").startswith("postgres"):
+            with contextlib.suppress(psutil.Error):
+                out[p.pid] = sum(p.cpu_times()[:2])
+    return out
+
+
 def measured(
     proc: subprocess.Popen[bytes], name: str, port: int, path: str, jobs: list[tuple[str, bytes]],
-    *, concurrency: int,
+    *, concurrency: int, postgres: bool = False,
 ) -> Result:  # fmt: skip
-    """send_all, with the server's CPU time and the sender's own (this process) added."""
+    """send_all, with the server's CPU time and the sender's own (this process) added, and
+    with ``postgres`` the PostgreSQL server processes' (a process that ended during the run
+    is not counted)."""
     me = psutil.Process()
     before, mine = cpu_seconds(proc), sum(me.cpu_times()[:2])
+    pg_before = postgres_cpu() if postgres else {}
     result = send_all(name, port, path, jobs, concurrency)
     after = cpu_seconds(proc)
     result.cpu = {key: after[key] - before.get(key, 0.0) for key in after}
+    if postgres:
+        pg_after = postgres_cpu()
+        result.cpu["postgres"] = sum(t - pg_before.get(pid, 0.0) for pid, t in pg_after.items())
     result.cpu["load generator"] = sum(me.cpu_times()[:2]) - mine
     return result
 
@@ -301,6 +317,7 @@ def collector_run(
     from collector.db import Database
     from collector.services import add_site, create_enroll_secret
 
+    postgres = not db_url.startswith("sqlite")
     db = Database(db_url)
     db.upgrade()
     with db.session() as s:
@@ -329,9 +346,10 @@ def collector_run(
             if first.errors:
                 print(f"  {first.errors} full report(s) refused")
             return measured(proc, name, port, "/api/v1/reports", deltas,
-                            concurrency=args.concurrency)  # fmt: skip
+                            concurrency=args.concurrency, postgres=postgres)  # fmt: skip
         jobs = build_jobs(agents, args)
-        return measured(proc, name, port, "/api/v1/reports", jobs, concurrency=args.concurrency)
+        return measured(proc, name, port, "/api/v1/reports", jobs, concurrency=args.concurrency,
+                        postgres=postgres)  # fmt: skip
     finally:
         proc.terminate()
         proc.wait(10)

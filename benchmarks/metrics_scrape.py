@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import statistics
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from collector.models import (
     Finding,
     Host,
     PendingPatchRow,
-    ReportRecord,
+    ReportReceipt,
     SecurityUpdateSighting,
     WlanRow,
     table_of,
@@ -80,24 +79,16 @@ def populate(db: Database, hosts: int, sites: int = 40) -> None:
     now = dt.datetime.now(dt.UTC)
     rows: dict[str, list[dict[str, object]]] = {
         name: []
-        for name in ("agents", "hosts", "reports", "pending", "displays", "wlan", "findings")
+        for name in ("agents", "hosts", "receipts", "pending", "displays", "wlan", "findings")
     }
     sightings: list[dict[str, object]] = []
     for i in range(hosts):
         host_id = i + 1
-        family, os_name, version, build, edition = OSES[i % len(OSES)]
+        family, os_name, version, build, _edition = OSES[i % len(OSES)]
         report_id = str(uuid.uuid4())
         agent_id = str(uuid.uuid4())
         chassis = "laptop" if i % 3 == 0 else "desktop"
         bios = dt.date(2015 + i % 10, 1 + i % 12, 1)
-        report = {
-            "schema_version": 1,
-            "report_id": report_id,
-            "host": {"machine_id": f"m-{i:06d}", "chassis": chassis, "bios_date": str(bios)},
-            "os": {"family": family, "name": os_name, "version": version, "build": build,
-                   "edition": edition},
-            "patches": {"reboot_required": i % 7 == 0, "pending_count": 2},
-        }  # fmt: skip
         rows["agents"].append(
             {"id": agent_id, "site_id": site_ids[i % sites], "machine_id": f"m-{i:06d}",
              "token_hash": f"{i:064x}", "revoked": False, "created_at": now}
@@ -108,16 +99,14 @@ def populate(db: Database, hosts: int, sites: int = 40) -> None:
              "chassis": chassis, "model": f"Model {i % 20}", "os_family": family,
              "os_name": os_name, "os_version": version, "os_build": build,
              "first_seen": now, "last_seen": now - dt.timedelta(minutes=i % 5000),
-             "last_report_id": report_id, "section_hashes": {},
+             "last_report_id": report_id, "section_hashes": {}, "stable_hashes": {},
              "bios_date": bios, "device_category": chassis, "start_date": bios,
              "start_source": "bios", "reboot_required": i % 7 == 0,
              "os_support_end": dt.date(2025 + i % 8, 10, 14)}
         )  # fmt: skip
-        rows["reports"].append(
-            {"report_id": report_id, "host_id": host_id, "agent_id": agent_id,
-             "schema_version": 1, "collected_at": now, "received_at": now, "source": "agent",
-             "size_bytes": 0, "changed_sections": [], "raw": json.dumps(report)}
-        )  # fmt: skip
+        rows["receipts"].append(
+            {"report_id": report_id, "host_id": host_id, "collected_at": now, "received_at": now}
+        )
         for security in (True, False):
             rows["pending"].append(
                 {"host_id": host_id, "name": f"pkg-{security}", "security": security}
@@ -145,7 +134,7 @@ def populate(db: Database, hosts: int, sites: int = 40) -> None:
     tables: dict[str, type[SQLModel]] = {
         "agents": Agent,
         "hosts": Host,
-        "reports": ReportRecord,
+        "receipts": ReportReceipt,
         "pending": PendingPatchRow,
         "displays": DisplayRow,
         "wlan": WlanRow,

@@ -294,9 +294,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 raise ServiceError("the report names no site (host.site); give --site")
             with db.write_session() as session:
                 site = get_site(session, site_name)
-                result = store_report(
-                    session, report, data.decode("utf-8"), site=site, source="import"
-                )
+                result = store_report(session, report, site=site, source="import")
         except (OSError, BadReport, ServiceError) as exc:
             message = exc.message if isinstance(exc, BadReport | ServiceError) else str(exc)
             extra = ""

@@ -91,14 +91,28 @@ def stored_sections(
     return out
 
 
-def agent_hashes(conn: sa.Connection, host_id: int, omit: Iterable[str] = ()) -> dict[str, str]:
-    """The hash the agent gave each stored section (what a delta's base is checked against).
+# Each stored section's agent hash as "section:hash,..." in one column, read with the host.
+AGENT_HASHES = (
+    sa.select(sa.func.aggregate_strings(_HS.c.section + ":" + _HS.c.agent_hash, ","))
+    .where(_HS.c.host_id == _H.c.id)
+    .scalar_subquery()
+)
+
+
+def agent_hashes(
+    conn: sa.Connection, host_id: int, omit: Iterable[str] = (), read: str | None = None
+) -> dict[str, str]:
+    """The hash the agent gave each stored section (what a delta's base is checked against);
+    ``read``: AGENT_HASHES as read with the host, else read here.
 
     A section stored from a full report has none yet ("": hashing every section of every
     full report would cost more than the rest of storing it); it is computed here when a
     delta first needs it, and kept. ``omit``: sections whose hash is not needed."""
-    # .all(): dict() of the result itself would take it for a mapping (it has keys()).
-    out: dict[str, str] = dict(conn.execute(_READ_HASHES, {"host_id": host_id}).all())
+    if read is not None:
+        out = dict(part.partition(":")[::2] for part in read.split(",") if part)
+    else:
+        # .all(): dict() of the result itself would take it for a mapping (it has keys()).
+        out = dict(conn.execute(_READ_HASHES, {"host_id": host_id}).all())
     skip = set(omit) | {COLLECTION}
     missing = [name for name, value in out.items() if not value and name not in skip]
     if missing:
@@ -112,13 +126,18 @@ def write_sections(
     conn: sa.Connection, host_id: int, sections: Mapping[str, tuple[str, str]]
 ) -> None:
     """Replaces the host's ``sections`` (name -> (JSON text, agent hash))."""
-    if not sections:
-        return
-    conn.execute(
-        _UPSERT_SECTIONS[conn.dialect.name],
-        [{"host_id": host_id, "section": name, "data": data, "agent_hash": h}
-         for name, (data, h) in sections.items()],
-    )  # fmt: skip
+    if sections:
+        conn.execute(upsert_sections(conn.dialect.name), section_rows(host_id, sections))
+
+
+def upsert_sections(dialect: str) -> sa.Insert:
+    """The statement that writes section_rows()."""
+    return _UPSERT_SECTIONS[dialect]
+
+
+def section_rows(host_id: int, sections: Mapping[str, tuple[str, str]]) -> list[dict[str, Any]]:
+    return [{"host_id": host_id, "section": name, "data": data, "agent_hash": h}
+            for name, (data, h) in sections.items()]  # fmt: skip
 
 
 def current_reports(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +58,15 @@ class Database:
             with self.session() as session:
                 yield session
 
+    def write_lock(self) -> AbstractContextManager[object]:
+        """What a writer holds around its transaction: SQLite's one-writer lock, else
+        nothing."""
+        return _sqlite_write_lock if self.is_sqlite else nullcontext()
+
     @contextmanager
     def core_write(self) -> Iterator[CoreWrite]:
         """A write transaction for SQLAlchemy Core statements only (the ingest hot path)."""
-        lock = _sqlite_write_lock if self.is_sqlite else nullcontext()
-        with lock, self.engine.connect() as conn:
+        with self.write_lock(), self.engine.connect() as conn:
             yield CoreWrite(conn)
 
     def ping(self) -> None:

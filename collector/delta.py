@@ -13,7 +13,6 @@ check: their hashes are stored with them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,17 +45,6 @@ def check_base(
             f"{theirs}) in {', '.join(wrong)}; send a full report"
         )
     return carried
-
-
-def merged_text(decoded: DecodedReport, state: Mapping[str, str]) -> str:
-    """The full report a delta stands for, as JSON text: the delta's own fields (report_id,
-    collected_at, agent, collection) and every section of the current ``state`` (JSON text
-    of each section, the delta's carried ones included)."""
-    top = {k: v for k, v in json.loads(decoded.raw).items() if k not in SECTIONS}
-    top["delta"] = None
-    parts = [f"{json.dumps(k)}:{json.dumps(v, ensure_ascii=False)}" for k, v in top.items()]
-    parts += [f"{json.dumps(s)}:{state.get(s, 'null')}" for s in SECTIONS]
-    return "{" + ",".join(parts) + "}"
 
 
 # --- pure, on report data (tests, tools) ----------------------------------------------------

@@ -14,13 +14,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent.schema import Report
 from collector import __version__
 from collector.api.ingest_endpoint import REPORTS_PATH, IngestEndpoint
-from collector.api.routes import budget, enroll, findings, health, hosts, reports, sites
+from collector.api.routes import budget, enroll, findings, health, history, hosts, reports, sites
 from collector.db import Database
 from collector.decode_pool import DecodePool
 from collector.decode_pool import default_size as default_decode_workers
 from collector.findings import start_evaluator
+from collector.group_commit import GroupCommit
 from collector.metrics import Metrics
 from collector.report_decoding import BadReport
+from collector.retention import RetentionJob
 from collector.settings import Settings
 from collector.ssh.jobs import install as install_agentless
 from collector.web import install as install_web
@@ -105,15 +107,21 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     workers = settings.decode_workers
     workers = default_decode_workers() if workers is None else workers
     pool = DecodePool(workers, settings.limits) if workers else None
+    # Several reports per transaction (collector/group_commit.py).
+    writer = GroupCommit(db)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         evaluator = start_evaluator(db)  # findings: evaluates queued hosts, reloads packs
+        retention = RetentionJob(db, settings.history_retention_days).start()
         if pool is not None:
             await pool.start()
         yield
         if pool is not None:
             await pool.stop()
+        if writer is not None:
+            writer.stop()
+        retention.stop()
         evaluator.stop()
         db.dispose()
 
@@ -132,7 +140,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def bad_report(_request: Request, exc: BadReport) -> JSONResponse:
         return JSONResponse(exc.body(), exc.status)
 
-    for module in (health, enroll, reports, hosts, sites, findings, budget):
+    for module in (health, enroll, reports, hosts, history, sites, findings, budget):
         app.include_router(module.router)
     install_agentless(app, db, settings)  # devices/discoveries routes, SSH collection job
     install_web(app)  # the pages people log in to (collector/web)
@@ -143,7 +151,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     # Outermost: agents' reports are answered before the framework's layers (see there why).
     app.add_middleware(
-        IngestEndpoint, settings=settings, db=db, metrics=app.state.metrics, pool=pool
+        IngestEndpoint,
+        settings=settings,
+        db=db,
+        metrics=app.state.metrics,
+        pool=pool,
+        writer=writer,
     )
     _add_report_schema(app)
     return app

@@ -7,10 +7,13 @@ hash is enough; no password hashing needed).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import JSON, Field, SQLModel
 
 SITE_KINDS = ("school", "kindergarten", "town-hall", "other")
@@ -53,6 +56,65 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+
+class ReportId(TypeDecorator[str]):
+    """A report id (a UUID, as text in Python): PostgreSQL's uuid, 16 bytes on SQLite (where
+    text would take 36, and every received report keeps one for 45 days)."""
+
+    impl = sa.LargeBinary(16)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.UUID(as_uuid=False))
+        return dialect.type_descriptor(sa.LargeBinary(16))
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return uuid.UUID(value).bytes
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return str(value)
+        return str(uuid.UUID(bytes=bytes(value)))
+
+
+class EpochTime(TypeDecorator[dt.datetime]):
+    """A UTC time for a table with a row per received report: PostgreSQL's timestamptz, on
+    SQLite an integer count of 1/``per_second`` seconds since 1970 (4 bytes for seconds, 6
+    for milliseconds, where UTCDateTime's text takes 26)."""
+
+    impl = sa.Integer
+    cache_ok = True
+
+    def __init__(self, per_second: int = 1) -> None:
+        super().__init__()
+        self.per_second = per_second
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(sa.DateTime(timezone=True))
+        return dialect.type_descriptor(sa.BigInteger())
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        if dialect.name == "postgresql":
+            return value
+        return int(value.timestamp() * self.per_second)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, dt.datetime):
+            return value.astimezone(dt.UTC)
+        return dt.datetime.fromtimestamp(int(value) / self.per_second, dt.UTC)
 
 
 class Organization(SQLModel, table=True):
@@ -180,6 +242,11 @@ class Host(SQLModel, table=True):
     # section name -> sha256 of its canonical JSON; a section whose hash is unchanged is
     # not rewritten.
     section_hashes: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    # section name -> hash of its content without the volatile fields (collector.sections):
+    # a section whose stable hash is unchanged writes no history.
+    stable_hashes: dict[str, str] = Field(default_factory=dict, sa_type=JSON)
+    # When the history last kept all of the host's sections (collector.history).
+    snapshot_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The hardware identity (serial) a report gave differs from the stored one: a cloned
     # machine id, or a replaced mainboard. Set by ingest, cleared by an admin
     # (`hosts identity-ok`); the finding sec.agent.identity-changed shows it.
@@ -200,23 +267,90 @@ class HostSection(SQLModel, table=True):
     agent_hash: str = Field(max_length=16)
 
 
-class ReportRecord(SQLModel, table=True):
-    """One received report (history), with the raw JSON as received."""
+# On PostgreSQL the history and the change log are partitioned by month of ``received_at``
+# (migration 0014_history; collector.retention creates months ahead and drops old ones);
+# their primary key there is (id, received_at), as a partitioned table's must include it.
+PARTITIONED = ("host_history", "host_changes")
+_BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: the rowid
 
-    __tablename__ = "reports"
-    __table_args__ = (sa.Index("ix_reports_host_collected", "host_id", "collected_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
-    report_id: str = Field(max_length=36, unique=True)
+class HostHistory(SQLModel, table=True):
+    """A report that changed a host's state (collector.history): the sections it changed, as
+    they were after it, and as they were before it (``previous``), zlib-compressed JSON; a
+    ``snapshot`` holds every section (a host's first report, or a full inventory that
+    differed from the state). Volatile fields alone never make a row."""
+
+    __tablename__ = "host_history"
+    __table_args__ = (
+        sa.Index("ix_host_history_host", "host_id", "id"),
+        sa.Index("ix_host_history_received", "received_at"),
+        {"postgresql_partition_by": "RANGE (received_at)"},
+    )
+
+    id: int | None = Field(default=None, sa_type=_BIG_ID, primary_key=True)
     host_id: int = Field(foreign_key="hosts.id")
-    agent_id: str | None = Field(default=None, max_length=36)
-    schema_version: int
+    report_id: str = Field(sa_type=ReportId)
     collected_at: dt.datetime = Field(sa_type=UTCDateTime)
-    received_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    received_at: dt.datetime = Field(sa_type=UTCDateTime)
     source: str = Field(default="agent", max_length=16)
-    size_bytes: int
-    changed_sections: list[str] = Field(default_factory=list, sa_type=JSON)
-    raw: str = Field(sa_type=sa.Text)
+    snapshot: bool = False
+    # the sections whose stable content changed, comma-separated in report order
+    sections: str = Field(max_length=256)
+    data: bytes = Field(sa_type=sa.LargeBinary)
+    previous: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+
+
+class HostChange(SQLModel, table=True):
+    """One readable change of a host (collector.changes), computed at ingest from the
+    section before and after a report: a package added, removed or updated, a display
+    attached, a setting flipped. ``item`` names the list entry (package, mount, display),
+    ``field`` the field that changed within it or the section."""
+
+    __tablename__ = "host_changes"
+    __table_args__ = (
+        sa.Index("ix_host_changes_host", "host_id", "id"),
+        sa.Index("ix_host_changes_received", "received_at"),
+        {"postgresql_partition_by": "RANGE (received_at)"},
+    )
+
+    id: int | None = Field(default=None, sa_type=_BIG_ID, primary_key=True)
+    host_id: int = Field(foreign_key="hosts.id")
+    report_id: str = Field(sa_type=ReportId)
+    collected_at: dt.datetime = Field(sa_type=UTCDateTime)
+    received_at: dt.datetime = Field(sa_type=UTCDateTime)
+    section: str = Field(max_length=16)
+    action: str = Field(max_length=8)  # added | removed | changed
+    item: str | None = Field(default=None, max_length=512)
+    field: str | None = Field(default=None, max_length=128)
+    old: str | None = Field(default=None, max_length=1024)
+    new: str | None = Field(default=None, max_length=1024)
+
+
+class ReportReceipt(SQLModel, table=True):
+    """A received report, kept 45 days (collector.retention): what makes a resend from the
+    agent's outbox (kept up to 30 days) a duplicate, also after its history is gone, and
+    the list of a host's recent reports. One row per report, so it is narrow: ids in 16
+    bytes and times in seconds on SQLite, clustered by host (no rowid)."""
+
+    __tablename__ = "report_receipts"
+    __table_args__ = (
+        # PostgreSQL finds old receipts for pruning by time through a BRIN index (a few pages
+        # for millions of rows appended in time order); SQLite prunes host by host instead.
+        sa.Index(
+            "ix_report_receipts_received",
+            "received_at",
+            postgresql_using="brin",
+            info={"dialect": "postgresql"},  # for the migrations' test: Alembic has no ddl_if
+        ).ddl_if(dialect="postgresql"),
+        {"sqlite_with_rowid": False},
+    )
+
+    host_id: int = Field(primary_key=True)
+    report_id: str = Field(sa_type=ReportId, primary_key=True)
+    received_at: dt.datetime = Field(sa_type=EpochTime)  # seconds: when it is pruned
+    collected_at: dt.datetime = Field(sa_type=EpochTime(1000))  # milliseconds: the order
+    # agent | ssh | import (collector.history.SOURCES), as a small number
+    source: int = Field(default=0, sa_type=sa.SmallInteger)
 
 
 class DisplayRow(SQLModel, table=True):

@@ -22,7 +22,13 @@ from agent.schema import SCHEMA_VERSION, SECTIONS, Report
 from collector.limits import Limits
 from collector.policy.facts import DATE_FACTS, FACTS_OF_SECTION, section_facts
 from collector.reference_cache import NO_FACTS, FactsBasis
-from collector.sections import DECLARATIONS, collection_state, host_columns
+from collector.sections import (
+    ALL_STABLE,
+    DECLARATIONS,
+    collection_state,
+    host_columns,
+    volatile_exclude,
+)
 
 MAX_ERRORS_SHOWN = 20
 
@@ -208,6 +214,7 @@ class DecodedReport:
     is_delta: bool
     host_columns: dict[str, Any]  # hosts table column -> value
     section_hashes: dict[str, str]  # carried section -> the collector's change hash
+    stable_hashes: dict[str, str]  # carried section -> hash without its volatile fields
     agent_hashes: dict[str, str]  # carried section -> the agent's hash of it
     sections: dict[str, bytes]  # carried section -> its JSON
     facts: dict[str, Any]  # hosts fact column -> value, for the carried sections' facts
@@ -216,10 +223,9 @@ class DecodedReport:
     agent_version: str | None
     delta_base: str | None  # a delta's base report id, as the agent says
     delta_hashes: dict[str, str]  # a delta's agent hashes of ALL its sections
-    raw: str  # the report as received
 
     @classmethod
-    def of(cls, report: Report, raw: str, basis: FactsBasis = NO_FACTS) -> DecodedReport:
+    def of(cls, report: Report, basis: FactsBasis = NO_FACTS) -> DecodedReport:
         assert report.host is not None and report.host.machine_id
         collected_at = report.collected_at
         if collected_at.tzinfo is None:
@@ -227,6 +233,7 @@ class DecodedReport:
         delta = report.delta
         carried = SECTIONS if delta is None else carried_sections(report)
         dumps = {s: _SECTION_ADAPTERS[s].dump_json(getattr(report, s)) for s in carried}
+        hashes = {s: _hash(dump) for s, dump in dumps.items()}
         facts: dict[str, Any] = {}
         if basis.digest:
             for section in FACTS_OF_SECTION:
@@ -240,7 +247,8 @@ class DecodedReport:
             schema_version=report.schema_version,
             is_delta=delta is not None,
             host_columns=_host_columns(report, carried),
-            section_hashes={s: _hash(dump) for s, dump in dumps.items()},
+            section_hashes=hashes,
+            stable_hashes={s: model_stable_hash(s, getattr(report, s), hashes[s]) for s in dumps},
             # A delta is checked against them; a full report's are computed when a delta
             # first needs them (collector.current_state.agent_hashes).
             agent_hashes={s: section_hash(json.loads(d)) for s, d in dumps.items()}
@@ -259,7 +267,6 @@ class DecodedReport:
                 str(delta.base_report_id) if delta is not None and delta.base_report_id else None
             ),
             delta_hashes=dict(delta.section_hashes) if delta is not None else {},
-            raw=raw,
         )
 
     def section_data(self, section: str) -> Any:
@@ -274,19 +281,20 @@ class DecodedReport:
         return (
             self.report_id, self.machine_id, self.collected_at.isoformat(),
             self.schema_version, self.is_delta, self.host_columns, self.section_hashes,
-            self.agent_hashes, self.sections, facts, self.facts_digest, self.collection,
-            self.agent_version, self.delta_base, self.delta_hashes, self.raw,
+            self.stable_hashes, self.agent_hashes, self.sections, facts, self.facts_digest,
+            self.collection, self.agent_version, self.delta_base, self.delta_hashes,
         )  # fmt: skip
 
     @classmethod
     def from_wire(cls, wire: tuple[Any, ...]) -> DecodedReport:
-        (rid, mid, collected, version, is_delta, columns, hashes, agent_hashes, sections, facts,
-         facts_digest, collection, agent_version, delta_base, delta_hashes, raw) = wire  # fmt: skip
+        (rid, mid, collected, version, is_delta, columns, hashes, stable_hashes, agent_hashes,
+         sections, facts, facts_digest, collection, agent_version, delta_base,
+         delta_hashes) = wire  # fmt: skip
         facts = {k: dt.date.fromisoformat(v) if k in DATE_FACTS and v is not None else v
                  for k, v in facts.items()}  # fmt: skip
         return cls(rid, mid, dt.datetime.fromisoformat(collected), version, is_delta, columns,
-                   hashes, agent_hashes, sections, facts, facts_digest, collection,
-                   agent_version, delta_base, delta_hashes, raw)  # fmt: skip
+                   hashes, stable_hashes, agent_hashes, sections, facts, facts_digest, collection,
+                   agent_version, delta_base, delta_hashes)  # fmt: skip
 
 
 def carried_sections(report: Report) -> tuple[str, ...]:
@@ -300,9 +308,7 @@ def decode(
 ) -> DecodedReport:
     """A request body to a DecodedReport, or a BadReport saying what is wrong with it."""
     data = decompress(body, content_encoding, limits)
-    report = parse_report(data, limits)
-    # parse_report checked the UTF-8
-    return DecodedReport.of(report, data.decode("utf-8"), basis)
+    return DecodedReport.of(parse_report(data, limits), basis)
 
 
 def _hash(dump: bytes) -> str:
@@ -314,6 +320,23 @@ def change_hash(dump: bytes) -> str:
     return _hash(dump)
 
 
+def stable_hash(section: str, dump: bytes) -> str:
+    """The hash of a section's JSON (as the schema dumps it) without its volatile fields
+    (collector.sections): equal hashes, no change the history keeps."""
+    if section in ALL_STABLE:
+        return _hash(dump)
+    return model_stable_hash(section, _SECTION_ADAPTERS[section].validate_json(dump), "")
+
+
+def model_stable_hash(section: str, value: Any, whole: str) -> str:
+    """stable_hash() of a section as the schema's model (``whole``: its change hash): its
+    dump without the volatile fields (pydantic's exclude, in Rust: 7x quicker than
+    stripping the JSON in Python)."""
+    if section in ALL_STABLE:
+        return whole
+    return _hash(_SECTION_ADAPTERS[section].dump_json(value, exclude=_EXCLUDE[section]))
+
+
 # One serializer per section, built once.
 def _section_adapter(section: str) -> TypeAdapter[Any]:
     annotation: Any = Report.model_fields[section].annotation
@@ -321,6 +344,7 @@ def _section_adapter(section: str) -> TypeAdapter[Any]:
 
 
 _SECTION_ADAPTERS = {s: _section_adapter(s) for s in SECTIONS}
+_EXCLUDE = {s: volatile_exclude(s) for s in SECTIONS}
 
 
 def _host_columns(report: Report, carried: tuple[str, ...]) -> dict[str, Any]:

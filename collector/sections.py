@@ -19,6 +19,18 @@ from typing import Any
 from agent.schema import SECTIONS
 
 RowBuilder = Callable[[Any], list[dict[str, Any]]]
+# A field inside a section's JSON: keys from the section down, "*" = every item of a list.
+FieldPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ListKey:
+    """How the change log (collector.changes) tells the items of a list apart: by the
+    ``fields`` that name an item (a package by its name); ``shown`` is the field it shows of
+    an item added or removed (a package's version), None = the item's other fields."""
+
+    fields: tuple[str, ...]
+    shown: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,8 +42,17 @@ class Section:
     # section's JSON data becomes rows (without host_id; derived columns are ingest's)
     table: str | None = None
     rows: RowBuilder | None = None
+    # where in the section's data the list is whose items become the rows
+    items: FieldPath = ()
     # derived facts that depend on this section (collector.policy.facts): recomputed when it changes
     facts: tuple[str, ...] = ()
+    # Volatile fields: they change from one status report to the next (signal, free space,
+    # boot time) and belong to the current state and the metrics, not to years of history:
+    # a change of only these writes no history (collector.history).
+    volatile: tuple[FieldPath, ...] = ()
+    # The lists of the section whose items the change log names (path -> key); other lists
+    # are compared item by item as a whole.
+    keys: Mapping[FieldPath, ListKey] = field(default_factory=dict)
 
 
 def _pick(keys: tuple[str, ...], items: Any, rename: Mapping[str, str] | None = None) -> Any:
@@ -104,6 +125,8 @@ DECLARATIONS: dict[str, Section] = {
                 "kernel": "kernel",
                 "arch": "arch",
             },
+            # A reboot is no change of the host (uptime is what the metrics show).
+            volatile=(("boot_time",),),
             facts=(
                 "os_edition_group",
                 "os_support_end",
@@ -117,6 +140,15 @@ DECLARATIONS: dict[str, Section] = {
         Section(
             "hardware",
             host_columns={"cpu_model": "cpu_model", "memory_bytes": "memory_bytes"},
+            # Free space, and a battery's charge-to-charge capacity and cycles: the battery's
+            # wear is the current state's (and the lifecycle's) matter.
+            volatile=(
+                ("volumes", "*", "free_bytes"),
+                ("battery", "full_capacity_wh"),
+                ("battery", "health"),
+                ("battery", "cycle_count"),
+            ),
+            keys={("disks",): ListKey(("name",), "model"), ("volumes",): ListKey(("mount",))},
         ),
         # External monitor and start of life per display: collector.policy.facts.
         Section(
@@ -124,13 +156,75 @@ DECLARATIONS: dict[str, Section] = {
             table="displays",
             rows=_display_rows,
             facts=("external", "start_date", "start_source"),
+            # The mode a user picked (resolution, refresh, scaling) is no other monitor.
+            volatile=(
+                ("*", "current_width_px"),
+                ("*", "current_height_px"),
+                ("*", "refresh_hz"),
+                ("*", "scale"),
+            ),
+            keys={(): ListKey(("vendor_pnp", "model", "serial"))},
         ),
         Section("inputs"),
-        Section("network", table="interfaces", rows=_interface_rows),
-        Section("wlan", table="wlan", rows=_wlan_rows),
-        Section("patches", table="pending_patches", rows=_patch_rows, facts=("reboot_required",)),
-        Section("security"),
-        Section("software", table="software", rows=_software_rows),
+        Section(
+            "network",
+            table="interfaces",
+            rows=_interface_rows,
+            items=("interfaces",),
+            # What DHCP and the link give a laptop differs at every site and every hour.
+            volatile=(
+                ("interfaces", "*", "addresses"),
+                ("interfaces", "*", "up"),
+                ("interfaces", "*", "speed_mbps"),
+                ("default_gateway",),
+                ("dns_servers",),
+            ),
+            keys={("interfaces",): ListKey(("name",), "mac")},
+        ),
+        Section(
+            "wlan",
+            table="wlan",
+            rows=_wlan_rows,
+            items=("interfaces",),
+            # Signal, rate and the access point a laptop roams to; the networks in range.
+            volatile=(
+                ("interfaces", "*", "bssid"),
+                ("interfaces", "*", "frequency_mhz"),
+                ("interfaces", "*", "channel"),
+                ("interfaces", "*", "signal_dbm"),
+                ("interfaces", "*", "rate_mbps"),
+                ("visible",),
+            ),
+            keys={
+                ("interfaces",): ListKey(("name",), "ssid"),
+                ("profiles",): ListKey(("ssid",), "security"),
+            },
+        ),
+        Section(
+            "patches",
+            table="pending_patches",
+            rows=_patch_rows,
+            items=("pending",),
+            facts=("reboot_required",),
+            # When the package lists were last refreshed (several times a day).
+            volatile=(("last_refresh",),),
+            keys={("pending",): ListKey(("name",), "available")},
+        ),
+        Section(
+            "security",
+            # Antivirus signatures are updated several times a day.
+            volatile=(("antivirus", "*", "signatures_updated"),),
+            keys={
+                ("disk_encryption",): ListKey(("mount",), "encrypted"),
+                ("antivirus",): ListKey(("name",), "realtime"),
+            },
+        ),
+        Section(
+            "software",
+            table="software",
+            rows=_software_rows,
+            keys={(): ListKey(("name",), "version")},
+        ),
     )
 }
 assert tuple(DECLARATIONS) == SECTIONS, "one declaration per section of the wire contract"
@@ -168,7 +262,63 @@ def rows(section: str, data: Any) -> list[dict[str, Any]]:
     return builder(data)
 
 
+def row_items(section: str, data: Any) -> list[Any]:
+    """The items of a normalized section's data that become its rows."""
+    for key in DECLARATIONS[section].items:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data if isinstance(data, list) else []
+
+
+def rows_of_items(section: str, items: list[Any]) -> list[dict[str, Any]]:
+    """The rows of some of a normalized section's items (see row_items)."""
+    data: Any = items
+    for key in reversed(DECLARATIONS[section].items):
+        data = {key: data}
+    return rows(section, data)
+
+
 def collection_state(collection: Any) -> dict[str, Any]:
     """What the current state keeps of a report's ``collection``: its errors."""
     errors = collection.get("errors") if isinstance(collection, dict) else None
     return {"errors": errors or []}
+
+
+def stable(section: str, data: Any) -> Any:
+    """A section's JSON data without its volatile fields (a copy; ``data`` stays as it is)."""
+    paths = DECLARATIONS[section].volatile
+    return _without(data, paths) if paths else data
+
+
+def _without(data: Any, paths: tuple[FieldPath, ...]) -> Any:
+    here = {p[0] for p in paths if len(p) == 1}
+    deeper: dict[str, list[FieldPath]] = {}
+    for path in paths:
+        if len(path) > 1:
+            deeper.setdefault(path[0], []).append(path[1:])
+    if isinstance(data, list):
+        if "*" not in deeper:
+            return data
+        inner = tuple(deeper["*"])
+        return [_without(item, inner) for item in data]
+    if not isinstance(data, dict):
+        return data
+    return {
+        key: _without(value, tuple(deeper[key])) if key in deeper else value
+        for key, value in data.items()
+        if key not in here
+    }
+
+
+def volatile_exclude(section: str) -> dict[Any, Any]:
+    """A section's volatile fields as pydantic's ``exclude`` of a dump ("*" = "__all__")."""
+    out: dict[Any, Any] = {}
+    for path in DECLARATIONS[section].volatile:
+        node = out
+        for key in path[:-1]:
+            node = node.setdefault("__all__" if key == "*" else key, {})
+        node["__all__" if path[-1] == "*" else path[-1]] = True
+    return out
+
+
+# Sections whose stable content is their whole content (no volatile fields).
+ALL_STABLE = frozenset(name for name, s in DECLARATIONS.items() if not s.volatile)

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # Seconds the computed inventory metrics are reused (0 = computed for every scrape).
     metrics_cache_seconds: float = Field(default=0.0, ge=0)
     db_pool_size: int = 10
+    # Days the history (the sections reports changed, the change log) is kept; a background
+    # job deletes older rows (collector.retention). Report ids are kept 45 days regardless,
+    # so that an agent's resend from its outbox (up to 30 days) stays a duplicate.
+    history_retention_days: int = Field(default=730, ge=1, le=36500)
     # The policy packs and their reference data (policies/data); unset = the shipped ones.
     policies: Path | None = None
     # The time zone the web UI shows times in (an IANA name); stored times are UTC.

@@ -11,6 +11,7 @@ the FastAPI route in routes/reports.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -23,6 +24,7 @@ from collector import reference_cache
 from collector.db import Database
 from collector.decode_pool import DecodePool, WorkerUnavailable
 from collector.findings import notify
+from collector.group_commit import GroupCommit
 from collector.ingest import AgentIdentity, StoreResult, find_agent, store_decoded
 from collector.limits import Limits
 from collector.metrics import Metrics
@@ -93,8 +95,7 @@ def store_for(
     db: Database, agent: AgentIdentity, token_hash: str, decoded: DecodedReport
 ) -> StoreResult:
     """Stores a decoded report of ``agent`` in one write transaction."""
-    if decoded.machine_id != agent.machine_id:
-        raise BadReport(403, "this agent may only report the machine it was enrolled on")
+    check_machine(agent, decoded)
     try:
         with db.core_write() as tx:
             result = store_decoded(
@@ -106,6 +107,25 @@ def store_for(
         raise
     notify(db, result.host_id)  # findings: only queues the host for the background evaluator
     return result
+
+
+def check_machine(agent: AgentIdentity, decoded: DecodedReport) -> None:
+    if decoded.machine_id != agent.machine_id:
+        raise BadReport(403, "this agent may only report the machine it was enrolled on")
+
+
+async def store_grouped(
+    writer: GroupCommit, db: Database, agent: AgentIdentity, token_hash: str,
+    decoded: DecodedReport,
+) -> StoreResult:  # fmt: skip
+    """store_for through the group commit (PostgreSQL): answered once its batch committed."""
+    check_machine(agent, decoded)
+    try:
+        return await asyncio.wrap_future(writer.submit(agent, decoded))
+    except BadReport as exc:
+        if exc.status == 401:  # revoked since it was cached
+            _agents.forget(db, token_hash)
+        raise
 
 
 def bearer_token_hash(authorization: bytes | None) -> str:
@@ -133,12 +153,15 @@ class IngestEndpoint:
         settings: Settings,
         db: Database,
         metrics: Metrics,
+        *,
         pool: DecodePool | None = None,
+        writer: GroupCommit | None = None,
     ) -> None:
         self.app = app
         self.db = db
         self.metrics = metrics
         self.pool = pool
+        self.writer = writer
         self.limits = settings.limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -162,12 +185,8 @@ class IngestEndpoint:
             started = time.perf_counter()
             agent = await self._agent(token_hash)
             decoded = await self._decode(body, encoding)
-            if self.db.is_sqlite:
-                # SQLite serializes every write behind one lock and a write takes well under
-                # a millisecond: doing it on the event loop beats handing it to a thread,
-                # whose handoff and GIL contention cost more than the work itself
-                # (benchmarks/ingest.py).
-                result = store_for(self.db, agent, token_hash, decoded)
+            if self.writer is not None:
+                result = await store_grouped(self.writer, self.db, agent, token_hash, decoded)
             else:
                 result = await anyio.to_thread.run_sync(
                     store_for, self.db, agent, token_hash, decoded, limiter=_INGEST_THREADS

@@ -121,7 +121,7 @@ def build(db: Database, seed: int = 7) -> None:
                 data = _report(rng, n, chassis=chassis, role=role, year=year, site=name)
                 raw = json.dumps(data)
                 with db.write_session() as s:
-                    store_report(s, parse_report(raw.encode(), limits), raw, site=get_site(s, name))
+                    store_report(s, parse_report(raw.encode(), limits), site=get_site(s, name))
                 if rng.random() < 0.5:  # the register knows half of them
                     bought = dt.date(year, rng.randint(1, 12), rng.randint(1, 28))
                     bought = min(bought + dt.timedelta(days=60), dt.date(2026, 2, 1))

@@ -15,13 +15,13 @@ from pydantic import BaseModel
 from sqlmodel import Session, col, func, select
 
 from collector.current_state import current_reports
+from collector.history import ReceivedReport, received_reports
 from collector.models import (
     DisplayRow,
     Finding,
     Host,
     Organization,
     PendingPatchRow,
-    ReportRecord,
     SecurityUpdateSighting,
     Site,
     SoftwareRow,
@@ -462,20 +462,6 @@ def software(
     return int(total), list(rows)
 
 
-@dataclass(frozen=True)
-class ReportMeta:
-    """A stored report as lists show it; ``raw`` (the report as received, history only) is
-    read only when asked for (the API's ``full=true``), never by the web UI."""
-
-    report_id: str
-    collected_at: dt.datetime
-    received_at: dt.datetime
-    source: str
-    size_bytes: int
-    changed_sections: list[str]
-    raw: str | None = None
-
-
 def report_history(
     session: Session,
     host_id: int,
@@ -483,22 +469,10 @@ def report_history(
     offset: int,
     limit: int,
     newest_first: bool = False,
-    with_raw: bool = False,
-) -> tuple[int, list[ReportMeta]]:
-    """The host's reports in collection order (oldest first, or newest first)."""
-    where = col(ReportRecord.host_id) == host_id
-    total = session.exec(select(func.count()).select_from(ReportRecord).where(where)).one()
-    order: list[Any] = [col(ReportRecord.collected_at), col(ReportRecord.id)]
+) -> tuple[int, list[ReceivedReport]]:
+    """The host's reports in collection order (oldest first, or newest first): those of the
+    last 45 days and the older ones that changed something (collector.history)."""
+    reports = received_reports(session.connection(), host_id)
     if newest_first:
-        order = [c.desc() for c in order]
-    columns: list[Any] = [
-        col(ReportRecord.report_id), col(ReportRecord.collected_at),
-        col(ReportRecord.received_at), col(ReportRecord.source), col(ReportRecord.size_bytes),
-        col(ReportRecord.changed_sections),
-    ]  # fmt: skip
-    if with_raw:
-        columns.append(col(ReportRecord.raw))
-    rows = session.execute(
-        sa.select(*columns).where(where).order_by(*order).offset(offset).limit(limit)
-    ).all()
-    return int(total), [ReportMeta(*row) for row in rows]
+        reports.reverse()
+    return len(reports), reports[offset : offset + limit]

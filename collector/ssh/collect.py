@@ -173,7 +173,7 @@ def store_ssh_report(
         site = session.get(Site, target.site_id)
         assert site is not None and site.id is not None
         result = store(
-            session, parsed, raw, site_id=site.id, org_id=site.org_id, agent_id=None, source="ssh"
+            session, parsed, site_id=site.id, org_id=site.org_id, agent_id=None, source="ssh"
         )
     if result.status == "stored":
         _notify_findings(db, result.host_id)

@@ -194,7 +194,14 @@ def test_org_scoped_token_sees_only_its_org(env: Env) -> None:
     assert names(default_org, "?kind=kindergarten") == []
     r = env.client.get(f"/api/v1/hosts/{kita_host}", headers=env.auth(default_org))
     assert r.status_code == 404
-    r = env.client.get(f"/api/v1/hosts/{kita_host}/reports", headers=env.auth(default_org))
+    for path in ("reports", "changes"):
+        r = env.client.get(f"/api/v1/hosts/{kita_host}/{path}", headers=env.auth(default_org))
+        assert r.status_code == 404
+    kita_reports = env.client.get(f"/api/v1/hosts/{kita_host}/reports", headers=env.auth(neighbour))
+    report_id = kita_reports.json()["items"][0]["report_id"]
+    r = env.client.get(
+        f"/api/v1/hosts/{kita_host}/reports/{report_id}", headers=env.auth(default_org)
+    )
     assert r.status_code == 404
     sites = env.client.get("/api/v1/sites", headers=env.auth(default_org)).json()
     assert [(s["name"], s["hosts"]) for s in sites] == [("GS Nord", 1)]

@@ -22,8 +22,9 @@ MACHINE = "m-1"
 def snapshot(env: Env) -> dict[str, Any]:
     out = {}
     with env.db.engine.connect() as conn:
-        for table in ("hosts", "reports", "software", "pending_patches", "displays", "agents"):
-            rows = conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY id")).all()
+        for table in ("hosts", "report_receipts", "host_history", "host_changes", "software",
+                      "pending_patches", "displays", "agents"):  # fmt: skip
+            rows = conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY 1, 2")).all()
             out[table] = [tuple(map(str, r)) for r in rows]
     return out
 

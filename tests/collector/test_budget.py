@@ -132,7 +132,7 @@ def town(db_url: str, policies: PolicySet) -> Iterator[Database]:
     for site_name, raw in town_reports():
         with db.write_session() as s:
             parsed = parse_report(raw.encode(), LIMITS)
-            result = store_report(s, parsed, raw, site=get_site(s, site_name), source="import")
+            result = store_report(s, parsed, site=get_site(s, site_name), source="import")
             assert result.status == "stored"
     # The ergonomics purchases follow the hosts' findings, as after the evaluator ran.
     evaluate_hosts(db, all_host_ids(db), policies, now=NOW)

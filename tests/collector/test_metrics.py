@@ -142,7 +142,8 @@ def test_metrics_from_the_database(env: Env) -> None:
     with env.db.engine.begin() as conn:
         host_id = conn.execute(sa.text("SELECT id FROM hosts WHERE hostname='pc-win'")).scalar()
         tables = ("findings", "displays", "interfaces", "wlan", "pending_patches", "software",
-                  "security_update_sightings", "reports", "host_sections")  # fmt: skip
+                  "security_update_sightings", "report_receipts", "host_changes", "host_history",
+                  "host_sections")  # fmt: skip
         for table in tables:
             conn.execute(sa.text(f"DELETE FROM {table} WHERE host_id = :h"), {"h": host_id})
         conn.execute(sa.text("DELETE FROM hosts WHERE id = :h"), {"h": host_id})

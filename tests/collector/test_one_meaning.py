@@ -1,5 +1,5 @@
 """One meaning per report: the metric, the budget and the host view count the same devices
-from the same start dates, and none of them needs the raw reports (SQLite and PostgreSQL).
+from the same start dates, and none of them needs the history (SQLite and PostgreSQL).
 
 The fleet covers every edge the readers used to disagree on (shipped lifecycle: desktop 5 y,
 laptop 4 y, tablet 4 y, monitor 7 y; all roles "classroom", so no ergonomics purchases):
@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from collector.budget.assets import parse_assets, store_assets
 from collector.findings import evaluator_for
 from collector.findings.store import all_host_ids, evaluate_hosts
-from collector.models import Finding, ReportRecord, table_of
+from collector.models import Finding, HostChange, HostHistory, table_of
 from collector.policy import PolicySet
 from collector.services import create_enroll_secret, get_org
 from tests.collector.conftest import Env
@@ -227,13 +227,14 @@ def snapshot(env: Env, fleet: dict[str, int]) -> dict[str, Any]:
     return {"metrics": metrics, "budget": budget(env), "hosts": hosts, "findings": findings}
 
 
-def test_readers_do_not_need_the_raw_reports(env: Env, fleet: dict[str, int]) -> None:
+def test_readers_do_not_need_the_history(env: Env, fleet: dict[str, int]) -> None:
     policies = PolicySet.load(POLICIES_DIR)
     evaluate_hosts(env.db, all_host_ids(env.db), policies, now=NOW)
     before = snapshot(env, fleet)
     assert before["findings"] and before["metrics"]
     with env.db.write_session() as s:
-        s.execute(sa.update(table_of(ReportRecord)).values(raw="{}"))
+        s.execute(sa.delete(table_of(HostChange)))
+        s.execute(sa.delete(table_of(HostHistory)))
     evaluate_hosts(env.db, all_host_ids(env.db), policies, now=NOW)
     after = snapshot(env, fleet)
     for part in before:

@@ -287,7 +287,8 @@ def test_revoked_and_expired_tokens_and_secrets_get_401_at_once(
     status, body = http("GET", f"{c.url}/api/v1/hosts", admin)
     assert status == 401 and "revoked" in body["detail"]
 
-    expiry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=8)
+    # Long enough for two CLI processes on a busy CI machine (8 s were not), then waited out.
+    expiry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=15)
     soon = expiry.isoformat()
     short = c.last_line("token", "create", "--role", "viewer", "--expires", soon)
     secret = c.last_line("enroll-secret", "create", "--site", "Rathaus", "--expires", soon)

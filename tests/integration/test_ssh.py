@@ -5,7 +5,6 @@ clear messages; a hung host does not hold up the others."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -168,18 +167,20 @@ def test_cli_collects_this_machine_like_the_local_agent(sshd: Sshd, tmp_path: Pa
 
     from sqlmodel import select
 
+    from collector.current_state import current_reports
     from collector.db import Database
-    from collector.models import Host, ReportRecord, SshTarget
+    from collector.models import Host, HostHistory, SshTarget
 
     with Database(url).session() as s:
-        (record,) = s.exec(select(ReportRecord)).all()
+        (record,) = s.exec(select(HostHistory)).all()
         host = s.exec(select(Host)).one()
         target = s.exec(select(SshTarget)).one()
-    assert record.source == "ssh" and record.agent_id is None
+        assert host.id is not None
+        remote = current_reports(s.connection(), [host.id])[host.id]
+    assert record.source == "ssh" and record.snapshot and host.agent_id is None
     assert target.host_id == host.id and target.last_error is None
     # only the key file's path is stored, never a secret
     assert target.key_file == str(sshd.user_key) and target.password_env is None
-    remote = json.loads(record.raw)
 
     local = collect(live_machine()).model_dump(mode="json")
     assert remote["host"]["machine_id"] == local["host"]["machine_id"]

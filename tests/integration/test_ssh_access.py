@@ -180,18 +180,15 @@ def add(db: Any, lab: Lab, role: str, **options: Any) -> Any:
 
 
 def collect_one(db: Any, lab: Lab) -> tuple[Any, dict[str, Any] | None]:
-    """The one target's outcome and the report stored for it (None if none was)."""
-    from sqlmodel import select
-
-    from collector.models import ReportRecord
+    """The one target's outcome and the host's state it stored (None if nothing was)."""
+    from collector.current_state import current_reports
     from collector.ssh.collect import collect_all
 
     (outcome,) = collect_all(db, _settings(lab.known))
-    with db.session() as s:
-        records = s.exec(select(ReportRecord)).all()
-    import json
-
-    return outcome, (json.loads(records[-1].raw) if records else None)
+    if outcome.host_id is None:
+        return outcome, None
+    with db.engine.connect() as conn:
+        return outcome, current_reports(conn, [outcome.host_id]).get(outcome.host_id)
 
 
 @pytest.fixture(scope="module")

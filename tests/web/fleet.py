@@ -130,7 +130,7 @@ def build(url: str, tmp: Path) -> Fleet:
             parsed = parse_report(raw.encode(), Limits())
             with db.write_session() as s:
                 site = s.exec(select(Site).where(Site.name == site_name)).one()
-                hosts[hostname] = store_report(s, parsed, raw, site=site, source="import").host_id
+                hosts[hostname] = store_report(s, parsed, site=site, source="import").host_id
     with db.engine.begin() as conn:
         for hostname, days in SILENT.items():
             conn.execute(

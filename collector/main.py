@@ -113,7 +113,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         evaluator = start_evaluator(db)  # findings: evaluates queued hosts, reloads packs
-        retention = RetentionJob(db, settings.history_retention_days).start()
+        retention = RetentionJob(
+            db, settings.history_retention_days, audit_days=settings.audit_retention_days
+        ).start()
         if pool is not None:
             await pool.start()
         yield

@@ -18,9 +18,13 @@ from sqlmodel import JSON, Field, SQLModel
 
 SITE_KINDS = ("school", "kindergarten", "town-hall", "other")
 # People's roles, and ``metrics``: a token that may only read /metrics (Prometheus).
-ROLES = ("admin", "viewer", "planner", "metrics")
+# ``dpo``: the data-protection officer, read-only: what is collected and kept (/privacy) and
+# who did what (/audit), no host details.
+ROLES = ("admin", "viewer", "planner", "dpo", "metrics")
 # The roles a person logging in to the web UI may have (``metrics`` is Prometheus's).
-PERSON_ROLES = ("admin", "viewer", "planner")
+PERSON_ROLES = ("admin", "viewer", "planner", "dpo")
+# Where a person's account comes from: a local password, or single sign-on.
+USER_SOURCES = ("local", "oidc", "ldap")
 DEFAULT_ORG = "default"
 
 
@@ -626,8 +630,16 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=128, unique=True)
     role: str = Field(max_length=16)
     org_id: int | None = Field(default=None, foreign_key="organizations.id")
+    # A local account's argon2id hash; "!" for a single sign-on account (no password here).
     password_hash: str = Field(max_length=256)
     disabled: bool = False
+    source: str = Field(default="local", max_length=8)
+    # The identity provider's stable id: the OIDC subject (issuer and sub), the LDAP DN.
+    external_id: str | None = Field(default=None, max_length=1024)
+    # Optional second factor of a local account: a TOTP secret (RFC 6238, base32; it must
+    # be readable to verify a code) and the last time step used (a code works once).
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_last_step: int | None = Field(default=None, sa_type=sa.BigInteger)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     password_changed_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_login_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -657,3 +669,27 @@ class LoginThrottle(SQLModel, table=True):
     failures: int = 0
     window_start: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     locked_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- Audit log (collector/audit.py) ---------------------------------------------------------
+
+
+class AuditEntry(SQLModel, table=True):
+    """One change a person (or a token, or the command line) made, or one export: written in
+    the transaction of the change itself. The application never updates a row (a trigger
+    refuses it) and deletes rows only past the retention (INVENTAR_AUDIT_RETENTION_DAYS)."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    # "user:NAME" (web UI), "token:ID" (API), "cli:OSUSER" (command line), "system".
+    actor: str = Field(max_length=200)
+    # Where from: the client's address (web UI, API), "cli" (command line).
+    address: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=64, index=True)
+    target: str | None = Field(default=None, max_length=512)
+    # The organization the changed thing belongs to (None: all, or none); org-scoped
+    # readers see their organization's entries.
+    org_id: int | None = Field(default=None, index=True)
+    details: dict[str, object] = Field(default_factory=dict, sa_type=JSON)

@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, col, select
 
+from collector.audit import Actor, record
 from collector.models import (
     PERSON_ROLES,
     LoginThrottle,
@@ -68,17 +69,60 @@ def _valid_name(name: str) -> str:
     return name
 
 
-def add_user(session: Session, name: str, role: str, password: str, org: str | None = None) -> User:
-    name = _valid_name(name)
+def _check_role(role: str) -> None:
     if role not in PERSON_ROLES:
         raise ServiceError(f"a person's role is one of {', '.join(PERSON_ROLES)}")
+
+
+def add_user(
+    session: Session,
+    name: str,
+    role: str,
+    password: str,
+    org: str | None = None,
+    *,
+    actor: Actor | None = None,
+) -> User:
+    name = _valid_name(name)
+    _check_role(role)
     check_password_rules(password)
     org_id = get_org(session, org).id if org is not None else None
     if session.exec(select(User).where(User.name == name)).first() is not None:
         raise ServiceError(f"user {name!r} exists already", 409)
     user = User(name=name, role=role, org_id=org_id, password_hash=_hasher.hash(password))
     session.add(user)
+    record(session, "user.add", name, actor=actor, org_id=org_id, role=role, organization=org)
     session.commit()
+    return user
+
+
+def set_role(
+    session: Session, name: str, role: str, org: str | None, *, actor: Actor | None = None
+) -> User:
+    """A new role and organization scope (None = all); the person's sessions end, so that
+    the new rights hold from the next request on."""
+    user = get_user(session, name)
+    _check_role(role)
+    org_id = get_org(session, org).id if org is not None else None
+    assert user.id is not None
+    before = (user.role, user.org_id)
+    user.role, user.org_id = role, org_id
+    session.add(user)
+    if before != (role, org_id):
+        _end_sessions(session, user.id)
+        record(session, "user.role", name, actor=actor, org_id=org_id, role=role,
+               organization=org, old_role=before[0])  # fmt: skip
+    session.commit()
+    return user
+
+
+def enable_user(session: Session, name: str, *, actor: Actor | None = None) -> User:
+    user = get_user(session, name)
+    if user.disabled:
+        user.disabled = False
+        session.add(user)
+        record(session, "user.enable", name, actor=actor, org_id=user.org_id)
+        session.commit()
     return user
 
 
@@ -104,26 +148,45 @@ def _end_sessions(session: Session, user_id: int) -> None:
     )
 
 
-def disable_user(session: Session, name: str) -> User:
+def disable_user(session: Session, name: str, *, actor: Actor | None = None) -> User:
     """Disables the account and ends its sessions at once (on every replica: they are rows)."""
     user = get_user(session, name)
     assert user.id is not None
     user.disabled = True
     session.add(user)
     _end_sessions(session, user.id)
+    record(session, "user.disable", name, actor=actor, org_id=user.org_id)
     session.commit()
     return user
 
 
-def set_password(session: Session, name: str, password: str) -> User:
+def set_password(session: Session, name: str, password: str, *, actor: Actor | None = None) -> User:
     """A new password; the account's sessions end (whoever knew the old one is logged out)."""
     user = get_user(session, name)
+    if user.source != "local":
+        raise ServiceError(f"{name!r} logs in through {user.source}: its password is kept there")
     check_password_rules(password)
     assert user.id is not None
     user.password_hash = _hasher.hash(password)
     user.password_changed_at = utcnow()
     session.add(user)
     _end_sessions(session, user.id)
+    record(session, "user.password", name, actor=actor, org_id=user.org_id)
+    session.commit()
+    return user
+
+
+def set_totp(
+    session: Session, name: str, secret: str | None, *, actor: Actor | None = None
+) -> User:
+    """Turns the second factor of a local account on (``secret``) or off (None)."""
+    user = get_user(session, name)
+    if user.source != "local":
+        raise ServiceError("single sign-on accounts use their provider's second factor")
+    user.totp_secret, user.totp_last_step = secret, None
+    session.add(user)
+    record(session, "user.totp_on" if secret else "user.totp_off", name, actor=actor,
+           org_id=user.org_id)  # fmt: skip
     session.commit()
     return user
 
@@ -214,6 +277,8 @@ class Person:
     org_id: int | None
     csrf_token: str
     session_hash: str
+    source: str = "local"
+    totp: bool = False
 
 
 def start_session(session: Session, user: User, old_token: str | None = None) -> str:
@@ -273,7 +338,8 @@ def session_person(session: Session, token: str, now: dt.datetime | None = None)
         )
         session.commit()
     assert user.id is not None
-    return Person(user.id, user.name, user.role, user.org_id, web.csrf_token, digest)
+    return Person(user.id, user.name, user.role, user.org_id, web.csrf_token, digest,
+                  user.source, user.totp_secret is not None)  # fmt: skip
 
 
 def purge_sessions(session: Session, now: dt.datetime | None = None) -> int:
@@ -290,3 +356,58 @@ def purge_sessions(session: Session, now: dt.datetime | None = None) -> int:
     )
     session.commit()
     return int(result.rowcount or 0)
+
+
+# --- single sign-on -----------------------------------------------------------------------
+
+
+SSO_PASSWORD = "!"  # no argon2 hash: verify_password never accepts it
+
+
+def sign_on(
+    session: Session,
+    *,
+    source: str,
+    external_id: str,
+    name: str,
+    role: str,
+    org_id: int | None,
+    address: str | None,
+) -> User:
+    """The account of a person the identity provider vouched for, created at the first login
+    and brought up to date (role, organization from the groups) at every later one.
+
+    Refused: a disabled account (an admin's decision outlives the provider's groups), and a
+    name that a local account or another provider's person has already.
+    """
+    name = _valid_name(name)
+    _check_role(role)
+    actor = Actor.person(name, address)
+    user = session.exec(
+        select(User).where(User.source == source, User.external_id == external_id)
+    ).first()
+    if user is None:
+        if session.exec(select(User).where(User.name == name)).first() is not None:
+            raise ServiceError(
+                f"the user name {name!r} belongs to another account (a local one, or one of "
+                "another sign-on); an administrator renames or removes it first",
+                409,
+            )
+        user = User(name=name, role=role, org_id=org_id, password_hash=SSO_PASSWORD,
+                    source=source, external_id=external_id)  # fmt: skip
+        session.add(user)
+        record(session, f"user.{source}_add", name, actor=actor, org_id=org_id, role=role)
+        session.commit()
+        return user
+    if user.disabled:
+        raise ServiceError("this account is disabled; ask an administrator", 403)
+    if (user.role, user.org_id, user.name) != (role, org_id, name):
+        old = (user.role, user.org_id, user.name)
+        user.role, user.org_id, user.name = role, org_id, name
+        session.add(user)
+        assert user.id is not None
+        _end_sessions(session, user.id)
+        record(session, f"user.{source}_update", name, actor=actor, org_id=org_id, role=role,
+               old_role=old[0], old_name=old[2])  # fmt: skip
+        session.commit()
+    return user

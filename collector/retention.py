@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from collector import partitions
+from collector import audit, partitions
 from collector.db import Database
 from collector.history import RECEIPT_DAYS
 from collector.models import Host, HostChange, HostHistory, ReportReceipt, table_of, utcnow
@@ -136,9 +136,11 @@ class RetentionJob:
     then every INTERVAL_SECONDS; the next months' partitions at once."""
 
     def __init__(self, db: Database, retention_days: int, *, interval: float = INTERVAL_SECONDS,
-                 first_delay: float = FIRST_DELAY_SECONDS) -> None:  # fmt: skip
+                 first_delay: float = FIRST_DELAY_SECONDS,
+                 audit_days: int | None = None) -> None:  # fmt: skip
         self.db = db
         self.retention_days = retention_days
+        self.audit_days = audit_days  # the audit log's (collector.audit); None: kept
         self.interval = interval
         self.first_delay = first_delay
         self._stop = threading.Event()
@@ -166,5 +168,10 @@ class RetentionJob:
             delay = self.interval
             try:
                 prune(self.db, self.retention_days)
+                if self.audit_days is not None:
+                    deleted = audit.purge(self.db, self.audit_days)
+                    if deleted:
+                        log.info("audit log: %d entries older than %d days deleted", deleted,
+                                 self.audit_days)  # fmt: skip
             except Exception:
                 log.exception("retention round failed; next try in %.0f s", self.interval)

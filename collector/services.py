@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from collector.audit import Actor, record
 from collector.db import lock_for_transaction
 from collector.models import (
     DEFAULT_ORG,
@@ -58,7 +59,7 @@ def get_org(session: Session, name: str | None) -> Organization:
     return org
 
 
-def add_org(session: Session, name: str) -> Organization:
+def add_org(session: Session, name: str, *, actor: Actor | None = None) -> Organization:
     name = name.strip()
     if not name or len(name) > 128:
         raise ServiceError("organization name must have 1..128 characters")
@@ -66,6 +67,8 @@ def add_org(session: Session, name: str) -> Organization:
         raise ServiceError(f"organization {name!r} exists already", 409)
     org = Organization(name=name)
     session.add(org)
+    session.flush()
+    record(session, "org.add", name, actor=actor, org_id=org.id)
     session.commit()
     return org
 
@@ -81,7 +84,9 @@ def get_site(session: Session, name: str) -> Site:
     return site
 
 
-def add_site(session: Session, name: str, kind: str, org: str | None = None) -> Site:
+def add_site(
+    session: Session, name: str, kind: str, org: str | None = None, *, actor: Actor | None = None
+) -> Site:
     name = name.strip()
     if not name or len(name) > 256:
         raise ServiceError("site name must have 1..256 characters")
@@ -93,6 +98,8 @@ def add_site(session: Session, name: str, kind: str, org: str | None = None) -> 
     assert organization.id is not None
     site = Site(name=name, kind=kind, org_id=organization.id)
     session.add(site)
+    record(session, "site.add", name, actor=actor, org_id=organization.id, kind=kind,
+           organization=organization.name)  # fmt: skip
     session.commit()
     return site
 
@@ -160,6 +167,7 @@ def create_enroll_secret(
     max_uses: int | None = None,
     replace_agents: bool = False,
     name: str | None = None,
+    actor: Actor | None = None,
 ) -> str:
     """A new secret for the site (shown once). ``replace_agents`` lets it re-enroll machines
     of its own site that have an active agent (re-imaging); it must expire within
@@ -187,6 +195,11 @@ def create_enroll_secret(
             replace_agents=replace_agents,
         )
     )
+    session.flush()
+    record(
+        session, "enroll_secret.create", f"site {site.name}", actor=actor, org_id=site.org_id,
+        name=name, expires_at=expires_at, max_uses=max_uses, replace_agents=replace_agents,
+    )  # fmt: skip
     session.commit()
     return secret
 
@@ -204,13 +217,20 @@ def list_enroll_secrets(
     return [(secret, site) for secret, site in session.exec(query)]
 
 
-def revoke_enroll_secret(session: Session, secret_id: int) -> EnrollmentSecret:
+def revoke_enroll_secret(
+    session: Session, secret_id: int, *, actor: Actor | None = None
+) -> EnrollmentSecret:
     row = session.get(EnrollmentSecret, secret_id)
     if row is None:
         raise ServiceError(f"unknown enrollment secret {secret_id}", 404)
     if not row.revoked:
         row.revoked, row.revoked_at = True, utcnow()
         session.add(row)
+        site = session.get(Site, row.site_id)
+        record(
+            session, "enroll_secret.revoke", f"secret {secret_id}", actor=actor,
+            org_id=site.org_id if site else None, site=site.name if site else None,
+        )  # fmt: skip
         session.commit()
     return row
 
@@ -222,6 +242,7 @@ def create_api_token(
     org: str | None = None,
     *,
     expires_at: dt.datetime | None = None,
+    actor: Actor | None = None,
 ) -> str:
     if role not in ROLES:
         raise ServiceError(f"role must be one of {', '.join(ROLES)}")
@@ -238,6 +259,11 @@ def create_api_token(
             expires_at=expires_at,
         )
     )
+    session.flush()
+    record(
+        session, "token.create", name or role, actor=actor, org_id=org_id, role=role,
+        organization=org, expires_at=expires_at,
+    )  # fmt: skip
     session.commit()
     return token
 
@@ -251,13 +277,15 @@ def list_api_tokens(session: Session) -> list[tuple[ApiToken, str | None]]:
     return [(token, org) for token, org in session.exec(query)]
 
 
-def revoke_api_token(session: Session, token_id: int) -> ApiToken:
+def revoke_api_token(session: Session, token_id: int, *, actor: Actor | None = None) -> ApiToken:
     row = session.get(ApiToken, token_id)
     if row is None:
         raise ServiceError(f"unknown API token {token_id}", 404)
     if not row.revoked:
         row.revoked, row.revoked_at = True, utcnow()
         session.add(row)
+        record(session, "token.revoke", f"token {token_id}", actor=actor, org_id=row.org_id,
+               name=row.name, role=row.role)  # fmt: skip
         session.commit()
     return row
 
@@ -370,7 +398,9 @@ def enroll(
     return Enrollment(agent_id, token, site.name, [a.id for a in active])
 
 
-def move_host(session: Session, host_id: int, site_name: str) -> tuple[Host, str]:
+def move_host(
+    session: Session, host_id: int, site_name: str, *, actor: Actor | None = None
+) -> tuple[Host, str]:
     """Moves a host (and its active agents) to another site of its organization; returns the
     host and the name of the site it was at."""
     host = session.get(Host, host_id)
@@ -389,28 +419,36 @@ def move_host(session: Session, host_id: int, site_name: str) -> tuple[Host, str
         if agent_site is not None and agent_site.org_id == host.org_id:
             agent.site_id = site.id  # type: ignore[assignment]
             session.add(agent)
+    record(session, "host.move", host.hostname or host.machine_id, actor=actor,
+           org_id=host.org_id, host_id=host.id, old_site=old.name if old else None,
+           site=site_name)  # fmt: skip
     session.commit()
     return host, old.name if old else ""
 
 
-def accept_identity(session: Session, host_id: int) -> Host:
+def accept_identity(session: Session, host_id: int, *, actor: Actor | None = None) -> Host:
     """An admin confirms a host's changed hardware identity (e.g. a replaced mainboard)."""
     host = session.get(Host, host_id)
     if host is None:
         raise ServiceError(f"unknown host {host_id}", 404)
     host.identity_changed_at, host.identity_change = None, None
     session.add(host)
+    record(session, "host.identity_ok", host.hostname or host.machine_id, actor=actor,
+           org_id=host.org_id, host_id=host.id)  # fmt: skip
     session.commit()
     return host
 
 
-def revoke_agent(session: Session, agent_id: str) -> Agent:
+def revoke_agent(session: Session, agent_id: str, *, actor: Actor | None = None) -> Agent:
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise ServiceError(f"unknown agent {agent_id!r}", 404)
     if not agent.revoked:
         agent.revoked, agent.revoked_at = True, utcnow()
         session.add(agent)
+        site = session.get(Site, agent.site_id)
+        record(session, "agent.revoke", agent.hostname or agent.id, actor=actor,
+               org_id=site.org_id if site else None, agent_id=agent.id)  # fmt: skip
         session.commit()
     return agent
 

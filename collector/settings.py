@@ -58,6 +58,47 @@ class Settings(BaseSettings):
     policies: Path | None = None
     # The time zone the web UI shows times in (an IANA name); stored times are UTC.
     ui_timezone: str = "Europe/Berlin"
+    # Days the audit log keeps an entry (a background job deletes older ones, hourly).
+    audit_retention_days: int = Field(default=365, ge=1, le=36500)
+    # The accessibility statement (/barrierefreiheit): who runs this collector and where a
+    # barrier is reported (an e-mail address).
+    accessibility_operator: str = Field(default="", max_length=200)
+    accessibility_contact: str = Field(default="", max_length=200)
+
+    # Single sign-on with OpenID Connect (Keycloak, UCS, Entra ID): authorization code flow
+    # with PKCE. Groups from the claim ``oidc_groups_claim`` map to a role and (optionally)
+    # an organization; a person in no mapped group is refused.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_client_secret_file: Path | None = None
+    oidc_scopes: str = "openid profile email"
+    oidc_groups_claim: str = "groups"
+    oidc_username_claim: str = "preferred_username"
+    oidc_role_map: dict[str, str] = Field(default_factory=dict)
+    oidc_org_map: dict[str, str] = Field(default_factory=dict)
+    # The name of the login page's button ("Anmelden mit ..."), e.g. the town's portal.
+    oidc_label: str = "Single Sign-on"
+
+    # LDAP / Active Directory: bind over LDAPS (ldaps://) or StartTLS (ldap:// with
+    # ldap_starttls); plain LDAP is refused. The person is found with a search (service
+    # account ldap_bind_dn, or anonymously) and then bound with their own password.
+    ldap_url: str | None = None
+    ldap_starttls: bool = False
+    ldap_ca_file: Path | None = None
+    ldap_bind_dn: str | None = None
+    ldap_bind_password: str | None = None
+    ldap_bind_password_file: Path | None = None
+    ldap_user_base: str | None = None
+    ldap_user_filter: str = "(uid={username})"
+    ldap_username_attribute: str = "uid"
+    # Groups: ``memberOf`` of the person (Active Directory, OpenLDAP's memberof overlay), or a
+    # search under ldap_group_base for groups whose ``member`` is the person's DN.
+    ldap_group_base: str | None = None
+    ldap_group_filter: str = "(|(member={dn})(uniqueMember={dn}))"
+    ldap_role_map: dict[str, str] = Field(default_factory=dict)
+    ldap_org_map: dict[str, str] = Field(default_factory=dict)
+    ldap_timeout: int = Field(default=10, ge=1, le=120)
 
     @model_validator(mode="after")
     def _read_metrics_token_file(self) -> Settings:
@@ -75,6 +116,27 @@ class Settings(BaseSettings):
                 )
             self.metrics_token = token
         return self
+
+    @model_validator(mode="after")
+    def _read_sso_secrets(self) -> Settings:
+        for name in ("oidc_client_secret", "ldap_bind_password"):
+            path = getattr(self, f"{name}_file")
+            if path is not None and not getattr(self, name):
+                try:
+                    setattr(self, name, path.read_text(encoding="utf-8").strip())
+                except OSError as exc:
+                    raise ValueError(
+                        f"INVENTAR_{name.upper()}_FILE {path}: {exc.strerror or exc}"
+                    ) from None
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    @property
+    def ldap_enabled(self) -> bool:
+        return bool(self.ldap_url and self.ldap_user_base)
 
     @property
     def metrics_open(self) -> bool:

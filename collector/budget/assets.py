@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from collector.audit import Actor, record
 from collector.current_state import reference as current_state_reference
 from collector.current_state import refresh_facts
 from collector.models import Asset, Host, table_of, utcnow
@@ -191,7 +192,14 @@ def _price(text: str, line: int, errors: list[str]) -> float | None:
     return value
 
 
-def store_assets(session: Session, org_id: int, rows: list[AssetRow]) -> ImportResult:
+def store_assets(
+    session: Session,
+    org_id: int,
+    rows: list[AssetRow],
+    *,
+    actor: Actor | None = None,
+    source: str | None = None,
+) -> ImportResult:
     """Insert or update the rows in one transaction (the caller gets a committed result)."""
     existing = {
         a.serial: a for a in session.exec(select(Asset).where(Asset.org_id == org_id)).all()
@@ -218,5 +226,7 @@ def store_assets(session: Session, org_id: int, rows: list[AssetRow]) -> ImportR
     hosts = list(conn.execute(sa.select(table_of(Host).c.id).where(
         table_of(Host).c.org_id == org_id)).scalars())  # fmt: skip
     refresh_facts(conn, current_state_reference(), hosts)
+    record(session, "assets.import", source, actor=actor, org_id=org_id, created=created,
+           updated=updated)  # fmt: skip
     session.commit()
     return ImportResult(created, updated)

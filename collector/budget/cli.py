@@ -139,7 +139,7 @@ def cmd_assets_import(args: argparse.Namespace) -> int:
         with db.write_session() as session:
             org = get_org(session, args.org)
             assert org.id is not None
-            result = store_assets(session, org.id, rows)
+            result = store_assets(session, org.id, rows, source=str(args.file))
             linked = session.exec(
                 select(func.count(func.distinct(Asset.serial)))
                 .join(Host, (col(Host.serial) == col(Asset.serial)) & (Host.org_id == org.id))

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from collector import audit
+from collector.audit import Actor
 from collector.discovery import normalize_mac
 from collector.models import Device, Host, Site, WaiverRecord
 from collector.policy import PolicySet
@@ -85,6 +87,7 @@ def add_waiver(
     site: str | None = None,
     device: str | None = None,
     today: dt.date | None = None,
+    actor: Actor | None = None,
 ) -> tuple[WaiverRecord, list[int]]:
     """Store a waiver; returns it and the ids of the hosts it covers (to re-evaluate; a
     device waiver covers no host: :func:`covered_devices`). The host is named (``host``:
@@ -120,8 +123,32 @@ def add_waiver(
     else:
         record.site_id = get_site(session, site or "").id
     session.add(record)
+    session.flush()
+    _audit(session, "waiver.add", record, actor)
     session.commit()
     return record, covered_hosts(session, record)
+
+
+def _audit(session: Session, action: str, waiver: WaiverRecord, actor: Actor | None) -> None:
+    """The audit entry of a waiver: what it covers, in words, and its organization."""
+    org_id: int | None = None
+    what = ""
+    if waiver.host_id is not None:
+        host = session.get(Host, waiver.host_id)
+        org_id = host.org_id if host else None
+        what = f"host {host.hostname or host.machine_id}" if host else f"host {waiver.host_id}"
+    elif waiver.device_id is not None:
+        device = session.get(Device, waiver.device_id)
+        org_id = device.org_id if device else None
+        what = f"device {device.mac}" if device else f"device {waiver.device_id}"
+    else:
+        site = session.get(Site, waiver.site_id)
+        org_id = site.org_id if site else None
+        what = f"site {site.name}" if site else f"site {waiver.site_id}"
+    audit.record(
+        session, action, f"{waiver.check_id} @ {what}", actor=actor, org_id=org_id,
+        reason=waiver.reason, until=waiver.until, waiver_id=waiver.id,
+    )  # fmt: skip
 
 
 def find_device(session: Session, mac: str) -> Device:
@@ -189,12 +216,13 @@ def list_waivers(session: Session, today: dt.date | None = None) -> list[WaiverI
     return out
 
 
-def remove_waiver(session: Session, waiver_id: int) -> list[int]:
+def remove_waiver(session: Session, waiver_id: int, *, actor: Actor | None = None) -> list[int]:
     """Delete a waiver; returns the ids of the hosts it covered (to re-evaluate)."""
     waiver = session.get(WaiverRecord, waiver_id)
     if waiver is None:
         raise ServiceError(f"unknown waiver {waiver_id}", 404)
     hosts = covered_hosts(session, waiver)
+    _audit(session, "waiver.remove", waiver, actor)
     session.delete(waiver)
     session.commit()
     return hosts

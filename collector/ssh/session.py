@@ -318,6 +318,30 @@ def trust_on_first_use(
     Through a ``jump`` host, whose key must be known already (trust it first).
     """
     key = server_key(host, port, timeout, jump=jump, known_hosts=known_hosts)
+    return _trust(key, host, port, known_hosts)
+
+
+def known_key(host: str, port: int, known_hosts: Path) -> bool:
+    """Whether known_hosts holds a key for the host already (of any type)."""
+    known = _load_known_hosts(known_hosts).lookup(host_label(host, port))
+    return known is not None and len(known) > 0
+
+
+def trust_confirmed(
+    host: str, port: int, known_hosts: Path, confirmed: str, timeout: float = 15.0
+) -> tuple[str, bool]:
+    """As :func:`trust_on_first_use`, for a key whose fingerprint an admin saw and confirmed
+    (the web UI): refused unless the host still offers the key with that fingerprint."""
+    key = server_key(host, port, timeout, known_hosts=known_hosts)
+    if fingerprint(key) != confirmed:
+        raise SshError(
+            f"{host_label(host, port)}: the host now offers {key.get_name()} "
+            f"{fingerprint(key)}, not the confirmed {confirmed}; refusing to trust it"
+        )
+    return _trust(key, host, port, known_hosts)
+
+
+def _trust(key: paramiko.PKey, host: str, port: int, known_hosts: Path) -> tuple[str, bool]:
     label = host_label(host, port)
     keys = _load_known_hosts(known_hosts)
     known = keys.lookup(label)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
+from collector.audit import Actor, record
 from collector.models import Site, SshTarget
 from collector.services import ServiceError, get_site
 from collector.ssh.names import parse_jump
@@ -99,7 +100,7 @@ def _validate(spec: TargetSpec) -> None:
     _validate_access(spec)
 
 
-def add_target(session: Session, spec: TargetSpec) -> SshTarget:
+def add_target(session: Session, spec: TargetSpec, *, actor: Actor | None = None) -> SshTarget:
     _validate(spec)
     site = get_site(session, spec.site)
     assert site.id is not None
@@ -129,6 +130,8 @@ def add_target(session: Session, spec: TargetSpec) -> SshTarget:
         jump_key_file=absolute(spec.jump_key_file),
     )
     session.add(target)
+    record(session, "ssh.add", f"{spec.user}@{spec.host}:{spec.port}", actor=actor,
+           org_id=site.org_id, site=site.name, sudo=spec.sudo_mode, jump=spec.jump)  # fmt: skip
     session.commit()
     return target
 
@@ -142,11 +145,16 @@ def list_targets(session: Session) -> list[tuple[SshTarget, Site]]:
     return [(t, s) for t, s in rows]
 
 
-def remove_target(session: Session, host: str, port: int = 22) -> None:
+def remove_target(
+    session: Session, host: str, port: int = 22, *, actor: Actor | None = None
+) -> None:
     target = session.exec(
         select(SshTarget).where(SshTarget.host == host, SshTarget.port == port)
     ).first()
     if target is None:
         raise ServiceError(f"no SSH target {host} port {port}", 404)
+    site = session.get(Site, target.site_id)
+    record(session, "ssh.remove", f"{target.user}@{host}:{port}", actor=actor,
+           org_id=site.org_id if site else None)  # fmt: skip
     session.delete(target)
     session.commit()

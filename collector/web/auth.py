@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from collector.api.deps import get_db
+from collector.audit import Actor
 from collector.db import Database
 from collector.people import ABSOLUTE_TIMEOUT, Person, session_person
 
@@ -128,8 +129,51 @@ def admin(person: PersonDep) -> Person:
     return person
 
 
+def planner(person: PersonDep) -> Person:
+    """The budget and the planners' aggregate views: admins and planners."""
+    if person.role not in ("admin", "planner"):
+        raise Forbidden
+    return person
+
+
+def ergonomics_reader(person: PersonDep) -> Person:
+    """The ergonomics list: admins and viewers (with hosts), planners (aggregates only)."""
+    if person.role not in ("admin", "viewer", "planner"):
+        raise Forbidden
+    return person
+
+
+def privacy_reader(person: PersonDep) -> Person:
+    """The data-protection view and the audit log: admins and the data-protection officer."""
+    if person.role not in ("admin", "dpo"):
+        raise Forbidden
+    return person
+
+
+def fleet_admin(person: PersonDep) -> Person:
+    """Administration of organizations, sites, enrollment, agents, people, tokens and SSH
+    targets: an admin of every organization (an admin scoped to one organization manages
+    that organization's waivers, not the collector)."""
+    if person.role != "admin" or person.org_id is not None:
+        raise Forbidden
+    return person
+
+
 ReaderDep = Annotated[Person, Depends(reader)]
 AdminDep = Annotated[Person, Depends(admin)]
+PlannerDep = Annotated[Person, Depends(planner)]
+ErgonomicsDep = Annotated[Person, Depends(ergonomics_reader)]
+PrivacyDep = Annotated[Person, Depends(privacy_reader)]
+FleetAdminDep = Annotated[Person, Depends(fleet_admin)]
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def actor_of(request: Request, person: Person) -> Actor:
+    """The person as the audit log records them, with the address the request came from."""
+    return Actor.person(person.name, client_address(request))
 
 
 async def read_form(request: Request) -> dict[str, str]:

@@ -21,7 +21,8 @@ HEADERS = [
     (b"x-content-type-options", b"nosniff"),
 ]
 UI_PREFIXES = ("/login", "/logout", "/lang", "/hosts", "/findings", "/devices", "/waivers",
-               "/static/")  # fmt: skip
+               "/static/", "/budget", "/ergonomics", "/wlan", "/compliance", "/privacy",
+               "/audit", "/admin", "/account", "/barrierefreiheit")  # fmt: skip
 
 
 def is_ui_path(path: str) -> bool:

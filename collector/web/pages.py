@@ -13,11 +13,12 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlmodel import col, select
 
 from collector.api.deps import visible_host
 from collector.api.params import HostId
+from collector.audit import record_now
 from collector.db import Database
 from collector.discovery import LEGACY_PORTS, list_devices
 from collector.exports import csv_chunks
@@ -39,7 +40,7 @@ from collector.queries.hosts import (
 )
 from collector.queries.overview import HOST_METRICS, overview
 from collector.web import checks
-from collector.web.auth import PersonDep, ReaderDep, WebSessionDep
+from collector.web.auth import PersonDep, ReaderDep, WebSessionDep, actor_of
 from collector.web.filters import (
     CHASSIS,
     OS_FAMILIES,
@@ -61,7 +62,8 @@ DEVICES_PER_PAGE = 200
 MATRIX_STATUSES: tuple[Status, ...] = ("fail", "waived", "unknown")
 
 
-def _sites(session: Any, org_id: int | None) -> list[Site]:
+def site_names(session: Any, org_id: int | None) -> list[Site]:
+    """The sites a person sees (for the pages' site filters), by name."""
     query = select(Site).order_by(col(Site.name))
     if org_id is not None:
         query = query.where(Site.org_id == org_id)
@@ -70,6 +72,8 @@ def _sites(session: Any, org_id: int | None) -> list[Site]:
 
 @router.get("/")
 def overview_page(request: Request, session: WebSessionDep, person: PersonDep) -> Response:
+    if person.role == "dpo":  # no host counts: what is collected and who looked at it
+        return RedirectResponse("/privacy", 303)
     orgs = overview(session, person.org_id)
     links: dict[tuple[int, str], str] = {}
     for org in orgs:
@@ -105,7 +109,7 @@ def hosts_page(request: Request, session: WebSessionDep, person: ReaderDep) -> R
     pages = max(1, -(-total // query.per_page))
     return render(
         request, "hosts.html", person, query=query, f=query.filter, total=total, rows=rows,
-        failing=failing, pages=pages, sites=_sites(session, person.org_id),
+        failing=failing, pages=pages, sites=site_names(session, person.org_id),
         query_url=query_url, csv_url=query_url(query, "/hosts.csv", page=1),
         os_families=OS_FAMILIES, chassis=CHASSIS, roles=ROLES, severities=SEVERITIES,
         page_sizes=PAGE_SIZES, checks=_check_titles(request),
@@ -143,6 +147,8 @@ def hosts_export(request: Request, person: ReaderDep) -> Response:
             yield from csv_chunks(EXPORT_COLUMNS, rows)
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
+    record_now(db, "export.hosts_csv", request.url.query or "all hosts",
+               actor=actor_of(request, person), org_id=person.org_id)  # fmt: skip
     return StreamingResponse(
         chunks(),
         media_type="text/csv; charset=utf-8",
@@ -240,7 +246,7 @@ def findings_overview(request: Request, session: WebSessionDep, person: ReaderDe
     packs = checks.policies(request)
     lang = language(request)
     site_ids = sorted({c.site_id for c in cells})
-    sites = [s for s in _sites(session, person.org_id) if s.id in site_ids]
+    sites = [s for s in site_names(session, person.org_id) if s.id in site_ids]
     check_ids = sorted({c.check for c in cells})
     texts = {c: checks.check_text(packs, c, lang) for c in check_ids}
 
@@ -292,7 +298,7 @@ def devices_page(request: Request, session: WebSessionDep, person: ReaderDep) ->
     }  # fmt: skip
     return render(
         request, "devices.html", person, groups=groups, total=total, site=site,
-        managed=managed_text, legacy=LEGACY_PORTS, sites=_sites(session, person.org_id),
+        managed=managed_text, legacy=LEGACY_PORTS, sites=site_names(session, person.org_id),
         page_no=page_no, pages=pages, page_urls=page_urls,
     )  # fmt: skip
 

@@ -18,7 +18,7 @@ from collector.findings.waivers import MAX_REASON, add_waiver, remove_waiver
 from collector.models import WaiverRecord
 from collector.services import ServiceError
 from collector.web import checks
-from collector.web.auth import AdminDep, BadForm, check_csrf, read_form
+from collector.web.auth import AdminDep, BadForm, actor_of, check_csrf, read_form
 from collector.web.i18n import N_
 from collector.web.pages import render_host, waiver_org
 
@@ -85,6 +85,7 @@ async def add(request: Request, person: AdminDep, host_id: HostId) -> Response:
                     host_id=host.id if form["scope"] == "host" else None,
                     site=site.name if form["scope"] == "site" else None,
                     today=today,
+                    actor=actor_of(request, person),
                 )
             except ServiceError as exc:
                 return exc.message, []
@@ -120,9 +121,11 @@ async def remove(request: Request, person: AdminDep, waiver_id: HostId) -> Respo
                 person.org_id is not None and waiver_org(session, waiver) != person.org_id
             ):
                 raise BadForm("no such waiver", 404)
-            return remove_waiver(session, waiver_id)
+            return remove_waiver(session, waiver_id, actor=actor_of(request, person))
 
     covered = await run_in_threadpool(delete)
     await run_in_threadpool(_evaluate, request, covered)
     target = f"/hosts/{back}?saved=removed" if back.isdigit() else "/findings"
+    if back == "admin":
+        target = "/admin/waivers?saved=removed"
     return RedirectResponse(target, 303)

@@ -59,7 +59,42 @@ ROLES = {
     "other": N_("Other"),
 }
 OS_FAMILIES = {"linux": "Linux", "windows": "Windows", "darwin": "macOS"}
-PERSON_ROLES = {"admin": N_("Administrator"), "viewer": N_("Viewer"), "planner": N_("Planner")}
+PERSON_ROLES = {
+    "admin": N_("Administrator"),
+    "viewer": N_("Viewer"),
+    "planner": N_("Planner"),
+    "dpo": N_("Data-protection officer"),
+    "metrics": N_("Prometheus (metrics only)"),
+}
+USER_SOURCES = {"local": N_("local password"), "oidc": N_("OpenID Connect"), "ldap": N_("LDAP")}
+BUDGET_CATEGORIES = {
+    "desktop": N_("Desktop PCs"),
+    "laptop": N_("Notebooks"),
+    "tablet": N_("Tablets"),
+    "monitor": N_("Monitors"),
+}
+BUDGET_REASONS = {"age": N_("replacement cycle reached"), "ergonomics": N_("ergonomics")}
+# What fixes a failing check of a screen workplace (collector.queries.ergonomics.FIXES).
+ERGONOMICS_FIXES = {
+    "monitor": N_("a monitor of at least 21.5 inches (24 recommended)"),
+    "external": N_(
+        "an external monitor, keyboard and mouse or a docking station; the budget buys the monitor"
+    ),
+    "setting": N_("a setting on the device, no purchase"),
+    "replace": N_("replacing the device"),
+}
+VERDICTS = {
+    "pass": N_("met"),
+    "fail": N_("not met"),
+    "unknown": N_("unknown"),
+    "waived": N_("waived"),
+}
+CREDENTIAL_STATES = {
+    "active": N_("active"),
+    "revoked": N_("revoked"),
+    "expired": N_("expired"),
+    "used up": N_("used up"),
+}
 START_SOURCES = {
     "purchase": N_("purchase date"),
     "bios": N_("BIOS date"),

@@ -6,7 +6,11 @@ report collected on this machine (a real Debian) with the display tree of a dock
 waived finding, silent hosts and discovered devices (one unmanaged with telnet open).
 
 Each report is stored under several machine ids and hostnames (one report, several hosts of
-the same kind); everything else is what the agent produced.
+the same kind). Two things are set as an admin's configuration and register would set them:
+the role ``workplace`` of the office notebooks (agent.toml's ``role``), and the chassis
+``laptop`` of the Windows reports, which the agent cannot read on Windows (their models are
+notebooks: MSI GL65, Dell Latitude E7270, Huawei MateBook); an asset register gives two
+serials a purchase date (the budget's ages). Everything else is what the agent produced.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from collector.budget.assets import parse_assets, store_assets
 from collector.db import Database
 from collector.discovery import DiscoveredDevice, Discovery, store_discovery
 from collector.findings.store import evaluate_hosts
@@ -46,6 +51,7 @@ USERS: dict[str, tuple[str, str | None]] = {
     "viewer": ("viewer", "Musterstadt"),
     "planner": ("planner", "Musterstadt"),
     "nachbar": ("admin", "Nachbarstadt"),
+    "dsb": ("dpo", None),
 }
 SITES = {
     "Rathaus Musterstadt": ("town-hall", "Musterstadt"),
@@ -66,7 +72,15 @@ PLACEMENT = [
     ("Gymnasium Ost", "windows-11-en-laptop", ["gyo-lehrer-01"]),
     ("Gymnasium Ost", "darwin-macbook-pro-m2", ["gyo-mac-01"]),
 ]
-SILENT = {"rh-verw-02": 5, "kita-linux": 9}  # hostname -> days since the last report
+# Screen workplaces (host.role as the agent's configuration would set it): the town hall's
+# and the teachers' notebooks, none with an external monitor.
+WORKPLACES = {"rh-verw-01", "rh-verw-02", "gsn-lehrer-01", "gsn-lehrer-02", "kita-buero"}
+SILENT = {"rh-verw-02": 5, "kita-linux": 9}
+# The asset register: purchase dates of the Windows notebooks' serials.
+ASSETS = """serial,asset_tag,purchase_date,price_eur,cost_center
+4ZKM0Z2,INV-0815,2019-03-01,1100.00,IT
+6YSTYN1,INV-0923,2021-08-16,1200.00,Schule
+"""  # hostname -> days since the last report
 # hostname -> days since the collector first saw its pending security updates (as if the
 # fleet had reported for that long)
 PENDING_SINCE = {"gsn-lehrer-01": 45, "rh-srv-linux": 40}
@@ -126,6 +140,10 @@ def build(url: str, tmp: Path) -> Fleet:
             report["host"]["machine_id"] = f"demo-{hostname}"
             report["host"]["hostname"] = hostname
             report["host"]["site"] = site_name
+            if hostname in WORKPLACES:
+                report["host"]["role"] = "workplace"
+            if kind in WINDOWS:
+                report["host"]["chassis"] = "laptop"
             raw = json.dumps(report)
             parsed = parse_report(raw.encode(), Limits())
             with db.write_session() as s:
@@ -157,6 +175,10 @@ def build(url: str, tmp: Path) -> Fleet:
         )  # fmt: skip
     evaluate_hosts(db, covered, policies)
     _devices(db, hosts)
+    with db.session() as s:
+        for org_id in orgs.values():
+            store_assets(s, org_id, parse_assets(ASSETS.encode()))
+    evaluate_hosts(db, list(hosts.values()), policies)  # the ages changed
     db.dispose()
     return Fleet(url, hosts, orgs)
 

@@ -1,6 +1,7 @@
 """The README's pictures of the web UI, taken by the tests' browser on the tests' demo fleet:
 ``.venv/bin/python -m tests.web.screenshots`` writes docs/web-overview.png,
-docs/web-hosts.png and docs/web-host.png (German, 1280 px wide)."""
+docs/web-hosts.png, docs/web-host.png, docs/web-budget.png, docs/web-ergonomics.png and
+docs/web-compliance.png (German, 1280 px wide; the budget as a planner sees it)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def main() -> None:
             "web-overview.png": "/",
             "web-hosts.png": "/hosts?site=Grundschule+Nord",
             "web-host.png": f"/hosts/{host}#findings",
+            "web-ergonomics.png": "/ergonomics",
+            "web-compliance.png": "/compliance",
         }
         with serving(fleet) as server, sync_playwright() as p:
             browser = launch(p)
@@ -36,6 +39,14 @@ def main() -> None:
                 page.goto(server.url + path)
                 page.screenshot(path=str(DOCS / name), full_page=name == "web-hosts.png")
                 print(DOCS / name)
+            planner = browser.new_context(
+                viewport={"width": 1280, "height": 1100}, locale="de-DE",
+                extra_http_headers={"Accept-Language": "de"},
+            ).new_page()  # fmt: skip
+            log_in(planner, server, "planner")
+            planner.goto(server.url + "/budget?cycle_laptop=5")
+            planner.screenshot(path=str(DOCS / "web-budget.png"))
+            print(DOCS / "web-budget.png")
             browser.close()
 
 

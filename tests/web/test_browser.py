@@ -17,9 +17,19 @@ from tests.web.fleet import PASSWORD
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 
+# The pages of part 2 (issue 18), as an admin of every organization sees them.
+NEW_PAGES = [
+    "/budget", "/ergonomics", "/wlan", "/compliance",
+    "/compliance/detail?site=Grundschule+Nord&ref=BSI+SYS.2.1.A3", "/privacy", "/audit",
+    "/admin", "/admin/sites", "/admin/secrets", "/admin/agents", "/admin/people",
+    "/admin/tokens", "/admin/ssh", "/admin/waivers", "/account", "/barrierefreiheit",
+    "/login/oidc/callback",  # the page of a refused single sign-on
+]  # fmt: skip
+
+
 def _pages(server: Server) -> list[str]:
     host = server.fleet.hosts["gsn-lehrer-01"]
-    return ["/", "/hosts", f"/hosts/{host}", "/findings", "/devices"]
+    return ["/", "/hosts", f"/hosts/{host}", "/findings", "/devices", *NEW_PAGES]
 
 
 def _axe(page: Any) -> list[dict[str, Any]]:
@@ -52,6 +62,16 @@ def test_axe_finds_no_violation_on_any_page(server: Server, context_factory, lan
         page.goto(server.url + path)
         assert page.evaluate("document.documentElement.lang") == lang
         found[path] = _axe(page)
+    # A page with a form answered: a secret shown once, and a form's error.
+    page.goto(server.url + "/admin/secrets")
+    page.click("form[action='/admin/secrets'] button[type=submit]")
+    page.wait_for_selector("#shown-secret")
+    found["/admin/secrets (shown)"] = _axe(page)
+    page.goto(server.url + "/admin/sites")
+    page.fill("#site-name", "Rathaus Musterstadt")  # exists already: the form's error
+    page.click("form[action='/admin/sites'] button[type=submit]")
+    page.wait_for_selector(".alert")
+    found["/admin/sites (error)"] = _axe(page)
     problems = {path: _describe(v) for path, v in found.items() if v}
     assert problems == {}
 
@@ -188,3 +208,115 @@ def test_htmx_filters_the_list_in_place_and_moves_the_focus(server: Server, cont
     page.wait_for_function("document.activeElement && document.activeElement.id === 'results'")
     assert page.evaluate("window.__same_page") is True  # not reloaded
     assert page.locator("#results tbody tr").count() == 2
+
+
+def _walk_every_control(page: Any, limit: int = 400) -> int:
+    """Tabs from the top of the page through every control until the focus leaves the
+    page; each focused element must show a visible focus. Returns how many were reached."""
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    controls = page.evaluate(
+        "document.querySelectorAll('a[href], button, input:not([type=hidden]):not([type=radio]),"
+        " select, textarea, [tabindex]:not([tabindex=\\'-1\\'])').length"
+        " + new Set([...document.querySelectorAll('input[type=radio]')].map(r => r.name)).size"
+    )
+    reached = 0
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focus = page.evaluate(VISIBLE_FOCUS)
+        if focus is None:
+            break
+        assert focus["visible"] and (focus["outline"] or focus["shadow"]), (page.url, focus)
+        reached += 1
+    assert reached >= controls, (page.url, reached, controls)  # a radio group is one stop
+    return reached
+
+
+def test_every_new_page_by_keyboard_without_javascript(server: Server, context_factory):
+    """Every control of every new page is reached with Tab and shows its focus, with
+    JavaScript off (the pages need none)."""
+    page = context_factory(java_script_enabled=False).new_page()
+    log_in(page, server)
+    for path in NEW_PAGES:
+        page.goto(server.url + path)
+        assert _walk_every_control(page) > 3, path
+
+
+def _money(text: str) -> float:
+    return float(text)
+
+
+def _evaluate(sheet: Any, value: Any) -> float:
+    """A cell's value, computing the workbook's own formulas (=SUM(B2:E2), =F2*G2): what a
+    spreadsheet program shows. openpyxl reads formulas, not results."""
+    if isinstance(value, int | float):
+        return float(value)
+    if value is None:
+        return 0.0
+    text = str(value)
+    if match := re.fullmatch(r"=SUM\(([A-Z]+)(\d+):([A-Z]+)(\d+)\)", text):
+        cells = sheet[f"{match[1]}{match[2]}:{match[3]}{match[4]}"]
+        return sum(_evaluate(sheet, c.value) for row in cells for c in row)
+    if match := re.fullmatch(r"=([A-Z]+\d+)\*([A-Z]+\d+)", text):
+        return _evaluate(sheet, sheet[match[1]].value) * _evaluate(sheet, sheet[match[2]].value)
+    raise AssertionError(f"unexpected cell {text!r}")
+
+
+def test_a_planner_plans_by_keyboard_and_downloads_what_the_page_shows(
+    server: Server, context_factory, tmp_path
+) -> None:
+    """Log in as a planner, open the budget, change the laptop cycle to 5 years, see the
+    totals change, download the XLSX: its totals (its own formulas) equal the page's."""
+    from openpyxl import load_workbook
+
+    page = context_factory(java_script_enabled=False, accept_downloads=True).new_page()
+    page.goto(f"{server.url}/login")
+    tab_to(page, "#username")
+    page.keyboard.type("planner")
+    tab_to(page, "#password")
+    page.keyboard.type(PASSWORD)
+    tab_to(page, "form[action='/login'] button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/")
+    tab_to(page, "nav a[href='/budget']")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.url}/budget")
+    before = _money(page.get_attribute("#budget-total", "data-cost") or "")
+    assert page.input_value("#b-cycle-laptop") == "4"  # the shipped cycle
+    tab_to(page, "#b-cycle-laptop")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("5")
+    tab_to(page, "form[action='/budget'] button[type=submit]")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/budget\?.*cycle_laptop=5.*"))
+    after = _money(page.get_attribute("#budget-total", "data-cost") or "")
+    assert page.input_value("#b-cycle-laptop") == "5"
+    assert after != before and after > 0
+    years = {
+        int(row.locator("th").inner_text()): _money(
+            row.locator("[data-year-total]").get_attribute("data-year-total") or ""
+        )
+        for row in page.locator("#budget-by-year tbody tr").all()
+    }
+    assert abs(sum(years.values()) - after) < 0.01
+    tab_to(page, "a[href^='/budget.xlsx']")
+    with page.expect_download() as download:
+        page.keyboard.press("Enter")
+    path = tmp_path / "budget.xlsx"
+    download.value.save_as(path)
+    book = load_workbook(path)  # opens with openpyxl
+    by_year = book["Nach Jahr - by year"]
+    rows = list(by_year.iter_rows(min_row=2))
+    sheet_years = {int(r[0].value): _evaluate(by_year, r[-1].value) for r in rows
+                   if isinstance(r[0].value, int)}  # fmt: skip
+    assert sheet_years.keys() == years.keys()
+    for year, total in years.items():
+        assert abs(sheet_years[year] - total) < 0.01, year
+    total_row = rows[-1]
+    assert total_row[0].value == "Summe / total"
+    assert abs(_evaluate(by_year, total_row[-1].value) - after) < 0.01
+    assert abs(_evaluate(by_year, f"=SUM(B{total_row[0].row}:E{total_row[0].row})") - after) < 0.01
+    lines = book["Zeilen - rows"]
+    last = lines.max_row
+    assert abs(_evaluate(lines, lines.cell(last, 8).value) - after) < 0.01
+    parameters = {r[0].value: r[1].value for r in book["Parameter"].iter_rows(min_row=2)}
+    assert parameters["laptop"] == 5  # the XLSX is the what-if forecast, not the shipped one

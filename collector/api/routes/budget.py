@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from collector import audit
 from collector.api.deps import Principal, SessionDep, SettingsDep, require
 from collector.budget import MAX_YEAR, MAX_YEARS, MIN_YEAR, build_forecast
 from collector.budget.lifecycle import LifecycleError, load_lifecycle, parse_overrides
@@ -34,6 +35,7 @@ MEDIA_TYPES = {
 @router.get("/budget", response_model=None)
 def get_budget(
     *,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     principal: PlannerDep,
@@ -77,4 +79,10 @@ def get_budget(
     headers = {}
     if format != "json":
         headers["Content-Disposition"] = f'attachment; filename="budget.{format}"'
+        # A file leaves the collector: the audit log says who took which.
+        address = request.client.host if request.client else None
+        audit.record(session, f"export.budget_{format}", str(request.url.query) or "defaults",
+                     actor=audit.Actor.token(principal.token_id, address),
+                     org_id=principal.org_id)  # fmt: skip
+        session.commit()
     return Response(body, media_type=MEDIA_TYPES[format], headers=headers)

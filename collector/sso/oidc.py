@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import authlib.deprecate  # noqa: F401  its "always" filter first, so that ours goes before it
 import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError

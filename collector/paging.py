@@ -6,12 +6,24 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
+from collector.models import Host, Site, table_of
+
 
 def where_given(query: Any, *conditions: tuple[Any, object]) -> Any:
     """``query`` with ``column == value`` for each pair whose value was given (not None)."""
     for column, value in conditions:
         if value is not None:
             query = query.where(column == value)
+    return query
+
+
+def in_scope(query: Any, org_id: int | None, site: str | None) -> Any:
+    """``query`` (over hosts joined with their sites) limited to an organization and a site
+    name, each where given."""
+    if org_id is not None:
+        query = query.where(table_of(Host).c.org_id == org_id)
+    if site is not None:
+        query = query.where(table_of(Site).c.name == site)
     return query
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from collector.models import DisplayRow, Host, Site, table_of
+from collector.paging import in_scope
 from collector.policy import facts
 from collector.policy.reference import Lifecycle
 
@@ -124,14 +125,6 @@ def aging_devices(
     return devices, list(entries.values())
 
 
-def _scoped(query: Any, org_id: int | None, site: str | None) -> Any:
-    if org_id is not None:
-        query = query.where(_H.c.org_id == org_id)
-    if site is not None:
-        query = query.where(_S.c.name == site)
-    return query
-
-
 def _hosts(conn: sa.Connection, org_id: int | None, site: str | None) -> Iterator[Any]:
     query = (
         sa.select(
@@ -142,7 +135,7 @@ def _hosts(conn: sa.Connection, org_id: int | None, site: str | None) -> Iterato
         .join(_S, _S.c.id == _H.c.site_id)
         .order_by(_H.c.id)
     )  # fmt: skip
-    yield from conn.execute(_scoped(query, org_id, site))
+    yield from conn.execute(in_scope(query, org_id, site))
 
 
 def _displays(conn: sa.Connection, org_id: int | None, site: str | None) -> Iterator[Any]:
@@ -156,4 +149,4 @@ def _displays(conn: sa.Connection, org_id: int | None, site: str | None) -> Iter
         .join(_S, _S.c.id == _H.c.site_id)
         .order_by(_D.c.host_id, _D.c.id)
     )  # fmt: skip
-    yield from conn.execute(_scoped(query, org_id, site))
+    yield from conn.execute(in_scope(query, org_id, site))

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from collector.models import Host, HostSection, Site, WlanRow, table_of
+from collector.paging import in_scope
 from collector.queries.hosts import INSECURE_WLAN
 
 _H = table_of(Host)
@@ -40,14 +40,6 @@ class InsecureConnection:
     security: str
 
 
-def _scoped(query: Any, org_id: int | None, site: str | None) -> Any:
-    if org_id is not None:
-        query = query.where(_H.c.org_id == org_id)
-    if site is not None:
-        query = query.where(_S.c.name == site)
-    return query
-
-
 def wlan_by_site(session: Session, org_id: int | None, site: str | None = None) -> list[SiteWlan]:
     conn = session.connection()
     sites: dict[int, SiteWlan] = {}
@@ -58,7 +50,7 @@ def wlan_by_site(session: Session, org_id: int | None, site: str | None = None) 
         site_query = site_query.where(_S.c.name == site)
     for site_id, name, kind in conn.execute(site_query):
         sites[site_id] = SiteWlan(site_id, name, kind, Counter(), Counter())
-    connected = _scoped(
+    connected = in_scope(
         sa.select(_H.c.site_id, _W.c.ssid, _W.c.security, sa.func.count(sa.distinct(_H.c.id)))
         .join(_H, _H.c.id == _W.c.host_id)
         .join(_S, _S.c.id == _H.c.site_id)
@@ -69,7 +61,7 @@ def wlan_by_site(session: Session, org_id: int | None, site: str | None = None) 
     for site_id, ssid, security, n in conn.execute(connected):
         if site_id in sites:
             sites[site_id].connected[(ssid or "", security or "unknown")] += int(n)
-    scans = _scoped(
+    scans = in_scope(
         sa.select(_H.c.site_id, _SEC.c.data)
         .join(_H, _H.c.id == _SEC.c.host_id)
         .join(_S, _S.c.id == _H.c.site_id)
@@ -96,7 +88,7 @@ def wlan_by_site(session: Session, org_id: int | None, site: str | None = None) 
 def insecure_connections(
     session: Session, org_id: int | None, site: str | None = None
 ) -> list[InsecureConnection]:
-    query = _scoped(
+    query = in_scope(
         sa.select(_H.c.id, _H.c.hostname, _S.c.name, _W.c.ssid, _W.c.security)
         .join(_H, _H.c.id == _W.c.host_id)
         .join(_S, _S.c.id == _H.c.site_id)

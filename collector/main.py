@@ -14,7 +14,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent.schema import Report
 from collector import __version__
 from collector.api.ingest_endpoint import REPORTS_PATH, IngestEndpoint
-from collector.api.routes import budget, enroll, findings, health, history, hosts, reports, sites
+from collector.api.routes import (
+    budget,
+    enroll,
+    findings,
+    health,
+    history,
+    hosts,
+    reports,
+    sites,
+    vulns,
+)
 from collector.db import Database
 from collector.decode_pool import DecodePool
 from collector.decode_pool import default_size as default_decode_workers
@@ -142,7 +152,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def bad_report(_request: Request, exc: BadReport) -> JSONResponse:
         return JSONResponse(exc.body(), exc.status)
 
-    for module in (health, enroll, reports, hosts, history, sites, findings, budget):
+    for module in (health, enroll, reports, hosts, history, sites, findings, budget, vulns):
         app.include_router(module.router)
     install_agentless(app, db, settings)  # devices/discoveries routes, SSH collection job
     install_web(app)  # the pages people log in to (collector/web)

@@ -1,0 +1,215 @@
+"""Known vulnerabilities as people read them (API, web UI, findings, metrics): per host a
+list, per fleet the worst first (exploited in the wild, then EPSS, then severity), grouped by
+the one update that fixes them. KEV and EPSS are joined here, at read time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+
+from collector.models import Host, HostVuln, Site, VulnEpss, VulnKev, table_of
+from collector.vulns.importer import FeedState, feed_states
+from collector.vulns.severity import rank
+
+_HV = table_of(HostVuln)
+_H = table_of(Host)
+_S = table_of(Site)
+_KEV = table_of(VulnKev)
+_EPSS = table_of(VulnEpss)
+
+
+class Kev(BaseModel):
+    date_added: dt.date | None
+    due_date: dt.date | None
+    ransomware: str | None
+    name: str | None
+
+
+class HostVulnItem(BaseModel):
+    cve: str
+    kind: str
+    package: str
+    installed: str | None
+    fixed: str | None
+    # fix (an update fixes it), no-fix (no fix yet), pro (fix through Ubuntu Pro only)
+    status: str
+    severity: str | None
+    epss: float | None
+    epss_percentile: float | None
+    # Exploited in the wild (CISA KEV), with CISA's due date and ransomware use
+    kev: Kev | None
+
+
+class FeedItem(BaseModel):
+    feed: str
+    source: str
+    sha256: str
+    feed_date: dt.datetime | None
+    imported_at: dt.datetime
+    records: int
+    age_seconds: float
+    stale: bool
+
+
+class HostVulnList(BaseModel):
+    host_id: int
+    items: list[HostVulnItem]
+    feeds: list[FeedItem]
+
+
+class FixGroup(BaseModel):
+    """The CVEs one update fixes (a package's fixed version, or a KB), over the fleet."""
+
+    kind: str
+    package: str
+    fixed: str | None
+    status: str
+    hosts: int
+    cves: list[str]
+    kev: list[str]
+    max_epss: float | None
+    severity: str | None
+
+
+class FleetVulns(BaseModel):
+    items: list[FixGroup]
+    total: int
+    limit: int
+    offset: int
+    vulnerable_hosts: int
+    feeds: list[FeedItem]
+
+
+def _feeds(conn: sa.Connection) -> list[FeedItem]:
+    return [FeedItem(**state.__dict__) for state in feed_states(conn)]
+
+
+def _columns() -> list[Any]:
+    return [_HV.c.cve, _HV.c.kind, _HV.c.package, _HV.c.installed, _HV.c.fixed, _HV.c.status,
+            _HV.c.severity, _EPSS.c.epss, _EPSS.c.percentile, _KEV.c.cve.label("kev_cve"),
+            _KEV.c.date_added, _KEV.c.due_date, _KEV.c.ransomware, _KEV.c.name]  # fmt: skip
+
+
+def _joined(query: Any) -> Any:
+    return query.outerjoin(_KEV, _KEV.c.cve == _HV.c.cve).outerjoin(
+        _EPSS, _EPSS.c.cve == _HV.c.cve
+    )
+
+
+def worst_first(item: HostVulnItem) -> tuple[Any, ...]:
+    return (item.kev is None, -(item.epss or 0.0), rank(item.severity), item.cve, item.package)
+
+
+def host_vulns(conn: sa.Connection, host_id: int) -> HostVulnList:
+    rows = conn.execute(_joined(sa.select(*_columns()).select_from(_HV))
+                        .where(_HV.c.host_id == host_id)).all()  # fmt: skip
+    items = [
+        HostVulnItem(
+            cve=r.cve, kind=r.kind, package=r.package, installed=r.installed, fixed=r.fixed,
+            status=r.status, severity=r.severity, epss=r.epss, epss_percentile=r.percentile,
+            kev=Kev(date_added=r.date_added, due_date=r.due_date, ransomware=r.ransomware,
+                    name=r.name) if r.kev_cve else None,
+        )
+        for r in rows
+    ]  # fmt: skip
+    items.sort(key=worst_first)
+    return HostVulnList(host_id=host_id, items=items, feeds=_feeds(conn))
+
+
+def fleet_vulns(
+    conn: sa.Connection,
+    org_id: int | None,
+    *,
+    site: str | None = None,
+    kev: bool | None = None,
+    package: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> FleetVulns:
+    query = _joined(
+        sa.select(_HV.c.host_id, _HV.c.kind, _HV.c.package, _HV.c.fixed, _HV.c.status,
+                  _HV.c.cve, _HV.c.severity, _EPSS.c.epss, _KEV.c.cve.label("kev_cve"))
+        .select_from(_HV)
+    ).join(_H, _H.c.id == _HV.c.host_id).join(_S, _S.c.id == _H.c.site_id)  # fmt: skip
+    if org_id is not None:
+        query = query.where(_H.c.org_id == org_id)
+    if site is not None:
+        query = query.where(_S.c.name == site)
+    if package is not None:
+        query = query.where(_HV.c.package == package)
+    if kev is True:
+        query = query.where(_KEV.c.cve.is_not(None))
+    elif kev is False:
+        query = query.where(_KEV.c.cve.is_(None))
+    groups: dict[tuple[str, str, str | None, str], dict[str, Any]] = {}
+    hosts: set[int] = set()
+    for r in conn.execute(query):
+        hosts.add(r.host_id)
+        g = groups.setdefault((r.kind, r.package, r.fixed, r.status),
+                              {"hosts": set(), "cves": set(), "kev": set(), "epss": None,
+                               "severity": None})  # fmt: skip
+        g["hosts"].add(r.host_id)
+        g["cves"].add(r.cve)
+        if r.kev_cve:
+            g["kev"].add(r.cve)
+        if r.epss is not None and (g["epss"] is None or r.epss > g["epss"]):
+            g["epss"] = r.epss
+        if rank(r.severity) < rank(g["severity"]):
+            g["severity"] = r.severity
+    items = [
+        FixGroup(kind=k[0], package=k[1], fixed=k[2], status=k[3], hosts=len(g["hosts"]),
+                 cves=sorted(g["cves"]), kev=sorted(g["kev"]), max_epss=g["epss"],
+                 severity=g["severity"])
+        for k, g in groups.items()
+    ]  # fmt: skip
+    items.sort(key=lambda i: (not i.kev, -(i.max_epss or 0.0), rank(i.severity), -i.hosts,
+                              i.package, i.fixed or ""))  # fmt: skip
+    return FleetVulns(items=items[offset : offset + limit], total=len(items), limit=limit,
+                      offset=offset, vulnerable_hosts=len(hosts), feeds=_feeds(conn))  # fmt: skip
+
+
+def summaries(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Per host what the findings judge: the CVEs exploited in the wild and the critical ones
+    that an update fixes (``fix`` or through Ubuntu Pro), each list sorted."""
+    out: dict[int, dict[str, Any]] = {}
+    if not host_ids:
+        return out
+    found: dict[int, dict[str, set[str]]] = defaultdict(lambda: {"kev": set(), "critical": set()})
+    query = (
+        sa.select(_HV.c.host_id, _HV.c.cve, _HV.c.severity, _KEV.c.cve.label("kev_cve"))
+        .select_from(_HV).outerjoin(_KEV, _KEV.c.cve == _HV.c.cve)
+        .where(_HV.c.host_id.in_(list(host_ids)))
+        .where(sa.or_(_KEV.c.cve.is_not(None), _HV.c.severity == "critical"))
+    )  # fmt: skip
+    for r in conn.execute(query):
+        if r.kev_cve:
+            found[r.host_id]["kev"].add(r.cve)
+        if r.severity == "critical":
+            found[r.host_id]["critical"].add(r.cve)
+    for host_id in host_ids:
+        f = found.get(host_id, {"kev": set(), "critical": set()})
+        out[host_id] = {"kev": sorted(f["kev"]), "critical": sorted(f["critical"])}
+    return out
+
+
+def vulnerable_host_counts(conn: sa.Connection) -> list[tuple[str, str, bool, int]]:
+    """(site, severity, kev, hosts): hosts with at least one vulnerability of that severity
+    and KEV state, per site; a host counts once per (severity, kev)."""
+    kev = _KEV.c.cve.is_not(None)
+    query = (
+        sa.select(_S.c.name, sa.func.coalesce(_HV.c.severity, "unknown"), kev,
+                  sa.func.count(sa.distinct(_HV.c.host_id)))
+        .select_from(_HV).join(_H, _H.c.id == _HV.c.host_id).join(_S, _S.c.id == _H.c.site_id)
+        .outerjoin(_KEV, _KEV.c.cve == _HV.c.cve)
+        .group_by(_S.c.name, sa.func.coalesce(_HV.c.severity, "unknown"), kev)
+    )  # fmt: skip
+    return [(r[0], r[1], bool(r[2]), int(r[3])) for r in conn.execute(query)]
+
+
+def feed_items(conn: sa.Connection) -> list[FeedState]:
+    return feed_states(conn)

@@ -90,15 +90,26 @@ def _feeds(conn: sa.Connection) -> list[FeedItem]:
 
 
 def _columns() -> list[Any]:
-    return [_HV.c.cve, _HV.c.kind, _HV.c.package, _HV.c.installed, _HV.c.fixed, _HV.c.status,
-            _HV.c.severity, _EPSS.c.epss, _EPSS.c.percentile, _KEV.c.cve.label("kev_cve"),
-            _KEV.c.date_added, _KEV.c.due_date, _KEV.c.ransomware, _KEV.c.name]  # fmt: skip
+    return [
+        _HV.c.cve,
+        _HV.c.kind,
+        _HV.c.package,
+        _HV.c.installed,
+        _HV.c.fixed,
+        _HV.c.status,
+        _HV.c.severity,
+        _EPSS.c.epss,
+        _EPSS.c.percentile,
+        _KEV.c.cve.label("kev_cve"),
+        _KEV.c.date_added,
+        _KEV.c.due_date,
+        _KEV.c.ransomware,
+        _KEV.c.name,
+    ]
 
 
 def _joined(query: Any) -> Any:
-    return query.outerjoin(_KEV, _KEV.c.cve == _HV.c.cve).outerjoin(
-        _EPSS, _EPSS.c.cve == _HV.c.cve
-    )
+    return query.outerjoin(_KEV, _KEV.c.cve == _HV.c.cve).outerjoin(_EPSS, _EPSS.c.cve == _HV.c.cve)
 
 
 def worst_first(item: HostVulnItem) -> tuple[Any, ...]:
@@ -106,17 +117,28 @@ def worst_first(item: HostVulnItem) -> tuple[Any, ...]:
 
 
 def host_vulns(conn: sa.Connection, host_id: int) -> HostVulnList:
-    rows = conn.execute(_joined(sa.select(*_columns()).select_from(_HV))
-                        .where(_HV.c.host_id == host_id)).all()  # fmt: skip
+    rows = conn.execute(
+        _joined(sa.select(*_columns()).select_from(_HV)).where(_HV.c.host_id == host_id)
+    ).all()
     items = [
         HostVulnItem(
-            cve=r.cve, kind=r.kind, package=r.package, installed=r.installed, fixed=r.fixed,
-            status=r.status, severity=r.severity, epss=r.epss, epss_percentile=r.percentile,
-            kev=Kev(date_added=r.date_added, due_date=r.due_date, ransomware=r.ransomware,
-                    name=r.name) if r.kev_cve else None,
+            cve=r.cve,
+            kind=r.kind,
+            package=r.package,
+            installed=r.installed,
+            fixed=r.fixed,
+            status=r.status,
+            severity=r.severity,
+            epss=r.epss,
+            epss_percentile=r.percentile,
+            kev=Kev(
+                date_added=r.date_added, due_date=r.due_date, ransomware=r.ransomware, name=r.name
+            )
+            if r.kev_cve
+            else None,
         )
         for r in rows
-    ]  # fmt: skip
+    ]
     items.sort(key=worst_first)
     return HostVulnList(host_id=host_id, items=items, feeds=_feeds(conn))
 
@@ -131,11 +153,23 @@ def fleet_vulns(
     limit: int = 100,
     offset: int = 0,
 ) -> FleetVulns:
-    query = _joined(
-        sa.select(_HV.c.host_id, _HV.c.kind, _HV.c.package, _HV.c.fixed, _HV.c.status,
-                  _HV.c.cve, _HV.c.severity, _EPSS.c.epss, _KEV.c.cve.label("kev_cve"))
-        .select_from(_HV)
-    ).join(_H, _H.c.id == _HV.c.host_id).join(_S, _S.c.id == _H.c.site_id)  # fmt: skip
+    query = (
+        _joined(
+            sa.select(
+                _HV.c.host_id,
+                _HV.c.kind,
+                _HV.c.package,
+                _HV.c.fixed,
+                _HV.c.status,
+                _HV.c.cve,
+                _HV.c.severity,
+                _EPSS.c.epss,
+                _KEV.c.cve.label("kev_cve"),
+            ).select_from(_HV)
+        )
+        .join(_H, _H.c.id == _HV.c.host_id)
+        .join(_S, _S.c.id == _H.c.site_id)
+    )
     if org_id is not None:
         query = query.where(_H.c.org_id == org_id)
     if site is not None:
@@ -150,9 +184,10 @@ def fleet_vulns(
     hosts: set[int] = set()
     for r in conn.execute(query):
         hosts.add(r.host_id)
-        g = groups.setdefault((r.kind, r.package, r.fixed, r.status),
-                              {"hosts": set(), "cves": set(), "kev": set(), "epss": None,
-                               "severity": None})  # fmt: skip
+        g = groups.setdefault(
+            (r.kind, r.package, r.fixed, r.status),
+            {"hosts": set(), "cves": set(), "kev": set(), "epss": None, "severity": None},
+        )
         g["hosts"].add(r.host_id)
         g["cves"].add(r.cve)
         if r.kev_cve:
@@ -162,15 +197,37 @@ def fleet_vulns(
         if rank(r.severity) < rank(g["severity"]):
             g["severity"] = r.severity
     items = [
-        FixGroup(kind=k[0], package=k[1], fixed=k[2], status=k[3], hosts=len(g["hosts"]),
-                 cves=sorted(g["cves"]), kev=sorted(g["kev"]), max_epss=g["epss"],
-                 severity=g["severity"])
+        FixGroup(
+            kind=k[0],
+            package=k[1],
+            fixed=k[2],
+            status=k[3],
+            hosts=len(g["hosts"]),
+            cves=sorted(g["cves"]),
+            kev=sorted(g["kev"]),
+            max_epss=g["epss"],
+            severity=g["severity"],
+        )
         for k, g in groups.items()
-    ]  # fmt: skip
-    items.sort(key=lambda i: (not i.kev, -(i.max_epss or 0.0), rank(i.severity), -i.hosts,
-                              i.package, i.fixed or ""))  # fmt: skip
-    return FleetVulns(items=items[offset : offset + limit], total=len(items), limit=limit,
-                      offset=offset, vulnerable_hosts=len(hosts), feeds=_feeds(conn))  # fmt: skip
+    ]
+    items.sort(
+        key=lambda i: (
+            not i.kev,
+            -(i.max_epss or 0.0),
+            rank(i.severity),
+            -i.hosts,
+            i.package,
+            i.fixed or "",
+        )
+    )
+    return FleetVulns(
+        items=items[offset : offset + limit],
+        total=len(items),
+        limit=limit,
+        offset=offset,
+        vulnerable_hosts=len(hosts),
+        feeds=_feeds(conn),
+    )
 
 
 def summaries(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -182,10 +239,11 @@ def summaries(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[st
     found: dict[int, dict[str, set[str]]] = defaultdict(lambda: {"kev": set(), "critical": set()})
     query = (
         sa.select(_HV.c.host_id, _HV.c.cve, _HV.c.severity, _KEV.c.cve.label("kev_cve"))
-        .select_from(_HV).outerjoin(_KEV, _KEV.c.cve == _HV.c.cve)
+        .select_from(_HV)
+        .outerjoin(_KEV, _KEV.c.cve == _HV.c.cve)
         .where(_HV.c.host_id.in_(list(host_ids)))
         .where(sa.or_(_KEV.c.cve.is_not(None), _HV.c.severity == "critical"))
-    )  # fmt: skip
+    )
     for r in conn.execute(query):
         if r.kev_cve:
             found[r.host_id]["kev"].add(r.cve)
@@ -202,12 +260,18 @@ def vulnerable_host_counts(conn: sa.Connection) -> list[tuple[str, str, bool, in
     and KEV state, per site; a host counts once per (severity, kev)."""
     kev = _KEV.c.cve.is_not(None)
     query = (
-        sa.select(_S.c.name, sa.func.coalesce(_HV.c.severity, "unknown"), kev,
-                  sa.func.count(sa.distinct(_HV.c.host_id)))
-        .select_from(_HV).join(_H, _H.c.id == _HV.c.host_id).join(_S, _S.c.id == _H.c.site_id)
+        sa.select(
+            _S.c.name,
+            sa.func.coalesce(_HV.c.severity, "unknown"),
+            kev,
+            sa.func.count(sa.distinct(_HV.c.host_id)),
+        )
+        .select_from(_HV)
+        .join(_H, _H.c.id == _HV.c.host_id)
+        .join(_S, _S.c.id == _H.c.site_id)
         .outerjoin(_KEV, _KEV.c.cve == _HV.c.cve)
         .group_by(_S.c.name, sa.func.coalesce(_HV.c.severity, "unknown"), kev)
-    )  # fmt: skip
+    )
     return [(r[0], r[1], bool(r[2]), int(r[3])) for r in conn.execute(query)]
 
 

@@ -47,8 +47,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def _match(db: Database, *, force: bool = False) -> MatchStats:
     stats = rematch(db, force=force)
     evaluate_imported(db, stats.matched_ids)
-    print(f"matched {stats.hosts_matched} of {stats.hosts_considered} hosts "
-          f"({stats.package_versions} package versions): {stats.rows} vulnerabilities")  # fmt: skip
+    print(
+        f"matched {stats.hosts_matched} of {stats.hosts_considered} hosts "
+        f"({stats.package_versions} package versions): {stats.rows} vulnerabilities"
+    )
     return stats
 
 
@@ -63,8 +65,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             failed += 1
             continue
         date = done.feed_date.isoformat() if done.feed_date else "none stated"
-        print(f"{source}: {done.feed} feed, {done.records} records, "
-              f"sha256 {done.sha256}, feed date {date}")  # fmt: skip
+        print(
+            f"{source}: {done.feed} feed, {done.records} records, "
+            f"sha256 {done.sha256}, feed date {date}"
+        )
     if not args.no_match and failed < len(args.source):
         _match(db)
     return 1 if failed else 0
@@ -80,8 +84,19 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     with db.engine.connect() as conn:
         states = feed_states(conn)
     if args.json:
-        print(json.dumps([{**s.__dict__, "feed_date": s.feed_date and s.feed_date.isoformat(),
-                           "imported_at": s.imported_at.isoformat()} for s in states], indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                [
+                    {
+                        **s.__dict__,
+                        "feed_date": s.feed_date and s.feed_date.isoformat(),
+                        "imported_at": s.imported_at.isoformat(),
+                    }
+                    for s in states
+                ],
+                indent=2,
+            )
+        )
         return 0
     for s in states:
         days = s.age_seconds / 86400

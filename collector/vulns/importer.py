@@ -55,7 +55,7 @@ def read_source(source: str) -> tuple[bytes | list[tuple[str, bytes]], str]:
     directory: over its files' names and contents, in name order)."""
     if source.startswith(("http://", "https://")):
         request = urllib.request.Request(source, headers={"User-Agent": "inventar-collector"})
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_S) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_S) as response:
             data: bytes = response.read(MAX_FEED_BYTES + 1)
         if len(data) > MAX_FEED_BYTES:
             raise FeedError(f"{source}: larger than {MAX_FEED_BYTES} bytes")
@@ -96,8 +96,11 @@ def store(db: Database, parsed: Parsed, source: str, sha256: str) -> None:
             conn.execute(sa.delete(_FIXES))
             conn.execute(sa.delete(_SUPERSEDENCE))
             _insert(conn, _FIXES, parsed.rows)
-            _insert(conn, _SUPERSEDENCE,
-                    [{"kb": kb, "superseded": old} for kb, old in sorted(parsed.supersedence)])  # fmt: skip
+            _insert(
+                conn,
+                _SUPERSEDENCE,
+                [{"kb": kb, "superseded": old} for kb, old in sorted(parsed.supersedence)],
+            )
         elif parsed.feed == "kev":
             conn.execute(sa.delete(_KEV))
             _insert(conn, _KEV, parsed.rows)
@@ -106,10 +109,15 @@ def store(db: Database, parsed: Parsed, source: str, sha256: str) -> None:
             _insert(conn, _EPSS, parsed.rows)
         conn.execute(sa.delete(_FEEDS).where(_FEEDS.c.feed == parsed.feed))
         conn.execute(
-            sa.insert(_FEEDS).values(feed=parsed.feed, source=source[:2048], sha256=sha256,
-                                     feed_date=parsed.feed_date, imported_at=utcnow(),
-                                     records=len(parsed.rows))
-        )  # fmt: skip
+            sa.insert(_FEEDS).values(
+                feed=parsed.feed,
+                source=source[:2048],
+                sha256=sha256,
+                feed_date=parsed.feed_date,
+                imported_at=utcnow(),
+                records=len(parsed.rows),
+            )
+        )
         session.commit()
 
 
@@ -137,6 +145,16 @@ def feed_states(conn: sa.Connection, now: dt.datetime | None = None) -> list[Fee
     out = []
     for row in conn.execute(sa.select(_FEEDS).order_by(_FEEDS.c.feed)):
         age = now - (row.feed_date or row.imported_at)
-        out.append(FeedState(row.feed, row.source, row.sha256, row.feed_date, row.imported_at,
-                             row.records, max(age.total_seconds(), 0.0), age > STALE_AFTER))  # fmt: skip
+        out.append(
+            FeedState(
+                row.feed,
+                row.source,
+                row.sha256,
+                row.feed_date,
+                row.imported_at,
+                row.records,
+                max(age.total_seconds(), 0.0),
+                age > STALE_AFTER,
+            )
+        )
     return out

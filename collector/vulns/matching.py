@@ -99,7 +99,8 @@ def package_results(advisories: Sequence[_Advisory], version: str, pro: bool) ->
         if pro and ext is not None:
             verdict = _verdict(ext, version)
             if verdict:
-                out.append((cve, verdict, ext.fixed, ext.severity or (std and std.severity)))
+                severity = ext.severity or (std.severity if std else None)
+                out.append((cve, verdict, ext.fixed, severity))
             continue
         std_verdict = _verdict(std, version) if std else None
         esm_fixes = ext is not None and _verdict(ext, version) == "fix"
@@ -128,10 +129,16 @@ class _Feeds:
             return
         self._releases |= wanted
         rows = self.conn.execute(
-            sa.select(_ADV.c.release, _ADV.c.package, _ADV.c.cve, _ADV.c.status,
-                      _ADV.c.fixed_version, _ADV.c.pro, _ADV.c.severity)
-            .where(_ADV.c.release.in_(sorted(wanted)))
-        )  # fmt: skip
+            sa.select(
+                _ADV.c.release,
+                _ADV.c.package,
+                _ADV.c.cve,
+                _ADV.c.status,
+                _ADV.c.fixed_version,
+                _ADV.c.pro,
+                _ADV.c.severity,
+            ).where(_ADV.c.release.in_(sorted(wanted)))
+        )
         for r in rows:
             self.advisories.setdefault((r.release, r.package), []).append(
                 _Advisory(r.cve, r.status, r.fixed_version, bool(r.pro), r.severity)
@@ -161,8 +168,9 @@ class _Feeds:
             per_cve: dict[str, tuple[set[str], str | None, str]] = {}
             newest: dict[str, tuple[dt.date, str]] = {}
             for r in self.conn.execute(
-                sa.select(_FIX.c.cve, _FIX.c.kb, _FIX.c.severity, _FIX.c.posted)
-                .where(_FIX.c.product == name)
+                sa.select(_FIX.c.cve, _FIX.c.kb, _FIX.c.severity, _FIX.c.posted).where(
+                    _FIX.c.product == name
+                )
             ):
                 kbs, severity, _ = per_cve.get(r.cve, (set(), None, r.kb))
                 kbs.add(r.kb)
@@ -185,8 +193,13 @@ def feeds_digest(conn: sa.Connection) -> str:
 
 def _host_digest(feeds: str, row: Any) -> str:
     hashes = row.section_hashes or {}
-    parts: list[Any] = [feeds, row.os_family, row.os_codename, row.ubuntu_pro,
-                        hashes.get("software")]  # fmt: skip
+    parts: list[Any] = [
+        feeds,
+        row.os_family,
+        row.os_codename,
+        row.ubuntu_pro,
+        hashes.get("software"),
+    ]
     if row.os_family == "windows":
         # The build and the installed updates; pending lists change daily but matter not.
         parts += [row.os_name, row.os_build, row.arch, hashes.get("os"), hashes.get("patches")]
@@ -201,9 +214,17 @@ def rematch(
     stats = MatchStats()
     with db.engine.connect() as conn:
         digest = feeds_digest(conn)
-        query = sa.select(_H.c.id, _H.c.os_family, _H.c.os_codename, _H.c.ubuntu_pro,
-                          _H.c.os_name, _H.c.os_build, _H.c.arch, _H.c.section_hashes,
-                          _STATE.c.digest).outerjoin(_STATE, _STATE.c.host_id == _H.c.id)  # fmt: skip
+        query = sa.select(
+            _H.c.id,
+            _H.c.os_family,
+            _H.c.os_codename,
+            _H.c.ubuntu_pro,
+            _H.c.os_name,
+            _H.c.os_build,
+            _H.c.arch,
+            _H.c.section_hashes,
+            _STATE.c.digest,
+        ).outerjoin(_STATE, _STATE.c.host_id == _H.c.id)
         if host_ids is not None:
             query = query.where(_H.c.id.in_(sorted(set(host_ids))))
         hosts = conn.execute(query.order_by(_H.c.id)).all()
@@ -222,7 +243,9 @@ def rematch(
     return stats
 
 
-def _match_chunk(db: Database, feeds: _Feeds, chunk: list[tuple[Any, str]], stats: MatchStats) -> None:
+def _match_chunk(
+    db: Database, feeds: _Feeds, chunk: list[tuple[Any, str]], stats: MatchStats
+) -> None:
     ids = [row.id for row, _ in chunk]
     rows: list[dict[str, Any]] = []
     with db.engine.connect() as conn:
@@ -232,9 +255,11 @@ def _match_chunk(db: Database, feeds: _Feeds, chunk: list[tuple[Any, str]], stat
         if deb:
             found = conn.execute(
                 sa.select(_SW.c.host_id, _SW.c.source, _SW.c.source_version).where(
-                    _SW.c.host_id.in_(sorted(deb)), _SW.c.source.is_not(None),
-                    _SW.c.source_version.is_not(None))
-            )  # fmt: skip
+                    _SW.c.host_id.in_(sorted(deb)),
+                    _SW.c.source.is_not(None),
+                    _SW.c.source_version.is_not(None),
+                )
+            )
             for host_id, source, version in found:
                 packages[host_id].add((source, version))
         windows = [row for row, _ in chunk if row.os_family == "windows"]
@@ -245,9 +270,18 @@ def _match_chunk(db: Database, feeds: _Feeds, chunk: list[tuple[Any, str]], stat
                 for cve, status, fixed, severity in feeds.results(
                     row.os_codename, source, version, pro
                 ):
-                    rows.append({"host_id": host_id, "kind": "deb", "package": source,
-                                 "installed": version, "fixed": fixed, "cve": cve,
-                                 "status": status, "severity": severity})  # fmt: skip
+                    rows.append(
+                        {
+                            "host_id": host_id,
+                            "kind": "deb",
+                            "package": source,
+                            "installed": version,
+                            "fixed": fixed,
+                            "cve": cve,
+                            "status": status,
+                            "severity": severity,
+                        }
+                    )
         for row in windows:
             rows.extend(_windows_rows(feeds, row, patches.get(row.id, {}).get("patches")))
     with db.write_session() as session:
@@ -257,8 +291,10 @@ def _match_chunk(db: Database, feeds: _Feeds, chunk: list[tuple[Any, str]], stat
             conn.execute(sa.insert(_HV), rows)
         conn.execute(sa.delete(_STATE).where(_STATE.c.host_id.in_(ids)))
         now = utcnow()
-        conn.execute(sa.insert(_STATE),
-                     [{"host_id": row.id, "digest": d, "matched_at": now} for row, d in chunk])  # fmt: skip
+        conn.execute(
+            sa.insert(_STATE),
+            [{"host_id": row.id, "digest": d, "matched_at": now} for row, d in chunk],
+        )
         session.commit()
     stats.hosts_matched += len(chunk)
     stats.rows += len(rows)
@@ -277,7 +313,16 @@ def _windows_rows(feeds: _Feeds, row: Any, patches_json: str | None) -> list[dic
     for cve, (kbs, severity, newest) in sorted(feeds.fixes(name).items()):
         if kbs & have:
             continue
-        out.append({"host_id": row.id, "kind": "windows", "package": name,
-                    "installed": row.os_build, "fixed": f"KB{newest}", "cve": cve,
-                    "status": "fix", "severity": severity})  # fmt: skip
+        out.append(
+            {
+                "host_id": row.id,
+                "kind": "windows",
+                "package": name,
+                "installed": row.os_build,
+                "fixed": f"KB{newest}",
+                "cve": cve,
+                "status": "fix",
+                "severity": severity,
+            }
+        )
     return out

@@ -11,12 +11,29 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 # Build number -> feature update, as MSRC names them (Windows 10, 11; servers by build).
-_WINDOWS_10 = {10240: None, 10586: "1511", 14393: "1607", 15063: "1703", 16299: "1709",
-               17134: "1803", 17763: "1809", 18362: "1903", 18363: "1909", 19041: "2004",
-               19042: "20H2", 19043: "21H1", 19044: "21H2", 19045: "22H2"}  # fmt: skip
+_WINDOWS_10 = {
+    10240: None,
+    10586: "1511",
+    14393: "1607",
+    15063: "1703",
+    16299: "1709",
+    17134: "1803",
+    17763: "1809",
+    18362: "1903",
+    18363: "1909",
+    19041: "2004",
+    19042: "20H2",
+    19043: "21H1",
+    19044: "21H2",
+    19045: "22H2",
+}
 _WINDOWS_11 = {22000: "21H2", 22621: "22H2", 22631: "23H2", 26100: "24H2", 26200: "25H2"}
-_SERVERS = {14393: "Windows Server 2016", 17763: "Windows Server 2019",
-            20348: "Windows Server 2022", 26100: "Windows Server 2025"}  # fmt: skip
+_SERVERS = {
+    14393: "Windows Server 2016",
+    17763: "Windows Server 2019",
+    20348: "Windows Server 2022",
+    26100: "Windows Server 2025",
+}
 
 
 def _architecture(arch: str | None) -> str | None:
@@ -49,8 +66,11 @@ def product(name: str | None, build: str | None, arch: str | None) -> str | None
         return f"Windows 11 Version {_WINDOWS_11[number]} for {system}"
     if "Windows 10" in name and number in _WINDOWS_10:
         version = _WINDOWS_10[number]
-        return f"Windows 10 for {system}" if version is None else (
-            f"Windows 10 Version {version} for {system}")  # fmt: skip
+        return (
+            f"Windows 10 for {system}"
+            if version is None
+            else (f"Windows 10 Version {version} for {system}")
+        )
     return None
 
 

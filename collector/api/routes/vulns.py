@@ -28,8 +28,15 @@ def list_vulnerabilities(
 ) -> FleetVulns:
     """The fleet's vulnerabilities grouped by the one update that fixes them: exploited in
     the wild (KEV) first, then by EPSS and severity; ``kev=true`` only those in KEV."""
-    return fleet_vulns(session.connection(), principal.org_id, site=site, kev=kev,
-                       package=package, limit=limit, offset=offset)  # fmt: skip
+    return fleet_vulns(
+        session.connection(),
+        principal.org_id,
+        site=site,
+        kev=kev,
+        package=package,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.get("/hosts/{host_id}/vulnerabilities")

@@ -39,10 +39,14 @@ from collector.db import Database
 from collector.models import (
     Finding,
     Host,
+    HostVuln,
     PolicyCheckState,
     PolicyState,
     SecurityUpdateSighting,
     Site,
+    VulnFeed,
+    VulnHostState,
+    VulnKev,
     WaiverRecord,
     table_of,
     utcnow,
@@ -63,6 +67,10 @@ _H = table_of(Host)
 _S = table_of(Site)
 _W = table_of(WaiverRecord)
 _SIGHT = table_of(SecurityUpdateSighting)
+_HV = table_of(HostVuln)
+_VSTATE = table_of(VulnHostState)
+_VFEEDS = table_of(VulnFeed)
+_VKEV = table_of(VulnKev)
 _STATE = table_of(PolicyState)
 _CHECKS = table_of(PolicyCheckState)
 
@@ -190,6 +198,7 @@ def _evaluate_batch(
         current = current_findings(conn, HOST_FINDINGS, ids)
         waivers = _waivers(conn, ids, site_ids)
         sightings = _sightings(conn, ids)
+        vulns = vuln_summaries(conn, ids)
     changes = Changes([], [], [], [], ids, [], [])
     items = []
     for host in hosts:
@@ -201,7 +210,7 @@ def _evaluate_batch(
                           "site": host.site}  # fmt: skip
         host_waivers = waivers.get(host.id, []) + waivers.get(-host.site_id, [])
         derive_args = {"first_seen_pending": seen, "identity_change": host.identity_change,
-                       "stored": host.stored_facts}  # fmt: skip
+                       "stored": host.stored_facts, "vulns": vulns.get(host.id)}  # fmt: skip
         items.append(HostItem(report, derive_args,
                               tuple(_policy_waiver(w, host) for w in host_waivers)))  # fmt: skip
     if pool is not None:
@@ -266,6 +275,40 @@ def _load_hosts(conn: sa.Connection, host_ids: Sequence[int]) -> list[_HostInput
                 stored,
             )
         )
+    return out
+
+
+def vuln_summaries(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """What the vulnerability checks judge per host (collector.policy.derive): the CVEs of its
+    matched vulnerabilities (collector.vulns) in CISA's KEV and those rated critical, and
+    whether it was matched at all and a KEV catalogue is imported (else: unknown)."""
+    matched = {
+        row[0]
+        for row in conn.execute(
+            sa.select(_VSTATE.c.host_id).where(_VSTATE.c.host_id.in_(list(host_ids)))
+        )
+    }
+    feeds = set(conn.execute(sa.select(_VFEEDS.c.feed)).scalars())
+    if not matched or not feeds & {"debian", "ubuntu", "msrc"}:
+        return {}
+    out: dict[int, dict[str, Any]] = {
+        host_id: {"matched": True, "kev_imported": "kev" in feeds, "kev": [], "critical": []}
+        for host_id in matched
+    }
+    query = (
+        sa.select(_HV.c.host_id, _HV.c.cve, _HV.c.severity, _VKEV.c.cve.label("kev_cve"))
+        .select_from(_HV)
+        .outerjoin(_VKEV, _VKEV.c.cve == _HV.c.cve)
+        .where(_HV.c.host_id.in_(sorted(matched)))
+        .where(sa.or_(_VKEV.c.cve.is_not(None), _HV.c.severity == "critical"))
+        .order_by(_HV.c.cve)
+    )
+    for row in conn.execute(query):
+        entry = out[row.host_id]
+        if row.kev_cve and row.cve not in entry["kev"]:
+            entry["kev"].append(row.cve)
+        if row.severity == "critical" and row.cve not in entry["critical"]:
+            entry["critical"].append(row.cve)
     return out
 
 

@@ -5,8 +5,6 @@ the one update that fixes them. KEV and EPSS are joined here, at read time."""
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -228,31 +226,6 @@ def fleet_vulns(
         vulnerable_hosts=len(hosts),
         feeds=_feeds(conn),
     )
-
-
-def summaries(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Per host what the findings judge: the CVEs exploited in the wild and the critical ones
-    that an update fixes (``fix`` or through Ubuntu Pro), each list sorted."""
-    out: dict[int, dict[str, Any]] = {}
-    if not host_ids:
-        return out
-    found: dict[int, dict[str, set[str]]] = defaultdict(lambda: {"kev": set(), "critical": set()})
-    query = (
-        sa.select(_HV.c.host_id, _HV.c.cve, _HV.c.severity, _KEV.c.cve.label("kev_cve"))
-        .select_from(_HV)
-        .outerjoin(_KEV, _KEV.c.cve == _HV.c.cve)
-        .where(_HV.c.host_id.in_(list(host_ids)))
-        .where(sa.or_(_KEV.c.cve.is_not(None), _HV.c.severity == "critical"))
-    )
-    for r in conn.execute(query):
-        if r.kev_cve:
-            found[r.host_id]["kev"].add(r.cve)
-        if r.severity == "critical":
-            found[r.host_id]["critical"].add(r.cve)
-    for host_id in host_ids:
-        f = found.get(host_id, {"kev": set(), "critical": set()})
-        out[host_id] = {"kev": sorted(f["kev"]), "critical": sorted(f["critical"])}
-    return out
 
 
 def vulnerable_host_counts(conn: sa.Connection) -> list[tuple[str, str, bool, int]]:

@@ -304,3 +304,50 @@ def test_unknown_host_is_404_and_bad_feed_is_refused(env: Env, tmp_path: Path) -
     bad.write_text("[1, 2, 3]")
     with pytest.raises(FeedError):
         import_feed(env.db, str(bad))
+
+
+def test_findings_kev_and_critical_fail_and_a_waiver_covers_them(env: Env) -> None:
+    import datetime as dt
+
+    from collector.findings import evaluate_hosts
+    from collector.findings.waivers import add_waiver
+    from collector.policy import PolicySet
+    from collector.policy.cli import default_policies_dir
+
+    policies = PolicySet.load(default_policies_dir())
+    before = _host(env, _windows_report("w-f1", "11_23H2_x64_enterprise_systeminfo.txt"))
+    _import(env, "wesng/definitions.zip")
+    # Not yet matched: the checks are unknown, never pass or fail on no data.
+    evaluate_hosts(env.db, [before], policies)
+
+    def status(host: int) -> dict[str, tuple[str, str]]:
+        r = env.client.get(f"/api/v1/hosts/{host}/findings", headers=env.auth(env.viewer))
+        return {
+            f["check"]: (f["status"], f["message"])
+            for f in r.json()["items"]
+            if f["check"].startswith("sec.vuln.")
+        }
+
+    assert {s for s, _ in status(before).values()} == {"unknown"}
+    rematch(env.db)
+    evaluate_hosts(env.db, [before], policies)
+    # Matched, but no KEV catalogue imported: KEV is unknown; critical is known.
+    found = status(before)
+    assert found["sec.vuln.kev"][0] == "unknown"
+    assert found["sec.vuln.critical"][0] == "fail"
+    _import(env, "kev/known_exploited_vulnerabilities.json")
+    evaluate_hosts(env.db, [before], policies)
+    kev_status, message = status(before)["sec.vuln.kev"]
+    assert kev_status == "fail"
+    assert "exploited in the wild" in message and "CVE-" in message
+    with env.db.session() as session:
+        add_waiver(
+            session,
+            check="sec.vuln.kev",
+            reason="isolated lab PC",
+            policies=policies,
+            until=dt.date.today() + dt.timedelta(days=30),
+            host_id=before,
+        )
+    evaluate_hosts(env.db, [before], policies)
+    assert status(before)["sec.vuln.kev"][0] == "waived"

@@ -35,6 +35,7 @@ from collector.report_decoding import BadReport
 from collector.retention import RetentionJob
 from collector.settings import Settings
 from collector.ssh.jobs import install as install_agentless
+from collector.vulns.job import VulnJob
 from collector.web import install as install_web
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         retention = RetentionJob(
             db, settings.history_retention_days, audit_days=settings.audit_retention_days
         ).start()
+        vulns = VulnJob(
+            db,
+            settings.vuln_match_interval_seconds,
+            settings.vuln_feed_urls,
+            settings.vuln_feed_interval_hours * 3600,
+        ).start()
         if pool is not None:
             await pool.start()
         yield
@@ -133,6 +140,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             await pool.stop()
         if writer is not None:
             writer.stop()
+        vulns.stop()
         retention.stop()
         evaluator.stop()
         db.dispose()

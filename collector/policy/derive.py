@@ -123,8 +123,12 @@ def derive(
 def _vulns(vulns: Mapping[str, Any] | None) -> dict[str, Any]:
     """``vulns``: the collector's match of the host (collector.queries.vulns.summaries) with
     ``matched`` and ``kev_imported``; None (``policy eval`` on one report) = unknown."""
-    facts: dict[str, Any] = {"vuln_kev_count": None, "vuln_kev_cves": None,
-                             "vuln_critical_count": None, "vuln_critical_cves": None}
+    facts: dict[str, Any] = {
+        "vuln_kev_count": None,
+        "vuln_kev_cves": None,
+        "vuln_critical_count": None,
+        "vuln_critical_cves": None,
+    }
     if not vulns or not vulns.get("matched"):
         return facts
     critical = list(vulns.get("critical") or [])

@@ -231,21 +231,20 @@ def fleet_vulns(
 def vulnerable_host_counts(conn: sa.Connection) -> list[tuple[str, str, bool, int]]:
     """(site, severity, kev, hosts): hosts with at least one vulnerability of that severity
     and KEV state, per site; a host counts once per (severity, kev)."""
-    kev = _KEV.c.cve.is_not(None)
+    kev = _KEV.c.cve.is_not(None).label("kev")
     query = (
-        sa.select(
-            _S.c.name,
-            sa.func.coalesce(_HV.c.severity, "unknown"),
-            kev,
-            sa.func.count(sa.distinct(_HV.c.host_id)),
-        )
+        sa.select(_S.c.name, _HV.c.severity, kev, _HV.c.host_id)
+        .distinct()
         .select_from(_HV)
         .join(_H, _H.c.id == _HV.c.host_id)
         .join(_S, _S.c.id == _H.c.site_id)
         .outerjoin(_KEV, _KEV.c.cve == _HV.c.cve)
-        .group_by(_S.c.name, sa.func.coalesce(_HV.c.severity, "unknown"), kev)
     )
-    return [(r[0], r[1], bool(r[2]), int(r[3])) for r in conn.execute(query)]
+    counts: dict[tuple[str, str, bool], int] = {}
+    for site, severity, in_kev, _host in conn.execute(query):
+        key = (site, severity or "unknown", bool(in_kev))
+        counts[key] = counts.get(key, 0) + 1
+    return [(*key, n) for key, n in sorted(counts.items())]
 
 
 def feed_items(conn: sa.Connection) -> list[FeedState]:

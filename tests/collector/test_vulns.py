@@ -351,3 +351,30 @@ def test_findings_kev_and_critical_fail_and_a_waiver_covers_them(env: Env) -> No
         )
     evaluate_hosts(env.db, [before], policies)
     assert status(before)["sec.vuln.kev"][0] == "waived"
+
+
+def test_metrics_count_vulnerable_hosts_by_site_severity_kev_and_feed_age(env: Env) -> None:
+    from tests.collector.test_metrics import value
+
+    _import(
+        env,
+        "wesng/definitions.zip",
+        "kev/known_exploited_vulnerabilities.json",
+        "debian-tracker/debian.json",
+    )
+    _host(env, _windows_report("w-m1", "11_23H2_x64_enterprise_systeminfo.txt"))
+    _host(env, _windows_report("w-m2", "11_23H2_x64_enterprise_systeminfo.txt"))
+    # debian.json gives sope's CVE-2025-53603 no urgency: severity unknown, not in KEV.
+    _host(env, _deb_report("d-m1", "bookworm", [("sope", "5.8.0-1")]))
+    _host(env, _deb_report("d-m2", "bookworm", [("sope", "5.8.0-1+deb12u1")]))
+    rematch(env.db)
+    text = env.client.get("/metrics").text
+    labels = {"site": "GS Nord"}
+    # Both Windows hosts miss KB5032190: MSRC rates CVE-2023-36033 "Important" (high), KEV.
+    assert value(text, "inventar_vulnerable_hosts", severity="high", kev="true", **labels) == 2
+    # Unrated: sope's CVE on d-m1, and on both Windows hosts e.g. CVE-2025-6965 (SQLite, fixed
+    # by KB5073455, no severity in MSRC's row); d-m2 has the fix: not counted.
+    assert value(text, "inventar_vulnerable_hosts", severity="unknown", kev="false", **labels) == 3
+    assert "cve=" not in text  # no per-CVE series
+    age = value(text, "inventar_vuln_feed_age_seconds", feed="kev")
+    assert age is not None and age > 400 * 86400  # dateReleased 2025-08-25

@@ -788,6 +788,27 @@ class VulnEpss(SQLModel, table=True):
     percentile: float
 
 
+class VulnPackageResult(SQLModel, table=True):
+    """The CVEs of one source package version in one release, for hosts with or without
+    Ubuntu Pro: computed once per distinct version in the fleet, whatever the number of
+    hosts that have it (collector.vulns.matching)."""
+
+    __tablename__ = "vuln_package_results"
+    __table_args__ = (
+        sa.Index("ix_vuln_package_results_key", "release", "package", "version", "pro"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    release: str = Field(max_length=64)
+    package: str = Field(max_length=256)
+    version: str = Field(max_length=256)
+    pro: bool
+    cve: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    fixed: str | None = Field(default=None, max_length=256)
+    severity: str | None = Field(default=None, max_length=32)
+
+
 class HostVuln(SQLModel, table=True):
     """One CVE of one package version (or Windows product) on one host: stored once per host
     and package version, rewritten when the host's packages or a feed change."""

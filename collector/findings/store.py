@@ -39,7 +39,6 @@ from collector.db import Database
 from collector.models import (
     Finding,
     Host,
-    HostVuln,
     PolicyCheckState,
     PolicyState,
     SecurityUpdateSighting,
@@ -54,6 +53,7 @@ from collector.models import (
 from collector.policy import PolicySet, Result, Waiver
 from collector.policy.batch import EvaluationPool, HostItem, evaluate_one
 from collector.policy.facts import HOST_FACT_COLUMNS
+from collector.vuln_rows import host_vuln_rows
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,6 @@ _H = table_of(Host)
 _S = table_of(Site)
 _W = table_of(WaiverRecord)
 _SIGHT = table_of(SecurityUpdateSighting)
-_HV = table_of(HostVuln)
 _VSTATE = table_of(VulnHostState)
 _VFEEDS = table_of(VulnFeed)
 _VKEV = table_of(VulnKev)
@@ -295,13 +294,13 @@ def vuln_summaries(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, di
         host_id: {"matched": True, "kev_imported": "kev" in feeds, "kev": [], "critical": []}
         for host_id in matched
     }
+    hv = host_vuln_rows(sorted(matched))
     query = (
-        sa.select(_HV.c.host_id, _HV.c.cve, _HV.c.severity, _VKEV.c.cve.label("kev_cve"))
-        .select_from(_HV)
-        .outerjoin(_VKEV, _VKEV.c.cve == _HV.c.cve)
-        .where(_HV.c.host_id.in_(sorted(matched)))
-        .where(sa.or_(_VKEV.c.cve.is_not(None), _HV.c.severity == "critical"))
-        .order_by(_HV.c.cve)
+        sa.select(hv.c.host_id, hv.c.cve, hv.c.severity, _VKEV.c.cve.label("kev_cve"))
+        .select_from(hv)
+        .outerjoin(_VKEV, _VKEV.c.cve == hv.c.cve)
+        .where(sa.or_(_VKEV.c.cve.is_not(None), hv.c.severity == "critical"))
+        .order_by(hv.c.cve)
     )
     for row in conn.execute(query):
         entry = out[row.host_id]

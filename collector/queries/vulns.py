@@ -10,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from collector.models import Host, HostVuln, Site, VulnEpss, VulnKev, table_of
+from collector.models import Host, Site, VulnEpss, VulnKev, table_of
+from collector.vuln_rows import host_vuln_rows
 from collector.vulns.importer import FeedState, feed_states
 from collector.vulns.severity import rank
 
-_HV = table_of(HostVuln)
 _H = table_of(Host)
 _S = table_of(Site)
 _KEV = table_of(VulnKev)
@@ -87,7 +87,7 @@ def _feeds(conn: sa.Connection) -> list[FeedItem]:
     return [FeedItem(**state.__dict__) for state in feed_states(conn)]
 
 
-def _columns() -> list[Any]:
+def _columns(_HV: Any) -> list[Any]:
     return [
         _HV.c.cve,
         _HV.c.kind,
@@ -106,7 +106,7 @@ def _columns() -> list[Any]:
     ]
 
 
-def _joined(query: Any) -> Any:
+def _joined(query: Any, _HV: Any) -> Any:
     return query.outerjoin(_KEV, _KEV.c.cve == _HV.c.cve).outerjoin(_EPSS, _EPSS.c.cve == _HV.c.cve)
 
 
@@ -115,9 +115,8 @@ def worst_first(item: HostVulnItem) -> tuple[Any, ...]:
 
 
 def host_vulns(conn: sa.Connection, host_id: int) -> HostVulnList:
-    rows = conn.execute(
-        _joined(sa.select(*_columns()).select_from(_HV)).where(_HV.c.host_id == host_id)
-    ).all()
+    _HV = host_vuln_rows([host_id])
+    rows = conn.execute(_joined(sa.select(*_columns(_HV)).select_from(_HV), _HV)).all()
     items = [
         HostVulnItem(
             cve=r.cve,
@@ -151,6 +150,7 @@ def fleet_vulns(
     limit: int = 100,
     offset: int = 0,
 ) -> FleetVulns:
+    _HV = host_vuln_rows()
     query = (
         _joined(
             sa.select(
@@ -163,7 +163,8 @@ def fleet_vulns(
                 _HV.c.severity,
                 _EPSS.c.epss,
                 _KEV.c.cve.label("kev_cve"),
-            ).select_from(_HV)
+            ).select_from(_HV),
+            _HV,
         )
         .join(_H, _H.c.id == _HV.c.host_id)
         .join(_S, _S.c.id == _H.c.site_id)
@@ -232,6 +233,7 @@ def vulnerable_host_counts(conn: sa.Connection) -> list[tuple[str, str, bool, in
     """(site, severity, kev, hosts): hosts with at least one vulnerability of that severity
     and KEV state, per site; a host counts once per (severity, kev)."""
     kev = _KEV.c.cve.is_not(None).label("kev")
+    _HV = host_vuln_rows()
     query = (
         sa.select(_S.c.name, _HV.c.severity, kev, _HV.c.host_id)
         .distinct()

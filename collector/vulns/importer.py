@@ -22,6 +22,7 @@ from collector.models import (
     VulnFeed,
     VulnKev,
     VulnPackageAdvisory,
+    VulnPackageResult,
     VulnSupersedence,
     VulnWindowsFix,
     table_of,
@@ -31,6 +32,7 @@ from collector.vulns.feeds import FeedError, Parsed, parse, parse_files
 
 _FEEDS = table_of(VulnFeed)
 _ADVISORIES = table_of(VulnPackageAdvisory)
+_RESULTS = table_of(VulnPackageResult)
 _FIXES = table_of(VulnWindowsFix)
 _SUPERSEDENCE = table_of(VulnSupersedence)
 _KEV = table_of(VulnKev)
@@ -91,6 +93,8 @@ def store(db: Database, parsed: Parsed, source: str, sha256: str) -> None:
         conn = session.connection()
         if parsed.feed in ("debian", "ubuntu"):
             conn.execute(sa.delete(_ADVISORIES).where(_ADVISORIES.c.feed == parsed.feed))
+            # The verdicts per package version came from the advisories being replaced.
+            conn.execute(sa.delete(_RESULTS))
             _insert(conn, _ADVISORIES, parsed.rows)
         elif parsed.feed == "msrc":
             conn.execute(sa.delete(_FIXES))

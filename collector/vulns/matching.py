@@ -37,11 +37,13 @@ from collector.models import (
     VulnFeed,
     VulnHostState,
     VulnPackageAdvisory,
+    VulnPackageResult,
     VulnSupersedence,
     VulnWindowsFix,
     table_of,
     utcnow,
 )
+from collector.vuln_rows import PRO as _PRO
 from collector.vulns.versions import dpkg_less
 from collector.vulns.windows import covered, product
 
@@ -53,7 +55,8 @@ _FEEDS = table_of(VulnFeed)
 _ADV = table_of(VulnPackageAdvisory)
 _FIX = table_of(VulnWindowsFix)
 _SUP = table_of(VulnSupersedence)
-CHUNK = 500
+_RES = table_of(VulnPackageResult)
+CHUNK = 2000
 # The feeds whose rows decide the stored results (KEV and EPSS are joined when read).
 MATCHED_FEEDS = ("debian", "ubuntu", "msrc")
 
@@ -122,6 +125,8 @@ class _Feeds:
         self._products: dict[str, dict[str, tuple[set[str], str | None, str]]] = {}
         self._supersedes: dict[str, list[str]] | None = None
         self.cache: dict[tuple[str, str, str, bool], list[Result]] = {}
+        # package versions whose verdicts this run stored
+        self.stored: set[tuple[str, bool, str, str]] = set()
 
     def load_releases(self, releases: Iterable[str]) -> None:
         wanted = set(releases) - self._releases
@@ -243,49 +248,63 @@ def rematch(
     return stats
 
 
+def _package_keys(conn: sa.Connection, host_ids: list[int]) -> Sequence[Any]:
+    """The distinct (release, pro, source, version) of these hosts whose source package has
+    advisories in its release: what verdicts are needed for (computed in the database)."""
+    advised = sa.select(_ADV.c.release, _ADV.c.package).distinct().subquery()
+    return conn.execute(
+        sa.select(_H.c.os_codename, _PRO, _SW.c.source, _SW.c.source_version)
+        .distinct()
+        .select_from(_SW)
+        .join(_H, _H.c.id == _SW.c.host_id)
+        .join(advised, sa.and_(advised.c.release == _H.c.os_codename,
+                               advised.c.package == _SW.c.source))
+        .where(_SW.c.host_id.in_(host_ids), _SW.c.source_version.is_not(None))
+    ).all()  # fmt: skip
+
+
+def _store_package_results(conn: sa.Connection, feeds: _Feeds, keys: Sequence[Any]) -> None:
+    """Verdicts of the package versions not stored yet (stored ones stay valid until a
+    package feed is imported again, which deletes them all: collector.vulns.importer)."""
+    packages = sorted({k[2] for k in keys})
+    stored: set[tuple[str, bool, str, str]] = set()
+    for start in range(0, len(packages), 500):
+        found = conn.execute(
+            sa.select(_RES.c.release, _RES.c.pro, _RES.c.package, _RES.c.version)
+            .distinct()
+            .where(_RES.c.package.in_(packages[start : start + 500]))
+        )
+        stored.update((r, bool(p), pkg, v) for r, p, pkg, v in found)
+    rows = []
+    for release, pro, package, version in keys:
+        key = (release, bool(pro), package, version)
+        if key in stored or key in feeds.stored:
+            continue
+        feeds.stored.add(key)
+        for cve, status, fixed, severity in feeds.results(release, package, version, bool(pro)):
+            rows.append({"release": release, "pro": bool(pro), "package": package,
+                         "version": version, "cve": cve, "status": status, "fixed": fixed,
+                         "severity": severity})  # fmt: skip
+    for start in range(0, len(rows), 20_000):
+        conn.execute(sa.insert(_RES), rows[start : start + 20_000])
+
+
 def _match_chunk(
     db: Database, feeds: _Feeds, chunk: list[tuple[Any, str]], stats: MatchStats
 ) -> None:
     ids = [row.id for row, _ in chunk]
+    deb = sorted(row.id for row, _ in chunk if row.os_codename)
     rows: list[dict[str, Any]] = []
     with db.engine.connect() as conn:
         feeds.conn = conn
-        deb = {row.id: row for row, _ in chunk if row.os_codename}
-        packages: dict[int, set[tuple[str, str]]] = defaultdict(set)
-        if deb:
-            found = conn.execute(
-                sa.select(_SW.c.host_id, _SW.c.source, _SW.c.source_version).where(
-                    _SW.c.host_id.in_(sorted(deb)),
-                    _SW.c.source.is_not(None),
-                    _SW.c.source_version.is_not(None),
-                )
-            )
-            for host_id, source, version in found:
-                packages[host_id].add((source, version))
+        keys: Sequence[Any] = _package_keys(conn, deb) if deb else []
         windows = [row for row, _ in chunk if row.os_family == "windows"]
         patches = current_state.stored_sections(conn, [r.id for r in windows], ["patches"])
-        for host_id, row in deb.items():
-            pro = row.ubuntu_pro is True
-            for source, version in sorted(packages.get(host_id, ())):
-                for cve, status, fixed, severity in feeds.results(
-                    row.os_codename, source, version, pro
-                ):
-                    rows.append(
-                        {
-                            "host_id": host_id,
-                            "kind": "deb",
-                            "package": source,
-                            "installed": version,
-                            "fixed": fixed,
-                            "cve": cve,
-                            "status": status,
-                            "severity": severity,
-                        }
-                    )
         for row in windows:
             rows.extend(_windows_rows(feeds, row, patches.get(row.id, {}).get("patches")))
     with db.write_session() as session:
         conn = session.connection()
+        _store_package_results(conn, feeds, keys)
         conn.execute(sa.delete(_HV).where(_HV.c.host_id.in_(ids)))
         if rows:
             conn.execute(sa.insert(_HV), rows)
@@ -295,9 +314,9 @@ def _match_chunk(
             sa.insert(_STATE),
             [{"host_id": row.id, "digest": d, "matched_at": now} for row, d in chunk],
         )
+        stats.rows += len(rows)
         session.commit()
     stats.hosts_matched += len(chunk)
-    stats.rows += len(rows)
     stats.matched_ids.extend(ids)
 
 

@@ -15,7 +15,8 @@ import pytest
 import sqlalchemy as sa
 
 from agent.parsers.systeminfo import parse_systeminfo
-from collector.models import HostVuln, VulnFeed, table_of
+from collector.models import VulnFeed, table_of
+from collector.vuln_rows import host_vuln_rows
 from collector.vulns.feeds import Parsed, parse, parse_files
 from collector.vulns.importer import import_feed, read_source, store
 from collector.vulns.matching import rematch
@@ -25,7 +26,6 @@ from tests.collector.helpers import make_report
 CORPUS = Path(__file__).parents[3] / "shared" / "corpus"
 VULNS = CORPUS / "vulns"
 WESNG = CORPUS / "windows" / "wesng-validation"
-_HV = table_of(HostVuln)
 
 if not VULNS.is_dir():  # pragma: no cover - the corpus is part of the machine's setup
     pytest.skip(f"no corpus at {VULNS}", allow_module_level=True)
@@ -268,7 +268,7 @@ def test_rematch_touches_only_what_changed(env: Env) -> None:
     _import(env, "ubuntu-osv")
     assert rematch(env.db).hosts_matched == 2
     with env.db.engine.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(_HV)).scalar() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(host_vuln_rows())).scalar() == 1
 
 
 def test_feeds_record_source_sha256_and_own_date(env: Env) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from collector.models import HostVuln, table_of
+from collector.vuln_rows import host_vuln_rows
 from collector.vulns.importer import import_feed
 from collector.vulns.matching import rematch
 from collector.vulns.versions import dpkg_less
@@ -66,7 +66,7 @@ def test_every_match_of_this_machine_agrees_with_dpkg(env: Env, inventory: dict)
         assert r.status_code == 201, r.text
         hosts[release] = r.json()["host_id"]
     rematch(env.db)
-    hv = table_of(HostVuln)
+    hv = host_vuln_rows()
     with env.db.engine.connect() as conn:
         rows = conn.execute(sa.select(hv.c.host_id, hv.c.package, hv.c.installed, hv.c.fixed,
                                       hv.c.cve, hv.c.status)).all()  # fmt: skip

@@ -89,6 +89,23 @@ def upgrade() -> None:
         sa.Column("percentile", sa.Float(), nullable=False),
     )
     op.create_table(
+        "vuln_package_results",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("release", sa.String(length=64), nullable=False),
+        sa.Column("package", sa.String(length=256), nullable=False),
+        sa.Column("version", sa.String(length=256), nullable=False),
+        sa.Column("pro", sa.Boolean(), nullable=False),
+        sa.Column("cve", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("fixed", sa.String(length=256), nullable=True),
+        sa.Column("severity", sa.String(length=32), nullable=True),
+    )
+    op.create_index(
+        "ix_vuln_package_results_key",
+        "vuln_package_results",
+        ["release", "package", "version", "pro"],
+    )
+    op.create_table(
         "host_vulns",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("host_id", sa.Integer(), sa.ForeignKey("hosts.id"), nullable=False),
@@ -114,6 +131,7 @@ def downgrade() -> None:
     for table in (
         "vuln_host_state",
         "host_vulns",
+        "vuln_package_results",
         "vuln_epss",
         "vuln_kev",
         "vuln_supersedence",

@@ -179,15 +179,18 @@ def fleet_vulns(
         query = query.where(_KEV.c.cve.is_not(None))
     elif kev is False:
         query = query.where(_KEV.c.cve.is_(None))
+    # Aggregated in the database: a fleet of 20,000 hosts has millions of (host, CVE) rows.
+    f = query.subquery("f")
+    key = (f.c.kind, f.c.package, f.c.fixed, f.c.status)
     groups: dict[tuple[str, str, str | None, str], dict[str, Any]] = {}
-    hosts: set[int] = set()
-    for r in conn.execute(query):
-        hosts.add(r.host_id)
-        g = groups.setdefault(
-            (r.kind, r.package, r.fixed, r.status),
-            {"hosts": set(), "cves": set(), "kev": set(), "epss": None, "severity": None},
-        )
-        g["hosts"].add(r.host_id)
+    for kind, pkg, fixed, status, n in conn.execute(
+        sa.select(*key, sa.func.count(sa.distinct(f.c.host_id))).group_by(*key)
+    ):
+        groups[(kind, pkg, fixed, status)] = {
+            "hosts": int(n), "cves": set(), "kev": set(), "epss": None, "severity": None,
+        }  # fmt: skip
+    for r in conn.execute(sa.select(*key, f.c.cve, f.c.severity, f.c.epss, f.c.kev_cve).distinct()):
+        g = groups[(r.kind, r.package, r.fixed, r.status)]
         g["cves"].add(r.cve)
         if r.kev_cve:
             g["kev"].add(r.cve)
@@ -195,13 +198,14 @@ def fleet_vulns(
             g["epss"] = r.epss
         if rank(r.severity) < rank(g["severity"]):
             g["severity"] = r.severity
+    vulnerable = conn.execute(sa.select(sa.func.count(sa.distinct(f.c.host_id)))).scalar_one()
     items = [
         FixGroup(
             kind=k[0],
             package=k[1],
             fixed=k[2],
             status=k[3],
-            hosts=len(g["hosts"]),
+            hosts=g["hosts"],
             cves=sorted(g["cves"]),
             kev=sorted(g["kev"]),
             max_epss=g["epss"],
@@ -224,7 +228,7 @@ def fleet_vulns(
         total=len(items),
         limit=limit,
         offset=offset,
-        vulnerable_hosts=len(hosts),
+        vulnerable_hosts=int(vulnerable),
         feeds=_feeds(conn),
     )
 

@@ -19,7 +19,7 @@ from collector.db import Database
 from collector.findings import evaluate_imported
 from collector.vulns.feeds import FEEDS, FeedError
 from collector.vulns.importer import feed_states, import_feed
-from collector.vulns.matching import MatchStats, rematch
+from collector.vulns.matching import MatchStats, matched_host_ids, rematch
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -44,9 +44,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return vulns
 
 
-def _match(db: Database, *, force: bool = False) -> MatchStats:
+def _match(db: Database, *, force: bool = False, kev: bool = False) -> MatchStats:
     stats = rematch(db, force=force)
-    evaluate_imported(db, stats.matched_ids)
+    # A new KEV catalogue changes no match but the KEV check of every matched host.
+    evaluate_imported(db, matched_host_ids(db) if kev else stats.matched_ids)
     print(
         f"matched {stats.hosts_matched} of {stats.hosts_considered} hosts "
         f"({stats.package_versions} package versions): {stats.rows} vulnerabilities"
@@ -57,6 +58,7 @@ def _match(db: Database, *, force: bool = False) -> MatchStats:
 def cmd_import(args: argparse.Namespace) -> int:
     db = database_from(args)
     failed = 0
+    imported: set[str] = set()
     for source in args.source:
         try:
             done = import_feed(db, source, args.feed)
@@ -64,13 +66,14 @@ def cmd_import(args: argparse.Namespace) -> int:
             print(f"inventar-collector: {source}: {exc}", file=sys.stderr)
             failed += 1
             continue
+        imported.add(done.feed)
         date = done.feed_date.isoformat() if done.feed_date else "none stated"
         print(
             f"{source}: {done.feed} feed, {done.records} records, "
             f"sha256 {done.sha256}, feed date {date}"
         )
     if not args.no_match and failed < len(args.source):
-        _match(db)
+        _match(db, kev="kev" in imported)
     return 1 if failed else 0
 
 

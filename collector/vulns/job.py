@@ -16,7 +16,7 @@ from collector.db import Database
 from collector.findings import notify
 from collector.vulns.feeds import FeedError
 from collector.vulns.importer import import_feed
-from collector.vulns.matching import rematch
+from collector.vulns.matching import matched_host_ids, rematch
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class VulnJob:
 
     def round(self) -> None:
         now = time.monotonic()
+        kev = False
         if self.urls and (
             self._last_fetch is None or now - self._last_fetch >= self.feed_interval_s
         ):
@@ -52,11 +53,13 @@ class VulnJob:
             for url in self.urls:
                 try:
                     done = import_feed(self.db, url)
+                    kev = kev or done.feed == "kev"
                     log.info("imported %s feed from %s: %d records", done.feed, url, done.records)
                 except (FeedError, OSError, urllib.error.URLError) as exc:
                     log.warning("vulnerability feed %s not imported: %s", url, exc)
         stats = rematch(self.db)
-        for host_id in stats.matched_ids:
+        # A new KEV catalogue changes no match but the KEV check of every matched host.
+        for host_id in matched_host_ids(self.db) if kev else stats.matched_ids:
             notify(self.db, host_id)
 
     def _run(self) -> None:

@@ -187,6 +187,12 @@ class _Feeds:
         return self._products[name]
 
 
+def matched_host_ids(db: Database) -> list[int]:
+    """Hosts matched at least once: whose KEV findings change when a KEV catalogue comes."""
+    with db.engine.connect() as conn:
+        return list(conn.execute(sa.select(_STATE.c.host_id).order_by(_STATE.c.host_id)).scalars())
+
+
 def feeds_digest(conn: sa.Connection) -> str:
     rows = conn.execute(
         sa.select(_FEEDS.c.feed, _FEEDS.c.sha256)

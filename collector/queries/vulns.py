@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel
 
-from collector.models import Host, Site, VulnEpss, VulnKev, table_of
+from collector.models import Host, Site, VulnEpss, VulnFeed, VulnHostState, VulnKev, table_of
 from collector.vuln_rows import host_vuln_rows
 from collector.vulns.importer import FeedState, feed_states
 from collector.vulns.severity import rank
@@ -18,6 +18,34 @@ from collector.vulns.severity import rank
 _H = table_of(Host)
 _S = table_of(Site)
 _KEV = table_of(VulnKev)
+_STATE = table_of(VulnHostState)
+_FEEDS = table_of(VulnFeed)
+# Fleet-wide results by what they depend on (see stamp): they change when hosts are matched,
+# a feed is imported or a host moves, not with each report; computing them over 20,000
+# hosts takes minutes on SQLite (benchmarks/vulns.py), so a process keeps the last few.
+_CACHE: dict[tuple[Any, ...], Any] = {}
+_CACHE_SIZE = 32
+
+
+def stamp(conn: sa.Connection) -> tuple[Any, ...]:
+    """What fleet-wide vulnerability results depend on: the last match, the last import,
+    and the hosts' count and sites (a moved host changes a site's figures)."""
+    matched = conn.execute(sa.select(sa.func.max(_STATE.c.matched_at), sa.func.count())).one()
+    imported = conn.execute(sa.select(sa.func.max(_FEEDS.c.imported_at))).scalar()
+    hosts = conn.execute(sa.select(sa.func.count(), sa.func.sum(_H.c.site_id))).one()
+    return (str(conn.engine.url), *matched, imported, *hosts)
+
+
+def _cached(key: tuple[Any, ...], compute: Any) -> Any:
+    if key in _CACHE:
+        return _CACHE[key]
+    value = compute()
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = value
+    return value
+
+
 _EPSS = table_of(VulnEpss)
 
 
@@ -150,6 +178,25 @@ def fleet_vulns(
     limit: int = 100,
     offset: int = 0,
 ) -> FleetVulns:
+    key = ("fleet", org_id, site, kev, package, *stamp(conn))
+    groups, vulnerable = _cached(key, lambda: _fleet_groups(conn, org_id, site, kev, package))
+    return FleetVulns(
+        items=groups[offset : offset + limit],
+        total=len(groups),
+        limit=limit,
+        offset=offset,
+        vulnerable_hosts=vulnerable,
+        feeds=_feeds(conn),
+    )
+
+
+def _fleet_groups(
+    conn: sa.Connection,
+    org_id: int | None,
+    site: str | None,
+    kev: bool | None,
+    package: str | None,
+) -> tuple[list[FixGroup], int]:
     _HV = host_vuln_rows()
     query = (
         _joined(
@@ -223,19 +270,19 @@ def fleet_vulns(
             i.fixed or "",
         )
     )
-    return FleetVulns(
-        items=items[offset : offset + limit],
-        total=len(items),
-        limit=limit,
-        offset=offset,
-        vulnerable_hosts=int(vulnerable),
-        feeds=_feeds(conn),
-    )
+    return items, int(vulnerable)
 
 
 def vulnerable_host_counts(conn: sa.Connection) -> list[tuple[str, str, bool, int]]:
     """(site, severity, kev, hosts): hosts with at least one vulnerability of that severity
     and KEV state, per site; a host counts once per (severity, kev)."""
+    counts: list[tuple[str, str, bool, int]] = _cached(
+        ("counts", *stamp(conn)), lambda: _host_counts(conn)
+    )
+    return counts
+
+
+def _host_counts(conn: sa.Connection) -> list[tuple[str, str, bool, int]]:
     kev = _KEV.c.cve.is_not(None).label("kev")
     _HV = host_vuln_rows()
     query = (

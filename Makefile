@@ -33,6 +33,7 @@ bench: install
 	-$(PY) -m benchmarks.policy_eval
 	-$(PY) -m benchmarks.metrics_scrape
 	-$(PY) -m benchmarks.web
+	-$(PY) -m benchmarks.vulns
 
 # A collector on embedded SQLite (var/inventar.db) with this machine's agent enrolled.
 run: install

@@ -89,6 +89,12 @@ class OperatingSystem(Model):
     install_date: dt.datetime | None = None
     # Added: Windows' feature update name (DisplayVersion: 22H2, 23H2).
     display_version: Name | None = None
+    # Added: the Debian/Ubuntu release's codename (os-release VERSION_CODENAME: bookworm,
+    # jammy): what the distributions' security trackers name a release by.
+    codename: Name | None = None
+    # Added: Ubuntu Pro (ESM) enabled, from the Pro client's status file; None elsewhere
+    # and where that file is unreadable.
+    ubuntu_pro: bool | None = None
 
 
 class Disk(Model):
@@ -237,6 +243,9 @@ class Patches(Model):
     # Added: who decides what gets installed: automatic (the OS on its own), wsus, intune
     # (an MDM update policy) or manual (updates wait for a person).
     update_policy: Literal["automatic", "wsus", "intune", "manual"] | None = None
+    # Added (Windows): the installed updates' KB articles (systeminfo's hotfix list), for
+    # matching against the fixing updates where the build alone does not tell.
+    installed_kbs: Annotated[list[Name], Field(max_length=MAX_LIST)] | None = None
 
 
 class DiskEncryption(Model):
@@ -290,6 +299,10 @@ class Software(Model):
     # Added: the day it was installed where the package manager records it (Windows'
     # Uninstall keys: InstallDate).
     install_date: dt.date | None = None
+    # Added: a Debian package's source package and its version (binNMUs and renamed
+    # binaries differ from it): what the security trackers name a fix by.
+    source: Name | None = None
+    source_version: Name | None = None
 
 
 class CollectionError(Model):

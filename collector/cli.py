@@ -1,5 +1,5 @@
 """inventar-collector: serve | db | orgs | sites | enroll-secret | token | agents | import |
-users."""
+users | vulns."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ from collector.services import (
 )
 from collector.settings import MAX_DECODE_WORKERS, Settings
 from collector.ssh import cli as ssh_cli
+from collector.vulns import cli as vulns_cli
 
 log = logging.getLogger("inventar.collector")
 
@@ -439,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     ssh_cli.register(sub)
     budget_cli.register(sub)
     people_cli.register(sub)
+    vulns_cli.register(sub)
     return parser
 
 

@@ -14,7 +14,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent.schema import Report
 from collector import __version__
 from collector.api.ingest_endpoint import REPORTS_PATH, IngestEndpoint
-from collector.api.routes import budget, enroll, findings, health, history, hosts, reports, sites
+from collector.api.routes import (
+    budget,
+    enroll,
+    findings,
+    health,
+    history,
+    hosts,
+    reports,
+    sites,
+    vulns,
+)
 from collector.db import Database
 from collector.decode_pool import DecodePool
 from collector.decode_pool import default_size as default_decode_workers
@@ -25,6 +35,7 @@ from collector.report_decoding import BadReport
 from collector.retention import RetentionJob
 from collector.settings import Settings
 from collector.ssh.jobs import install as install_agentless
+from collector.vulns.job import VulnJob
 from collector.web import install as install_web
 
 log = logging.getLogger(__name__)
@@ -116,6 +127,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         retention = RetentionJob(
             db, settings.history_retention_days, audit_days=settings.audit_retention_days
         ).start()
+        vulns = VulnJob(
+            db,
+            settings.vuln_match_interval_seconds,
+            settings.vuln_feed_urls,
+            settings.vuln_feed_interval_hours * 3600,
+        ).start()
         if pool is not None:
             await pool.start()
         yield
@@ -123,6 +140,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             await pool.stop()
         if writer is not None:
             writer.stop()
+        vulns.stop()
         retention.stop()
         evaluator.stop()
         db.dispose()
@@ -142,7 +160,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def bad_report(_request: Request, exc: BadReport) -> JSONResponse:
         return JSONResponse(exc.body(), exc.status)
 
-    for module in (health, enroll, reports, hosts, history, sites, findings, budget):
+    for module in (health, enroll, reports, hosts, history, sites, findings, budget, vulns):
         app.include_router(module.router)
     install_agentless(app, db, settings)  # devices/discoveries routes, SSH collection job
     install_web(app)  # the pages people log in to (collector/web)

@@ -219,6 +219,10 @@ class Host(SQLModel, table=True):
     os_build: str | None = Field(default=None, max_length=256)
     kernel: str | None = Field(default=None, max_length=256)
     arch: str | None = Field(default=None, max_length=256)
+    # The Debian/Ubuntu release's codename and Ubuntu Pro (ESM): what vulnerability matching
+    # (collector.vulns) selects advisories by.
+    os_codename: str | None = Field(default=None, max_length=256)
+    ubuntu_pro: bool | None = None
     cpu_model: str | None = Field(default=None, max_length=256)
     memory_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
     agent_version: str | None = Field(default=None, max_length=64)
@@ -427,6 +431,9 @@ class SoftwareRow(SQLModel, table=True):
     name: str | None = Field(default=None, max_length=256, index=True)
     version: str | None = Field(default=None, max_length=256)
     publisher: str | None = Field(default=None, max_length=256)
+    # dpkg's source package and its version: what Debian's and Ubuntu's trackers name.
+    source: str | None = Field(default=None, max_length=256)
+    source_version: str | None = Field(default=None, max_length=256)
 
 
 # -- agentless SSH collection and network discovery (collector/ssh, collector/discovery.py) --
@@ -693,3 +700,145 @@ class AuditEntry(SQLModel, table=True):
     # readers see their organization's entries.
     org_id: int | None = Field(default=None, index=True)
     details: dict[str, object] = Field(default_factory=dict, sa_type=JSON)
+
+
+# -- known vulnerabilities (collector/vulns): feeds imported offline, results per host --
+
+
+class VulnFeed(SQLModel, table=True):
+    """The last import of one feed: where from, its sha256 and its own date."""
+
+    __tablename__ = "vuln_feeds"
+
+    # debian, ubuntu, msrc, kev, epss
+    feed: str = Field(primary_key=True, max_length=16)
+    source: str = Field(max_length=2048)
+    sha256: str = Field(max_length=64)
+    # The date the feed states for itself (None: it states none; the age is then the import's)
+    feed_date: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    imported_at: dt.datetime = Field(sa_type=UTCDateTime)
+    records: int = 0
+
+
+class VulnPackageAdvisory(SQLModel, table=True):
+    """One CVE of one source package in one Debian/Ubuntu release, as its tracker says:
+    ``resolved`` with the fixed version, or ``open`` (no fix yet). Not-affected entries are
+    not stored. ``pro``: the range is Ubuntu Pro's (ESM)."""
+
+    __tablename__ = "vuln_package_advisories"
+    __table_args__ = (sa.Index("ix_vuln_package_advisories_release_package", "release", "package"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feed: str = Field(max_length=16, index=True)
+    release: str = Field(max_length=64)
+    package: str = Field(max_length=256)
+    cve: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    fixed_version: str | None = Field(default=None, max_length=256)
+    pro: bool = False
+    severity: str | None = Field(default=None, max_length=32)
+
+
+class VulnWindowsFix(SQLModel, table=True):
+    """MSRC's data (wesng's CSV): a CVE of a Windows product and the update (KB) fixing it."""
+
+    __tablename__ = "vuln_windows_fixes"
+    __table_args__ = (sa.Index("ix_vuln_windows_fixes_product", "product"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    product: str = Field(max_length=256)
+    cve: str = Field(max_length=64)
+    kb: str = Field(max_length=16)
+    severity: str | None = Field(default=None, max_length=32)
+    impact: str | None = Field(default=None, max_length=128)
+    posted: dt.date | None = None
+
+
+class VulnSupersedence(SQLModel, table=True):
+    """Update ``kb`` replaces update ``superseded`` (cumulative updates replace the previous)."""
+
+    __tablename__ = "vuln_supersedence"
+
+    kb: str = Field(primary_key=True, max_length=16)
+    superseded: str = Field(primary_key=True, max_length=16)
+
+
+class VulnKev(SQLModel, table=True):
+    """CISA's Known Exploited Vulnerabilities catalogue: exploited in the wild."""
+
+    __tablename__ = "vuln_kev"
+
+    cve: str = Field(primary_key=True, max_length=64)
+    vendor: str | None = Field(default=None, max_length=256)
+    product: str | None = Field(default=None, max_length=256)
+    name: str | None = Field(default=None, max_length=512)
+    date_added: dt.date | None = None
+    due_date: dt.date | None = None
+    # "Known" or "Unknown" (CISA's knownRansomwareCampaignUse)
+    ransomware: str | None = Field(default=None, max_length=16)
+
+
+class VulnEpss(SQLModel, table=True):
+    """FIRST's EPSS: the probability of exploitation in the next 30 days."""
+
+    __tablename__ = "vuln_epss"
+
+    cve: str = Field(primary_key=True, max_length=64)
+    epss: float
+    percentile: float
+
+
+class VulnPackageResult(SQLModel, table=True):
+    """The CVEs of one source package version in one release, for hosts with or without
+    Ubuntu Pro: computed once per distinct version in the fleet, whatever the number of
+    hosts that have it (collector.vulns.matching)."""
+
+    __tablename__ = "vuln_package_results"
+    __table_args__ = (
+        sa.Index("ix_vuln_package_results_key", "release", "package", "version", "pro"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    release: str = Field(max_length=64)
+    package: str = Field(max_length=256)
+    version: str = Field(max_length=256)
+    pro: bool
+    cve: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    fixed: str | None = Field(default=None, max_length=256)
+    severity: str | None = Field(default=None, max_length=32)
+
+
+class HostVuln(SQLModel, table=True):
+    """One CVE of one package version (or Windows product) on one host: stored once per host
+    and package version, rewritten when the host's packages or a feed change."""
+
+    __tablename__ = "host_vulns"
+    __table_args__ = (
+        sa.Index("ix_host_vulns_host_id", "host_id"),
+        sa.Index("ix_host_vulns_cve", "cve"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    host_id: int = Field(foreign_key="hosts.id")
+    # deb (Debian/Ubuntu source package), windows (the OS by its installed updates)
+    kind: str = Field(max_length=16)
+    package: str = Field(max_length=256)
+    installed: str | None = Field(default=None, max_length=256)
+    # the fixed version, or the KB of the update that fixes it; None = no fix yet
+    fixed: str | None = Field(default=None, max_length=256)
+    cve: str = Field(max_length=64)
+    # fix (an update fixes it), no-fix (open: no fix yet), pro (fix through Ubuntu Pro only)
+    status: str = Field(max_length=16)
+    severity: str | None = Field(default=None, max_length=32)
+
+
+class VulnHostState(SQLModel, table=True):
+    """What a host was last matched with: a digest of its inputs (packages, release, Pro,
+    installed updates) and of the feeds. A host whose digest is unchanged is not re-matched."""
+
+    __tablename__ = "vuln_host_state"
+
+    host_id: int = Field(primary_key=True, foreign_key="hosts.id")
+    digest: str = Field(max_length=64)
+    matched_at: dt.datetime = Field(sa_type=UTCDateTime)

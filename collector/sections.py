@@ -95,7 +95,9 @@ def _patch_rows(data: Any) -> list[dict[str, Any]]:
 
 
 def _software_rows(data: Any) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = _pick(("name", "version", "publisher"), data)
+    rows: list[dict[str, Any]] = _pick(
+        ("name", "version", "publisher", "source", "source_version"), data
+    )
     return rows
 
 
@@ -124,6 +126,8 @@ DECLARATIONS: dict[str, Section] = {
                 "build": "os_build",
                 "kernel": "kernel",
                 "arch": "arch",
+                "codename": "os_codename",
+                "ubuntu_pro": "ubuntu_pro",
             },
             # A reboot is no change of the host (uptime is what the metrics show).
             volatile=(("boot_time",),),

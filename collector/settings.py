@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     # job deletes older rows (collector.retention). Report ids are kept 45 days regardless,
     # so that an agent's resend from its outbox (up to 30 days) stays a duplicate.
     history_retention_days: int = Field(default=730, ge=1, le=36500)
+    # Known vulnerabilities (collector.vulns): hosts whose packages changed are matched again
+    # this often; where the collector has internet, these feed URLs are imported every
+    # vuln_feed_interval_hours (empty: feeds are imported by `inventar-collector vulns import`).
+    vuln_match_interval_seconds: float = Field(default=300.0, ge=5)
+    vuln_feed_urls: list[str] = Field(default_factory=list)
+    vuln_feed_interval_hours: float = Field(default=24.0, ge=1)
     # The policy packs and their reference data (policies/data); unset = the shipped ones.
     policies: Path | None = None
     # The time zone the web UI shows times in (an IANA name); stored times are UTC.

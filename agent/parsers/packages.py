@@ -9,7 +9,8 @@ DPKG_QUERY_ARGV = (
     "dpkg-query",
     "-W",
     "-f",
-    "${db:Status-Abbrev}\\t${binary:Package}\\t${Version}\\t${Maintainer}\\n",
+    "${db:Status-Abbrev}\\t${binary:Package}\\t${Version}\\t${Maintainer}"
+    "\\t${source:Package}\\t${source:Version}\\n",
 )
 RPM_QA_ARGV = ("rpm", "-qa", "--qf", "%{NAME}\\t%{EPOCH}:%{VERSION}-%{RELEASE}\\t%{VENDOR}\\n")
 
@@ -32,6 +33,9 @@ class Package:
     name: str
     version: str | None
     publisher: str | None
+    # dpkg only: the source package and its version (the trackers' names for a fix).
+    source: str | None = None
+    source_version: str | None = None
 
 
 def _publisher(value: str) -> str | None:
@@ -52,7 +56,13 @@ def parse_dpkg_query(text: str) -> list[Package]:
         fields = line.split("\t")
         if len(fields) < 4 or not fields[0].startswith("ii"):
             continue
-        packages.append(Package(fields[1], fields[2] or None, _publisher(fields[3])))
+        # dpkg before 1.21 (or the old four-field format) names no source: unknown, not
+        # guessed from the binary name.
+        source = fields[4] if len(fields) > 5 and fields[4] else None
+        source_version = fields[5] if len(fields) > 5 and fields[5] else None
+        packages.append(
+            Package(fields[1], fields[2] or None, _publisher(fields[3]), source, source_version)
+        )
     return packages
 
 

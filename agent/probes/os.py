@@ -7,6 +7,7 @@ import platform
 
 from agent.context import ProbeContext
 from agent.parsers.os_release import parse_os_release
+from agent.parsers.ubuntu_pro import STATUS_FILE, ProStatusError, esm_enabled
 from agent.schema import OperatingSystem
 
 
@@ -22,6 +23,10 @@ def collect_linux(ctx: ProbeContext) -> OperatingSystem:
         info.edition = release.get("VARIANT") or None
         # Debian keeps its point release (12.8) outside os-release.
         info.build = ctx.attr("/etc/debian_version") or release.get("BUILD_ID") or None
+        # Debian testing/sid and some derivatives name no codename: unknown, not guessed.
+        info.codename = release.get("VERSION_CODENAME") or None
+        if release.get("ID") == "ubuntu":
+            info.ubuntu_pro = _ubuntu_pro(ctx)
     info.kernel = ctx.attr("/proc/sys/kernel/osrelease")
     if info.kernel is None:
         ctx.error("/proc/sys/kernel/osrelease not readable")
@@ -29,6 +34,18 @@ def collect_linux(ctx: ProbeContext) -> OperatingSystem:
     info.boot_time = _boot_time(ctx)
     info.install_date = _install_date(ctx)
     return info
+
+
+def _ubuntu_pro(ctx: ProbeContext) -> bool | None:
+    text = ctx.text(STATUS_FILE)
+    if text is None:
+        ctx.error(f"Ubuntu Pro: {STATUS_FILE} not readable (Pro client absent or never run)")
+        return None
+    try:
+        return esm_enabled(text)
+    except ProStatusError as exc:
+        ctx.error(f"Ubuntu Pro: {STATUS_FILE}: {exc}")
+        return None
 
 
 def _boot_time(ctx: ProbeContext) -> dt.datetime | None:

@@ -19,4 +19,13 @@ def collect_linux(ctx: ProbeContext) -> list[Software] | None:
         return None
     if packages is None:
         return None
-    return [Software(name=p.name, version=p.version, publisher=p.publisher) for p in packages]
+    return [
+        Software(
+            name=p.name,
+            version=p.version,
+            publisher=p.publisher,
+            source=p.source,
+            source_version=p.source_version,
+        )
+        for p in packages
+    ]

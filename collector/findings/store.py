@@ -43,6 +43,9 @@ from collector.models import (
     PolicyState,
     SecurityUpdateSighting,
     Site,
+    VulnFeed,
+    VulnHostState,
+    VulnKev,
     WaiverRecord,
     table_of,
     utcnow,
@@ -50,6 +53,7 @@ from collector.models import (
 from collector.policy import PolicySet, Result, Waiver
 from collector.policy.batch import EvaluationPool, HostItem, evaluate_one
 from collector.policy.facts import HOST_FACT_COLUMNS
+from collector.vuln_rows import host_vuln_rows
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,9 @@ _H = table_of(Host)
 _S = table_of(Site)
 _W = table_of(WaiverRecord)
 _SIGHT = table_of(SecurityUpdateSighting)
+_VSTATE = table_of(VulnHostState)
+_VFEEDS = table_of(VulnFeed)
+_VKEV = table_of(VulnKev)
 _STATE = table_of(PolicyState)
 _CHECKS = table_of(PolicyCheckState)
 
@@ -190,6 +197,7 @@ def _evaluate_batch(
         current = current_findings(conn, HOST_FINDINGS, ids)
         waivers = _waivers(conn, ids, site_ids)
         sightings = _sightings(conn, ids)
+        vulns = vuln_summaries(conn, ids)
     changes = Changes([], [], [], [], ids, [], [])
     items = []
     for host in hosts:
@@ -201,7 +209,7 @@ def _evaluate_batch(
                           "site": host.site}  # fmt: skip
         host_waivers = waivers.get(host.id, []) + waivers.get(-host.site_id, [])
         derive_args = {"first_seen_pending": seen, "identity_change": host.identity_change,
-                       "stored": host.stored_facts}  # fmt: skip
+                       "stored": host.stored_facts, "vulns": vulns.get(host.id)}  # fmt: skip
         items.append(HostItem(report, derive_args,
                               tuple(_policy_waiver(w, host) for w in host_waivers)))  # fmt: skip
     if pool is not None:
@@ -266,6 +274,40 @@ def _load_hosts(conn: sa.Connection, host_ids: Sequence[int]) -> list[_HostInput
                 stored,
             )
         )
+    return out
+
+
+def vuln_summaries(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """What the vulnerability checks judge per host (collector.policy.derive): the CVEs of its
+    matched vulnerabilities (collector.vulns) in CISA's KEV and those rated critical, and
+    whether it was matched at all and a KEV catalogue is imported (else: unknown)."""
+    matched = {
+        row[0]
+        for row in conn.execute(
+            sa.select(_VSTATE.c.host_id).where(_VSTATE.c.host_id.in_(list(host_ids)))
+        )
+    }
+    feeds = set(conn.execute(sa.select(_VFEEDS.c.feed)).scalars())
+    if not matched or not feeds & {"debian", "ubuntu", "msrc"}:
+        return {}
+    out: dict[int, dict[str, Any]] = {
+        host_id: {"matched": True, "kev_imported": "kev" in feeds, "kev": [], "critical": []}
+        for host_id in matched
+    }
+    hv = host_vuln_rows(sorted(matched))
+    query = (
+        sa.select(hv.c.host_id, hv.c.cve, hv.c.severity, _VKEV.c.cve.label("kev_cve"))
+        .select_from(hv)
+        .outerjoin(_VKEV, _VKEV.c.cve == hv.c.cve)
+        .where(sa.or_(_VKEV.c.cve.is_not(None), hv.c.severity == "critical"))
+        .order_by(hv.c.cve)
+    )
+    for row in conn.execute(query):
+        entry = out[row.host_id]
+        if row.kev_cve and row.cve not in entry["kev"]:
+            entry["kev"].append(row.cve)
+        if row.severity == "critical" and row.cve not in entry["critical"]:
+            entry["critical"].append(row.cve)
     return out
 
 

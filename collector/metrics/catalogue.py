@@ -150,6 +150,22 @@ CATALOGUE: tuple[MetricSpec, ...] = (
         "site",
         "service",
     ),
+    _g(
+        "inventar_vulnerable_hosts",
+        "Hosts with at least one known vulnerability (collector.vulns), by site, the vendor's "
+        "severity (critical, high, medium, low, negligible, unknown) and whether CISA's KEV "
+        "lists it as exploited in the wild (kev=true|false); a host counts once per severity "
+        "and kev.",
+        "site",
+        "severity",
+        "kev",
+    ),
+    _g(
+        "inventar_vuln_feed_age_seconds",
+        "Age of each imported vulnerability feed (debian, ubuntu, msrc, kev, epss): from the "
+        "date the feed states, else from its import. Warned about after 7 days.",
+        "feed",
+    ),
     _g("inventar_agents_enrolled", "Enrolled agents that are not revoked."),
     MetricSpec(
         "inventar_reports_received_total",

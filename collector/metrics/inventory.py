@@ -26,6 +26,7 @@ from collector.db import Database
 from collector.discovery import unmanaged_legacy_port_metric, unmanaged_metric
 from collector.metrics.catalogue import HOST_CHECK_SEVERITIES, OS_FAMILIES, size_class
 from collector.metrics.exposition import Family, escape, gauge_family
+from collector.metrics.vulns import vuln_families
 from collector.models import (
     Agent,
     Device,
@@ -214,6 +215,7 @@ class InventoryCollector(Collector):
                 .where(_A.c.revoked.is_(False))
                 .group_by(_S.c.org_id)
             ).all()
+            vulns = vuln_families(conn)
             lifecycle = current_reference()[1]
             aging = aging_devices(conn, lifecycle.lifecycle)[0] if lifecycle else None
 
@@ -324,6 +326,7 @@ class InventoryCollector(Collector):
         out += [connections, display_count]
 
         out.append(self._due_replacement(aging))
+        out += vulns
 
         enrolled = gauge_family("inventar_agents_enrolled")
         enrolled.add_metric([], float(sum(n for _, n in agents_by_org)))

@@ -43,6 +43,12 @@ Facts (the `derived` variable of the CEL expressions):
                               and no admin has accepted it since; null without the collector's
                               history (`policy eval` on one report)
   identity_change             what changed ("serial A -> B"), or null
+  vuln_kev_count,             the host's known vulnerabilities (collector.vulns) that CISA's
+  vuln_kev_cves               KEV lists as exploited in the wild: how many, and the first five
+                              CVEs ("CVE-2023-36033, ..."); null when the host has not been
+                              matched or no KEV catalogue is imported
+  vuln_critical_count,        its vulnerabilities rated critical by the vendor (Ubuntu's
+  vuln_critical_cves          priority, MSRC's rating); null when not matched
   text_char_arcmin            per display, the visual angle (arc minutes) of standard body
                               text at the reference viewing distance (data/ergonomics.yaml);
                               null where size, resolution or scaling is unknown
@@ -81,6 +87,7 @@ def derive(
     *,
     identity_change: tuple[bool, str | None] | None = None,
     stored: Mapping[str, Any] | None = None,
+    vulns: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Compute the derived facts of one report.
 
@@ -106,10 +113,36 @@ def derive(
     facts["antivirus_signature_age_days"] = _antivirus_age(report.get("security"), now)
     facts["identity_changed"] = identity_change[0] if identity_change else None
     facts["identity_change"] = identity_change[1] if identity_change else None
+    facts.update(_vulns(vulns))
     facts["text_char_arcmin"] = [
         text_char_arcmin(d, reference_data) for d in (report.get("displays") or [])
     ]
     return facts
+
+
+def _vulns(vulns: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``vulns``: the collector's match of the host (collector.queries.vulns.summaries) with
+    ``matched`` and ``kev_imported``; None (``policy eval`` on one report) = unknown."""
+    facts: dict[str, Any] = {
+        "vuln_kev_count": None,
+        "vuln_kev_cves": None,
+        "vuln_critical_count": None,
+        "vuln_critical_cves": None,
+    }
+    if not vulns or not vulns.get("matched"):
+        return facts
+    critical = list(vulns.get("critical") or [])
+    facts["vuln_critical_count"] = len(critical)
+    facts["vuln_critical_cves"] = _first(critical)
+    if vulns.get("kev_imported"):
+        kev = list(vulns.get("kev") or [])
+        facts["vuln_kev_count"] = len(kev)
+        facts["vuln_kev_cves"] = _first(kev)
+    return facts
+
+
+def _first(cves: list[str], n: int = 5) -> str:
+    return ", ".join(cves[:n]) + (f" (+{len(cves) - n})" if len(cves) > n else "")
 
 
 # --- operating system support ---------------------------------------------------------

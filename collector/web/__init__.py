@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from collector.web import account, admin, evidence, pages, planning, sso, waivers
+from collector.web import account, admin, evidence, pages, planning, sso, vulns, waivers
 from collector.web.auth import BadForm, Forbidden, LoginRequired, current_person_or_none
 from collector.web.filters import BadParameter
 from collector.web.headers import SecurityHeaders, is_ui_path
@@ -45,7 +45,7 @@ class CachedStatic(StaticFiles):
 def install(app: FastAPI) -> None:
     for lang in ("de", "en"):
         environment(lang)  # compile both catalogues at start: a broken .po fails here
-    for module in (account, sso, pages, planning, evidence, admin, waivers):
+    for module in (account, sso, pages, planning, evidence, admin, waivers, vulns):
         app.include_router(module.router)
     app.mount(f"/static/{static_version()}", CachedStatic(directory=STATIC), name="static")
     app.add_middleware(SecurityHeaders)

@@ -22,7 +22,7 @@ HEADERS = [
 ]
 UI_PREFIXES = ("/login", "/logout", "/lang", "/hosts", "/findings", "/devices", "/waivers",
                "/static/", "/budget", "/ergonomics", "/wlan", "/compliance", "/privacy",
-               "/audit", "/admin", "/account", "/barrierefreiheit")  # fmt: skip
+               "/audit", "/admin", "/account", "/barrierefreiheit", "/vulnerabilities")  # fmt: skip
 
 
 def is_ui_path(path: str) -> bool:

@@ -39,6 +39,7 @@ from collector.queries.hosts import (
     software,
 )
 from collector.queries.overview import HOST_METRICS, overview
+from collector.queries.vulns import host_vulns
 from collector.web import checks
 from collector.web.auth import PersonDep, ReaderDep, WebSessionDep, actor_of
 from collector.web.filters import (
@@ -57,6 +58,7 @@ from collector.web.render import language, render
 router = APIRouter(include_in_schema=False)
 
 SOFTWARE_SHOWN = 200
+VULNS_SHOWN = 100
 REPORTS_SHOWN = 10
 DEVICES_PER_PAGE = 200
 MATRIX_STATUSES: tuple[Status, ...] = ("fail", "waived", "unknown")
@@ -211,6 +213,7 @@ def render_host(
         waiver_ids=waiver_ids, ergonomics=ergonomics, pending=pending_updates(session, host_id),
         sw=sw or "", sw_total=sw_total, sw_rows=sw_rows, reports=reports,
         reports_total=reports_total, error=error, form=form or {},
+        vulns=host_vulns(session.connection(), host_id), vulns_shown=VULNS_SHOWN,
         today=dt.datetime.now(dt.UTC).date(), saved=request.query_params.get("saved"),
         hosts_url=hosts_url, hosts_filter=lambda name: HostFilter(site=name),
     )  # fmt: skip

@@ -65,6 +65,27 @@ def test_dpkg_query():
     assert others == {"cscope": "Tobias Klauser"}
 
 
+def test_dpkg_query_names_each_package_s_source_and_source_version():
+    packages = {p.name: p for p in parse_dpkg_query((DEB12 / "dpkg-query-source.out").read_text())}
+    assert len(packages) == 40
+    # Checked by hand against the capture: a binNMU (+b8) is built from source 5.2.15-2; a
+    # binary with an epoch comes from a source without one; cpp from gcc-defaults 1.203.
+    assert (packages["bash"].source, packages["bash"].source_version) == ("bash", "5.2.15-2")
+    bsdutils = packages["bsdutils"]
+    assert (bsdutils.version, bsdutils.source, bsdutils.source_version) == (
+        "1:2.38.1-5+deb12u3",
+        "util-linux",
+        "2.38.1-5+deb12u3",
+    )
+    assert (packages["cpp"].source, packages["cpp"].source_version) == ("gcc-defaults", "1.203")
+    assert packages["amqp-tools"].source == "librabbitmq"
+
+
+def test_dpkg_query_without_source_fields_leaves_the_source_unknown():
+    packages = parse_dpkg_query((DEB12 / "dpkg-query.out").read_text())
+    assert {(p.source, p.source_version) for p in packages} == {(None, None)}
+
+
 def test_publisher_of_third_party_packages_is_their_maintainer_without_address():
     text = (
         "ii 	google-chrome-stable	120.0	Chrome Linux Team <chromium-dev@chromium.org>\n"

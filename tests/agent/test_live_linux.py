@@ -76,6 +76,14 @@ def test_software_agrees_with_dpkg_query(report):
     installed = {(f[1], f[2]) for f in (line.split() for line in out.splitlines()) if f[0] == "ii"}
     assert {(s.name, s.version) for s in report.software} == installed
     assert all(s.publisher is None or "@" not in s.publisher for s in report.software)
+    sources = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${db:Status-Abbrev}\t${binary:Package}\t${source:Package}"
+         "\t${source:Version}\n"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    expected = {f[1]: (f[2], f[3]) for f in (line.split("\t") for line in sources.splitlines())
+                if f[0].startswith("ii")}  # fmt: skip
+    assert {s.name: (s.source, s.source_version) for s in report.software} == expected
 
 
 def test_missing_facts_are_null_with_an_error(report):
@@ -105,4 +113,5 @@ def test_os_agrees_with_os_release_and_uname(report):
             if "=" in line and not line.startswith("#")
         )
     assert report.os.version == release.get("VERSION_ID", "").strip('"')
+    assert report.os.codename == (release.get("VERSION_CODENAME", "").strip('"') or None)
     assert report.host.hostname == socket.gethostname()

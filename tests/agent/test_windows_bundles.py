@@ -191,6 +191,8 @@ def test_german_windows_10_laptop(windows):
         "version": "5.0.12000",
         "publisher": "Компания КриптоПро",
         "install_date": "2021-07-24",
+        "source": None,
+        "source_version": None,
     }
     assert names["1C Предприятие 7.7"]["publisher"] is None
     assert any("Micro-Star Inter..." in m for m in messages(r))
@@ -233,6 +235,8 @@ def test_english_windows_10_laptop(windows):
         "version": "4.0.7",
         "publisher": "Martin Prikryl",
         "install_date": "2009-01-15",
+        "source": None,
+        "source_version": None,
     } in software
     errors = messages(r)
     assert "manage-bde -status: not in the support bundle" in errors
@@ -260,6 +264,8 @@ def test_english_windows_11_laptop(windows):
     assert patches["last_install"] == "2024-04-26T20:07:35Z"
     assert (patches["update_policy"], patches["auto_updates"]) == ("intune", True)
     assert patches["reboot_required"] is True  # PendingFileRenameOperations
+    # systeminfo's hotfix list (commands/001.out): "1 Hotfix(s) Installed. [01]: KB5008215".
+    assert patches["installed_kbs"] == ["KB5008215"]
     # No registry firewall part: netsh's Public profile, State ON.
     assert r["security"]["firewall"] is True
     # SMBv1 client driver on demand; RDP off by Group Policy over the local "allow".
@@ -358,4 +364,6 @@ def test_macbook_pro_full_report():
         "version": "9.0",
         "publisher": "Apple Inc.",
         "install_date": None,
+        "source": None,
+        "source_version": None,
     } in r["software"]

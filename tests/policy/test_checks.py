@@ -24,7 +24,11 @@ NO_NOT_APPLICABLE = {
     "sec.services.legacy",
     "sec.reboot.pending",
     "sec.agent.identity-changed",
+    "sec.vuln.kev",
+    "sec.vuln.critical",
 }
+# What the collector passes after matching a host (collector.findings.store.vuln_summaries).
+MATCHED = {"matched": True, "kev_imported": True, "kev": [], "critical": []}
 
 LIN = "linux"
 WIN = "win10-laptop"
@@ -241,6 +245,13 @@ CASES: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
     ("sec.reboot.pending", "pass", LIN, {}, {}),
     ("sec.reboot.pending", "fail", LIN, {"patches.reboot_required": True}, {}),
     ("sec.reboot.pending", "unknown", LIN, {"patches.reboot_required": None}, {}),
+    ("sec.vuln.kev", "pass", LIN, {}, {"vulns": MATCHED}),
+    ("sec.vuln.kev", "fail", LIN, {}, {"vulns": {**MATCHED, "kev": ["CVE-2023-36033"]}}),
+    ("sec.vuln.kev", "unknown", LIN, {}, {}),  # never matched
+    ("sec.vuln.kev", "unknown", LIN, {}, {"vulns": {**MATCHED, "kev_imported": False}}),
+    ("sec.vuln.critical", "pass", LIN, {}, {"vulns": MATCHED}),
+    ("sec.vuln.critical", "fail", LIN, {}, {"vulns": {**MATCHED, "critical": ["CVE-1"]}}),
+    ("sec.vuln.critical", "unknown", LIN, {}, {}),
     ("sec.mac.enforcing", "pass", LIN, {}, {}),
     ("sec.mac.enforcing", "fail", LIN, {"security.mac_enforcing": False}, {}),
     ("sec.mac.enforcing", "unknown", LIN, {"security.mac_enforcing": None}, {}),

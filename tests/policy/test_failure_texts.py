@@ -169,6 +169,21 @@ CASES: dict[str, tuple[str, dict[str, Any], dict[str, Any], str, str]] = {
         "Der Akku hält noch 47 % der Nennkapazität (mindestens 60 %)",
         "The battery holds 47 % of its design capacity (at least 60 %)",
     ),
+    "sec.vuln.kev": (
+        LIN, {}, {"vulns": {"matched": True, "kev_imported": True, "critical": [],
+                            "kev": ["CVE-2023-36025", "CVE-2023-36033"]}},
+        "2 Schwachstellen werden laut CISA aktiv ausgenutzt: CVE-2023-36025, CVE-2023-36033",
+        "2 vulnerabilities are exploited in the wild according to CISA: CVE-2023-36025, "
+        "CVE-2023-36033",
+    ),
+    "sec.vuln.critical": (
+        LIN, {}, {"vulns": {"matched": True, "kev_imported": False, "kev": [],
+                            "critical": [f"CVE-2026-{i}" for i in range(1001, 1008)]}},
+        "7 kritische Schwachstellen: CVE-2026-1001, CVE-2026-1002, CVE-2026-1003, "
+        "CVE-2026-1004, CVE-2026-1005 (+2)",
+        "7 critical vulnerabilities: CVE-2026-1001, CVE-2026-1002, CVE-2026-1003, "
+        "CVE-2026-1004, CVE-2026-1005 (+2)",
+    ),
 }  # fmt: skip
 
 

@@ -41,6 +41,10 @@ from collector.policy import PolicySet
 from collector.report_decoding import parse_report
 from collector.services import add_org, add_site
 from collector.settings import SHIPPED_POLICIES
+from collector.vulns.feeds import parse
+from collector.vulns.importer import read_source, store
+from collector.vulns.matching import rematch
+from collector.vulns.windows import product
 from tests.windows_bundles import WINDOWS, assemble
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -178,9 +182,32 @@ def build(url: str, tmp: Path) -> Fleet:
     with db.session() as s:
         for org_id in orgs.values():
             store_assets(s, org_id, parse_assets(ASSETS.encode()))
-    evaluate_hosts(db, list(hosts.values()), policies)  # the ages changed
+    _vulnerabilities(db)
+    evaluate_hosts(db, list(hosts.values()), policies)  # the ages changed; the vulnerabilities
     db.dispose()
     return Fleet(url, hosts, orgs)
+
+
+def _vulnerabilities(db: Database) -> None:
+    """The real feeds of ../shared/corpus/vulns (Debian's tracker, KEV, EPSS; of MSRC's data
+    only the rows of the fleet's Windows products, which is all a host reads), matched."""
+    corpus = Path(__file__).parents[3] / "shared" / "corpus" / "vulns"
+    if not corpus.is_dir():
+        return
+    with db.engine.connect() as conn:
+        names = conn.execute(
+            sa.select(table_of(Host).c.os_name, table_of(Host).c.os_build, table_of(Host).c.arch)
+        ).all()
+    products = {product(*row) for row in names} - {None}
+    for name in ("debian-tracker/debian.json", "kev/known_exploited_vulnerabilities.json",
+                 "epss/example-1.csv", "wesng/definitions.zip"):  # fmt: skip
+        content, sha256 = read_source(str(corpus / name))
+        assert isinstance(content, bytes)
+        parsed = parse(content, name)
+        if parsed.feed == "msrc":
+            parsed.rows = [r for r in parsed.rows if r["product"] in products]
+        store(db, parsed, str(corpus / name), sha256)
+    rematch(db)
 
 
 def _devices(db: Database, hosts: dict[str, int]) -> None:

@@ -24,6 +24,7 @@ NEW_PAGES = [
     "/admin", "/admin/sites", "/admin/secrets", "/admin/agents", "/admin/people",
     "/admin/tokens", "/admin/ssh", "/admin/waivers", "/account", "/barrierefreiheit",
     "/login/oidc/callback",  # the page of a refused single sign-on
+    "/vulnerabilities",  # issue 24
 ]  # fmt: skip
 
 

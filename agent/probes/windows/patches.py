@@ -18,6 +18,7 @@ from __future__ import annotations
 from agent.context import ProbeContext
 from agent.parsers import windows_settings
 from agent.parsers.wua import WuaDataError, last_success, updates
+from agent.probes.windows.system import installed_kbs
 from agent.schema import Patches, PendingUpdate
 from agent.sources import NotRecorded, Unavailable
 
@@ -56,6 +57,7 @@ def collect(ctx: ProbeContext) -> Patches:
             ctx.error("Windows Update history: no successful update with a date")
     _policy(ctx, patches)
     patches.reboot_required = _reboot(ctx, _wua(ctx, "reboot", agent.reboot_required))
+    patches.installed_kbs = installed_kbs(ctx)
     return patches
 
 

@@ -49,6 +49,18 @@ def _systeminfo(ctx: ProbeContext) -> SystemInfo | None:
     return info
 
 
+def installed_kbs(ctx: ProbeContext) -> list[str] | None:
+    """The installed updates' KB articles as systeminfo lists them (its "Hotfix(s)" line);
+    None when systeminfo or that line is missing (a language whose label is unknown)."""
+    info = _systeminfo(ctx)
+    if info is None:
+        return None
+    if info.get("hotfixes") is None:
+        ctx.error("systeminfo: no hotfix list (label not recognised)")
+        return None
+    return list(dict.fromkeys(info.hotfixes))[:4096]
+
+
 def _computer_system(ctx: ProbeContext, *used: str) -> dict[str, str | None] | None:
     """Win32_ComputerSystem's table row; a ``used`` value PowerShell cut is None (and said)."""
     text = ctx.output(WIN32_COMPUTERSYSTEM, timeout=TIMEOUT_S)

@@ -1,0 +1,353 @@
+"""Matching hosts against the imported feeds, the way the vendors match:
+
+- Debian/Ubuntu: by the release's codename and the *source* package, against the tracker's
+  fixed version in dpkg's order. A backported fix (bookworm's 5.8.0-1+deb12u1) is judged by
+  the version Debian fixed it in, never by the upstream version, so a patched package is not
+  reported. ``open`` is "no fix yet"; not-affected entries were never imported.
+- Ubuntu Pro (ESM) ranges count only on a host whose agent reports Pro enabled; elsewhere a
+  fix that only ESM has is reported as ``pro`` (fix available through Ubuntu Pro).
+- Windows: by MSRC's product and the fixing updates, following supersedence; a host whose
+  product or installed updates are unknown gets nothing (unknown, never vulnerable).
+
+Results are stored once per host and package version (``host_vulns``). A host is matched
+again only when its inputs (release, Pro, packages; on Windows its OS and updates) or the
+package feeds changed (``vuln_host_state`` keeps the digest); KEV and EPSS are joined when
+read, so importing them re-matches nothing. Verdicts are computed once per distinct release,
+package and version per run: a fleet of similar machines costs little more than one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from collector import current_state
+from collector.db import Database
+from collector.models import (
+    Host,
+    HostVuln,
+    SoftwareRow,
+    VulnFeed,
+    VulnHostState,
+    VulnPackageAdvisory,
+    VulnPackageResult,
+    VulnSupersedence,
+    VulnWindowsFix,
+    table_of,
+    utcnow,
+)
+from collector.vuln_rows import PRO as _PRO
+from collector.vulns.versions import dpkg_less
+from collector.vulns.windows import covered, product
+
+_H = table_of(Host)
+_SW = table_of(SoftwareRow)
+_HV = table_of(HostVuln)
+_STATE = table_of(VulnHostState)
+_FEEDS = table_of(VulnFeed)
+_ADV = table_of(VulnPackageAdvisory)
+_FIX = table_of(VulnWindowsFix)
+_SUP = table_of(VulnSupersedence)
+_RES = table_of(VulnPackageResult)
+CHUNK = 2000
+# The feeds whose rows decide the stored results (KEV and EPSS are joined when read).
+MATCHED_FEEDS = ("debian", "ubuntu", "msrc")
+
+# (cve, status, fixed, severity)
+Result = tuple[str, str, str | None, str | None]
+
+
+@dataclass
+class MatchStats:
+    hosts_considered: int = 0
+    hosts_matched: int = 0
+    rows: int = 0
+    package_versions: int = 0
+    matched_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Advisory:
+    cve: str
+    status: str
+    fixed: str | None
+    pro: bool
+    severity: str | None
+
+
+def _verdict(advisory: _Advisory, version: str) -> str | None:
+    if advisory.status == "open":
+        return "no-fix"
+    if advisory.fixed is None:
+        return None
+    less = dpkg_less(version, advisory.fixed)
+    return "fix" if less else None  # None: fixed, or a version dpkg would not parse
+
+
+def package_results(advisories: Sequence[_Advisory], version: str, pro: bool) -> list[Result]:
+    """The CVEs of one source package version in one release, for a host with or without
+    Ubuntu Pro."""
+    standard = {a.cve: a for a in advisories if not a.pro}
+    esm = {a.cve: a for a in advisories if a.pro}
+    out: list[Result] = []
+    for cve in sorted(standard.keys() | esm.keys()):
+        std, ext = standard.get(cve), esm.get(cve)
+        if pro and ext is not None:
+            verdict = _verdict(ext, version)
+            if verdict:
+                severity = ext.severity or (std.severity if std else None)
+                out.append((cve, verdict, ext.fixed, severity))
+            continue
+        std_verdict = _verdict(std, version) if std else None
+        esm_fixes = ext is not None and _verdict(ext, version) == "fix"
+        if ext is not None and esm_fixes and (std is None or std_verdict == "no-fix"):
+            # Only ESM has the fix, and this host has no Pro: say where the fix is.
+            out.append((cve, "pro", ext.fixed, ext.severity))
+        elif std is not None and std_verdict:
+            out.append((cve, std_verdict, std.fixed, std.severity))
+    return out
+
+
+class _Feeds:
+    """The package advisories of the releases asked for, and the Windows data, loaded once."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.advisories: dict[tuple[str, str], list[_Advisory]] = {}
+        self._releases: set[str] = set()
+        self._products: dict[str, dict[str, tuple[set[str], str | None, str]]] = {}
+        self._supersedes: dict[str, list[str]] | None = None
+        self.cache: dict[tuple[str, str, str, bool], list[Result]] = {}
+        # package versions whose verdicts this run stored
+        self.stored: set[tuple[str, bool, str, str]] = set()
+
+    def load_releases(self, releases: Iterable[str]) -> None:
+        wanted = set(releases) - self._releases
+        if not wanted:
+            return
+        self._releases |= wanted
+        rows = self.conn.execute(
+            sa.select(
+                _ADV.c.release,
+                _ADV.c.package,
+                _ADV.c.cve,
+                _ADV.c.status,
+                _ADV.c.fixed_version,
+                _ADV.c.pro,
+                _ADV.c.severity,
+            ).where(_ADV.c.release.in_(sorted(wanted)))
+        )
+        for r in rows:
+            self.advisories.setdefault((r.release, r.package), []).append(
+                _Advisory(r.cve, r.status, r.fixed_version, bool(r.pro), r.severity)
+            )
+
+    def results(self, release: str, package: str, version: str, pro: bool) -> list[Result]:
+        advisories = self.advisories.get((release, package))
+        if not advisories:
+            return []
+        key = (release, package, version, pro)
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache[key] = package_results(advisories, version, pro)
+        return found
+
+    def supersedes(self) -> dict[str, list[str]]:
+        if self._supersedes is None:
+            graph: dict[str, list[str]] = defaultdict(list)
+            for kb, old in self.conn.execute(sa.select(_SUP.c.kb, _SUP.c.superseded)):
+                graph[kb].append(old)
+            self._supersedes = dict(graph)
+        return self._supersedes
+
+    def fixes(self, name: str) -> dict[str, tuple[set[str], str | None, str]]:
+        """cve -> (the KBs fixing it, severity, the newest fixing KB) for one product."""
+        if name not in self._products:
+            per_cve: dict[str, tuple[set[str], str | None, str]] = {}
+            newest: dict[str, tuple[dt.date, str]] = {}
+            for r in self.conn.execute(
+                sa.select(_FIX.c.cve, _FIX.c.kb, _FIX.c.severity, _FIX.c.posted).where(
+                    _FIX.c.product == name
+                )
+            ):
+                kbs, severity, _ = per_cve.get(r.cve, (set(), None, r.kb))
+                kbs.add(r.kb)
+                stamp = (r.posted or dt.date.min, r.kb)
+                if r.cve not in newest or stamp > newest[r.cve]:
+                    newest[r.cve] = stamp
+                per_cve[r.cve] = (kbs, severity or r.severity, newest[r.cve][1])
+            self._products[name] = per_cve
+        return self._products[name]
+
+
+def matched_host_ids(db: Database) -> list[int]:
+    """Hosts matched at least once: whose KEV findings change when a KEV catalogue comes."""
+    with db.engine.connect() as conn:
+        return list(conn.execute(sa.select(_STATE.c.host_id).order_by(_STATE.c.host_id)).scalars())
+
+
+def feeds_digest(conn: sa.Connection) -> str:
+    rows = conn.execute(
+        sa.select(_FEEDS.c.feed, _FEEDS.c.sha256)
+        .where(_FEEDS.c.feed.in_(MATCHED_FEEDS))
+        .order_by(_FEEDS.c.feed)
+    ).all()
+    return hashlib.sha256(json.dumps([list(r) for r in rows]).encode()).hexdigest()
+
+
+def _host_digest(feeds: str, row: Any) -> str:
+    hashes = row.section_hashes or {}
+    parts: list[Any] = [
+        feeds,
+        row.os_family,
+        row.os_codename,
+        row.ubuntu_pro,
+        hashes.get("software"),
+    ]
+    if row.os_family == "windows":
+        # The build and the installed updates; pending lists change daily but matter not.
+        parts += [row.os_name, row.os_build, row.arch, hashes.get("os"), hashes.get("patches")]
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def rematch(
+    db: Database, host_ids: Iterable[int] | None = None, *, force: bool = False
+) -> MatchStats:
+    """Match the hosts (all, or ``host_ids``) whose inputs or feeds changed since their last
+    match (all of them with ``force``); returns what was done."""
+    stats = MatchStats()
+    with db.engine.connect() as conn:
+        digest = feeds_digest(conn)
+        query = sa.select(
+            _H.c.id,
+            _H.c.os_family,
+            _H.c.os_codename,
+            _H.c.ubuntu_pro,
+            _H.c.os_name,
+            _H.c.os_build,
+            _H.c.arch,
+            _H.c.section_hashes,
+            _STATE.c.digest,
+        ).outerjoin(_STATE, _STATE.c.host_id == _H.c.id)
+        if host_ids is not None:
+            query = query.where(_H.c.id.in_(sorted(set(host_ids))))
+        hosts = conn.execute(query.order_by(_H.c.id)).all()
+    stats.hosts_considered = len(hosts)
+    todo = []
+    for row in hosts:
+        wanted = _host_digest(digest, row)
+        if force or row.digest != wanted:
+            todo.append((row, wanted))
+    with db.engine.connect() as conn:
+        feeds = _Feeds(conn)
+        feeds.load_releases({row.os_codename for row, _ in todo if row.os_codename})
+    for start in range(0, len(todo), CHUNK):
+        _match_chunk(db, feeds, todo[start : start + CHUNK], stats)
+    stats.package_versions = len(feeds.cache)
+    return stats
+
+
+def _package_keys(conn: sa.Connection, host_ids: list[int]) -> Sequence[Any]:
+    """The distinct (release, pro, source, version) of these hosts whose source package has
+    advisories in its release: what verdicts are needed for (computed in the database)."""
+    advised = sa.select(_ADV.c.release, _ADV.c.package).distinct().subquery()
+    return conn.execute(
+        sa.select(_H.c.os_codename, _PRO, _SW.c.source, _SW.c.source_version)
+        .distinct()
+        .select_from(_SW)
+        .join(_H, _H.c.id == _SW.c.host_id)
+        .join(advised, sa.and_(advised.c.release == _H.c.os_codename,
+                               advised.c.package == _SW.c.source))
+        .where(_SW.c.host_id.in_(host_ids), _SW.c.source_version.is_not(None))
+    ).all()  # fmt: skip
+
+
+def _store_package_results(conn: sa.Connection, feeds: _Feeds, keys: Sequence[Any]) -> None:
+    """Verdicts of the package versions not stored yet (stored ones stay valid until a
+    package feed is imported again, which deletes them all: collector.vulns.importer)."""
+    packages = sorted({k[2] for k in keys})
+    stored: set[tuple[str, bool, str, str]] = set()
+    for start in range(0, len(packages), 500):
+        found = conn.execute(
+            sa.select(_RES.c.release, _RES.c.pro, _RES.c.package, _RES.c.version)
+            .distinct()
+            .where(_RES.c.package.in_(packages[start : start + 500]))
+        )
+        stored.update((r, bool(p), pkg, v) for r, p, pkg, v in found)
+    rows = []
+    for release, pro, package, version in keys:
+        key = (release, bool(pro), package, version)
+        if key in stored or key in feeds.stored:
+            continue
+        feeds.stored.add(key)
+        for cve, status, fixed, severity in feeds.results(release, package, version, bool(pro)):
+            rows.append({"release": release, "pro": bool(pro), "package": package,
+                         "version": version, "cve": cve, "status": status, "fixed": fixed,
+                         "severity": severity})  # fmt: skip
+    for start in range(0, len(rows), 20_000):
+        conn.execute(sa.insert(_RES), rows[start : start + 20_000])
+
+
+def _match_chunk(
+    db: Database, feeds: _Feeds, chunk: list[tuple[Any, str]], stats: MatchStats
+) -> None:
+    ids = [row.id for row, _ in chunk]
+    deb = sorted(row.id for row, _ in chunk if row.os_codename)
+    rows: list[dict[str, Any]] = []
+    with db.engine.connect() as conn:
+        feeds.conn = conn
+        keys: Sequence[Any] = _package_keys(conn, deb) if deb else []
+        windows = [row for row, _ in chunk if row.os_family == "windows"]
+        patches = current_state.stored_sections(conn, [r.id for r in windows], ["patches"])
+        for row in windows:
+            rows.extend(_windows_rows(feeds, row, patches.get(row.id, {}).get("patches")))
+    with db.write_session() as session:
+        conn = session.connection()
+        _store_package_results(conn, feeds, keys)
+        conn.execute(sa.delete(_HV).where(_HV.c.host_id.in_(ids)))
+        if rows:
+            conn.execute(sa.insert(_HV), rows)
+        conn.execute(sa.delete(_STATE).where(_STATE.c.host_id.in_(ids)))
+        now = utcnow()
+        conn.execute(
+            sa.insert(_STATE),
+            [{"host_id": row.id, "digest": d, "matched_at": now} for row, d in chunk],
+        )
+        stats.rows += len(rows)
+        session.commit()
+    stats.hosts_matched += len(chunk)
+    stats.matched_ids.extend(ids)
+
+
+def _windows_rows(feeds: _Feeds, row: Any, patches_json: str | None) -> list[dict[str, Any]]:
+    name = product(row.os_name, row.os_build, row.arch)
+    if name is None or not patches_json:
+        return []
+    installed = (json.loads(patches_json) or {}).get("installed_kbs")
+    if not isinstance(installed, list):
+        return []  # the installed updates are unknown: unknown, never vulnerable
+    have = covered([str(k) for k in installed], feeds.supersedes())
+    out = []
+    for cve, (kbs, severity, newest) in sorted(feeds.fixes(name).items()):
+        if kbs & have:
+            continue
+        out.append(
+            {
+                "host_id": row.id,
+                "kind": "windows",
+                "package": name,
+                "installed": row.os_build,
+                "fixed": f"KB{newest}",
+                "cve": cve,
+                "status": "fix",
+                "severity": severity,
+            }
+        )
+    return out

@@ -1,0 +1,246 @@
+"""The patch state's cache (agent.patch_cache) on a Debian 12 rootfs fixture.
+
+The apt commands are answered from real captured output (tests/fixtures/linux/patches,
+see SOURCES.md); the files the fingerprint covers are the fixture's, copied per test with
+modification times the test sets (git keeps none). "Computed" is seen by the probe's
+commands being run again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agent import patch_cache
+from agent.context import Machine
+from agent.probes import patches as probe
+from agent.schema import CollectionError, Patches
+from tests.agent.test_patches import APT_LIST, apt_runner, read, rootfs
+from tests.fakes import FixtureRunner, context, machine
+
+UTC = dt.UTC
+T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+BASE = T0.timestamp() - 86400  # the tree's files: a day older than the first run
+SIX_HOURS = 6 * 3600.0
+LISTS = "var/lib/apt/lists"
+SECURITY_RELEASE = f"{LISTS}/deb.debian.org_debian-security_dists_bookworm-security_InRelease"
+MAIN_PACKAGES = f"{LISTS}/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4"
+
+
+BASH_STANZA = """\
+Package: bash
+Essential: yes
+Status: install ok installed
+Priority: required
+Section: shells
+Installed-Size: 7164
+Maintainer: Matthias Klose <doko@debian.org>
+Architecture: amd64
+Multi-Arch: foreign
+Source: bash (5.2.15-2)
+Version: 5.2.15-2+b8
+"""
+
+
+class Fixture:
+    def __init__(self, tmp_path: Path):
+        self.root = rootfs(tmp_path, "patches-debian12")
+        (self.root / "etc/apt/preferences.d").mkdir(parents=True)
+        (self.root / "etc/apt/sources.list").write_text(
+            "deb http://deb.debian.org/debian bookworm main\n"
+            "deb http://deb.debian.org/debian-security bookworm-security main\n"
+        )
+        # The fixture's status is empty; the start of bash's stanza on the development
+        # machine (Debian 12, `dpkg -s bash`).
+        (self.root / "var/lib/dpkg/status").write_text(BASH_STANZA)
+        (self.root / "etc/apt/preferences").write_text(
+            "Package: *\nPin: release a=stable\nPin-Priority: 500\n"
+        )
+        boot_id = self.root / "proc/sys/kernel/random/boot_id"
+        boot_id.parent.mkdir(parents=True)
+        boot_id.write_text("0f6b2c9e-3f1d-4d55-9a53-2f6c2b1d7e01\n")
+        for path in self.root.rglob("*"):
+            os.utime(path, (BASE, BASE))
+        self.state = tmp_path / "state"
+        self.runner: FixtureRunner = apt_runner()
+        self.machine: Machine = machine(self.runner, self.root)
+
+    def apt_runs(self) -> int:
+        return self.runner.calls.count(tuple(APT_LIST))
+
+    def compute(self) -> tuple[Patches | None, list[CollectionError]]:
+        ctx, errors = context(self.machine, "patches")
+        got = probe.collect_linux(ctx)
+        return got, [CollectionError(probe=p, message=m) for p, m in errors.entries]
+
+    def run(
+        self, now: dt.datetime, *, verify: bool = True
+    ) -> tuple[Patches | None, list[CollectionError], bool]:
+        return patch_cache.patch_state(
+            self.machine, self.state, SIX_HOURS, self.compute, verify=verify, now=now
+        )
+
+    def apt_update(self) -> None:
+        self.touch(MAIN_PACKAGES, LATER, "Package: bash\nVersion: 5.2.15-2+b9\n")
+        self.touch(SECURITY_RELEASE, LATER)
+
+    def touch(self, relative: str, when: float, text: str | None = None) -> None:
+        path = self.root / relative
+        if text is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        os.utime(path, (when, when))
+
+
+@pytest.fixture
+def fx(tmp_path: Path) -> Fixture:
+    return Fixture(tmp_path)
+
+
+def test_unchanged_system_returns_the_stored_result(fx: Fixture) -> None:
+    first, errors, reused = fx.run(T0)
+    assert not reused and errors == [] and fx.apt_runs() == 1
+    assert first is not None and first.pending_count == 120
+    assert first.pending_security_count == 69
+
+    second, errors2, reused2 = fx.run(T0 + dt.timedelta(hours=1))
+
+    assert reused2 and fx.apt_runs() == 1  # apt not asked again
+    assert second == first and errors2 == []
+    # The pending list is the same, entry for entry: the collector's pending-since dates
+    # (first seen) stay as they are.
+    assert second is not None and second.pending == first.pending
+    stored = json.loads((fx.state / "patches.json").read_text())
+    assert stored["computed_at"] == T0.isoformat()
+    assert oct((fx.state / "patches.json").stat().st_mode & 0o777) == "0o600"
+
+
+# Each change the issue names, made the way apt and dpkg make it.
+LATER = BASE + 3600
+CHANGES: dict[str, Callable[[Fixture], None]] = {
+    # `apt update`: a list downloaded anew (new content, new time)
+    "apt update": lambda f: f.apt_update(),
+    # an installed package: dpkg rewrites its status with one more stanza
+    "installed package": lambda f: f.touch(
+        "var/lib/dpkg/status",
+        LATER,
+        (f.root / "var/lib/dpkg/status").read_text()
+        + "\nPackage: htop\nStatus: install ok installed\nVersion: 3.2.2-2\n",
+    ),
+    # an upgraded package: the same number of bytes (one version digit), a new time
+    "upgraded package": lambda f: f.touch(
+        "var/lib/dpkg/status", LATER, BASH_STANZA.replace("2+b8", "2+b9")
+    ),
+    # a changed pin in preferences.d
+    "new pin": lambda f: f.touch(
+        "etc/apt/preferences.d/firefox",
+        LATER,
+        "Package: firefox-esr\nPin: release a=bookworm-backports\nPin-Priority: 900\n",
+    ),
+    "changed pin": lambda f: f.touch(
+        "etc/apt/preferences",
+        LATER,
+        "Package: *\nPin: release a=stable-security\nPin-Priority: 990\n",
+    ),
+    # a removed list (a source taken out, then `apt update`)
+    "removed list": lambda f: (f.root / SECURITY_RELEASE).unlink(),
+    # a reboot: /run is empty again and the boot id is new
+    "reboot": lambda f: f.touch(
+        "proc/sys/kernel/random/boot_id", LATER, "5d1a7c3e-0b2f-4e8a-9c61-7b3e9f0a1c22\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_change_of_the_sources_makes_the_next_run_compute(fx: Fixture, change: str) -> None:
+    fx.run(T0)
+    fx.run(T0 + dt.timedelta(minutes=30))
+    assert fx.apt_runs() == 1
+
+    CHANGES[change](fx)
+    _, _, reused = fx.run(T0 + dt.timedelta(hours=1))
+
+    assert not reused and fx.apt_runs() == 2
+    # ... and the new state is stored: the run after that reuses it again.
+    _, _, reused = fx.run(T0 + dt.timedelta(hours=2))
+    assert reused and fx.apt_runs() == 2
+
+
+def test_same_size_rewrite_with_a_new_time_is_a_change(fx: Fixture) -> None:
+    fx.run(T0)
+    status = fx.root / "var/lib/dpkg/status"
+    before = status.stat().st_size
+    text = status.read_text()
+    status.write_text(text.replace("2+b8", "2+b9"))
+    os.utime(status, (LATER, LATER))
+    assert status.stat().st_size == before  # the size alone would not tell
+
+    _, _, reused = fx.run(T0 + dt.timedelta(hours=1))
+    assert not reused
+
+
+def test_never_older_than_the_patch_interval(fx: Fixture) -> None:
+    fx.run(T0)
+    # Just inside the interval the stored state serves, unchanged sources given.
+    _, _, reused = fx.run(T0 + dt.timedelta(seconds=SIX_HOURS - 1))
+    assert reused and fx.apt_runs() == 1
+    # At the interval it is computed afresh although nothing changed...
+    _, _, reused = fx.run(T0 + dt.timedelta(seconds=SIX_HOURS))
+    assert not reused and fx.apt_runs() == 2
+    # ... and the interval counts from that new computation.
+    stored = patch_cache.load(fx.state)
+    assert stored is not None and stored.computed_at == T0 + dt.timedelta(seconds=SIX_HOURS)
+    # The light reports (no fingerprint check) obey the same age limit.
+    _, _, reused = fx.run(T0 + dt.timedelta(seconds=2 * SIX_HOURS + 1), verify=False)
+    assert not reused and fx.apt_runs() == 3
+
+
+def test_light_reports_use_the_stored_state_without_checking(fx: Fixture) -> None:
+    fx.run(T0)
+    fx.touch("var/lib/dpkg/status", LATER, "Package: htop\n")
+    _, _, reused = fx.run(T0 + dt.timedelta(minutes=15), verify=False)
+    assert reused and fx.apt_runs() == 1
+    # The refresh job checks the sources and sees the change.
+    _, _, reused = fx.run(T0 + dt.timedelta(minutes=16))
+    assert not reused and fx.apt_runs() == 2
+
+
+def test_a_clock_set_back_computes_afresh(fx: Fixture) -> None:
+    fx.run(T0)
+    _, _, reused = fx.run(T0 - dt.timedelta(minutes=1))
+    assert not reused and fx.apt_runs() == 2
+
+
+def test_a_failed_apt_run_is_not_kept(fx: Fixture) -> None:
+    fx.runner.add(APT_LIST, "", exit_code=100, stderr="E: Could not get lock")
+    got, errors, _ = fx.run(T0)
+    assert got is not None and got.pending_count is None
+    assert any("exit" in e.message or "lock" in e.message for e in errors)
+
+    fx.runner.add(APT_LIST, read("debian12-apt-list-upgradable.out"))  # the lock is free
+    _, _, reused = fx.run(T0 + dt.timedelta(minutes=5))
+    assert not reused and fx.apt_runs() == 2
+
+
+def test_damaged_or_foreign_cache_file_is_computed_afresh(fx: Fixture) -> None:
+    fx.run(T0)
+    (fx.state / "patches.json").write_text("{not json")
+    _, _, reused = fx.run(T0 + dt.timedelta(minutes=5))
+    assert not reused
+    data = json.loads((fx.state / "patches.json").read_text())
+    data["format"] = 0
+    (fx.state / "patches.json").write_text(json.dumps(data))
+    _, _, reused = fx.run(T0 + dt.timedelta(minutes=10))
+    assert not reused and fx.apt_runs() == 3
+
+
+def test_a_replayed_bundle_is_never_fingerprinted(fx: Fixture) -> None:
+    other = Machine(fx.runner, object(), fx.machine.calls, "linux")  # type: ignore[arg-type]
+    assert patch_cache.fingerprint(other) is None
+    assert patch_cache.fingerprint(machine(fx.runner, fx.root, platform="windows")) is None
+    assert patch_cache.fingerprint(fx.machine) is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,9 @@ import pytest
 from agent import patch_cache
 from agent.context import Machine
 from agent.probes import patches as probe
+from agent.runner import CommandResult
 from agent.schema import CollectionError, Patches
-from tests.agent.test_patches import APT_LIST, apt_runner, read, rootfs
+from tests.agent.test_patches import read, rootfs
 from tests.fakes import FixtureRunner, context, machine
 
 UTC = dt.UTC
@@ -29,22 +30,28 @@ BASE = T0.timestamp() - 86400  # the tree's files: a day older than the first ru
 SIX_HOURS = 6 * 3600.0
 LISTS = "var/lib/apt/lists"
 SECURITY_RELEASE = f"{LISTS}/deb.debian.org_debian-security_dists_bookworm-security_InRelease"
+POLICY = ("apt-cache", "policy")
+# bash in the fixture's dpkg status, and as `apt-cache policy` offers it (5.2.15-2+b13).
+BASH_B8 = "Version: 5.2.15-2+b8\n"
+BASH_B13 = "Version: 5.2.15-2+b13\n"
 MAIN_PACKAGES = f"{LISTS}/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.lz4"
 
 
-BASH_STANZA = """\
-Package: bash
-Essential: yes
-Status: install ok installed
-Priority: required
-Section: shells
-Installed-Size: 7164
-Maintainer: Matthias Klose <doko@debian.org>
-Architecture: amd64
-Multi-Arch: foreign
-Source: bash (5.2.15-2)
-Version: 5.2.15-2+b8
-"""
+class PolicyRunner(FixtureRunner):
+    """The captured `apt-cache policy` answer for whatever packages are asked (an installed
+    package changes the argument list); ``fail`` makes apt fail as with its lock held."""
+
+    fail = False
+
+    def run(
+        self, argv: Sequence[str], timeout: float = 0, env: Mapping[str, str] | None = None
+    ) -> CommandResult:
+        if tuple(argv[:2]) != POLICY:
+            return super().run(argv, timeout, env)
+        self.calls.append(tuple(argv))
+        if self.fail:
+            return CommandResult(tuple(argv), 100, "", "E: Could not get lock")
+        return CommandResult(tuple(argv), 0, read("debian12-apt-cache-policy.out"), "")
 
 
 class Fixture:
@@ -55,9 +62,6 @@ class Fixture:
             "deb http://deb.debian.org/debian bookworm main\n"
             "deb http://deb.debian.org/debian-security bookworm-security main\n"
         )
-        # The fixture's status is empty; the start of bash's stanza on the development
-        # machine (Debian 12, `dpkg -s bash`).
-        (self.root / "var/lib/dpkg/status").write_text(BASH_STANZA)
         (self.root / "etc/apt/preferences").write_text(
             "Package: *\nPin: release a=stable\nPin-Priority: 500\n"
         )
@@ -67,11 +71,12 @@ class Fixture:
         for path in self.root.rglob("*"):
             os.utime(path, (BASE, BASE))
         self.state = tmp_path / "state"
-        self.runner: FixtureRunner = apt_runner()
+        self.runner = PolicyRunner()
+        self.runner.add_file(["apt-config", "dump"], "linux/patches/debian12-apt-config-dump.out")
         self.machine: Machine = machine(self.runner, self.root)
 
     def apt_runs(self) -> int:
-        return self.runner.calls.count(tuple(APT_LIST))
+        return sum(1 for argv in self.runner.calls if argv[:2] == POLICY)
 
     def compute(self) -> tuple[Patches | None, list[CollectionError]]:
         ctx, errors = context(self.machine, "patches")
@@ -84,6 +89,9 @@ class Fixture:
         return patch_cache.patch_state(
             self.machine, self.state, SIX_HOURS, self.compute, verify=verify, now=now
         )
+
+    def status_text(self) -> str:
+        return (self.root / "var/lib/dpkg/status").read_text()
 
     def apt_update(self) -> None:
         self.touch(MAIN_PACKAGES, LATER, "Package: bash\nVersion: 5.2.15-2+b9\n")
@@ -106,7 +114,7 @@ def test_unchanged_system_returns_the_stored_result(fx: Fixture) -> None:
     first, errors, reused = fx.run(T0)
     assert not reused and errors == [] and fx.apt_runs() == 1
     assert first is not None and first.pending_count == 120
-    assert first.pending_security_count == 69
+    assert first.pending_security_count == 78
 
     second, errors2, reused2 = fx.run(T0 + dt.timedelta(hours=1))
 
@@ -130,11 +138,12 @@ CHANGES: dict[str, Callable[[Fixture], None]] = {
         "var/lib/dpkg/status",
         LATER,
         (f.root / "var/lib/dpkg/status").read_text()
-        + "\nPackage: htop\nStatus: install ok installed\nVersion: 3.2.2-2\n",
+        + "\nPackage: htop\nStatus: install ok installed\nArchitecture: amd64\n"
+        + "Version: 3.2.2-2\n",
     ),
     # an upgraded package: the same number of bytes (one version digit), a new time
     "upgraded package": lambda f: f.touch(
-        "var/lib/dpkg/status", LATER, BASH_STANZA.replace("2+b8", "2+b9")
+        "var/lib/dpkg/status", LATER, f.status_text().replace(BASH_B8, BASH_B13)
     ),
     # a changed pin in preferences.d
     "new pin": lambda f: f.touch(
@@ -176,7 +185,7 @@ def test_same_size_rewrite_with_a_new_time_is_a_change(fx: Fixture) -> None:
     status = fx.root / "var/lib/dpkg/status"
     before = status.stat().st_size
     text = status.read_text()
-    status.write_text(text.replace("2+b8", "2+b9"))
+    status.write_text(text.replace(BASH_B8, "Version: 5.2.15-2+b9\n"))  # same length
     os.utime(status, (LATER, LATER))
     assert status.stat().st_size == before  # the size alone would not tell
 
@@ -202,7 +211,7 @@ def test_never_older_than_the_patch_interval(fx: Fixture) -> None:
 
 def test_light_reports_use_the_stored_state_without_checking(fx: Fixture) -> None:
     fx.run(T0)
-    fx.touch("var/lib/dpkg/status", LATER, "Package: htop\n")
+    fx.touch("var/lib/dpkg/status", LATER, fx.status_text().replace(BASH_B8, BASH_B13))
     _, _, reused = fx.run(T0 + dt.timedelta(minutes=15), verify=False)
     assert reused and fx.apt_runs() == 1
     # The refresh job checks the sources and sees the change.
@@ -217,12 +226,12 @@ def test_a_clock_set_back_computes_afresh(fx: Fixture) -> None:
 
 
 def test_a_failed_apt_run_is_not_kept(fx: Fixture) -> None:
-    fx.runner.add(APT_LIST, "", exit_code=100, stderr="E: Could not get lock")
+    fx.runner.fail = True
     got, errors, _ = fx.run(T0)
     assert got is not None and got.pending_count is None
     assert any("exit" in e.message or "lock" in e.message for e in errors)
 
-    fx.runner.add(APT_LIST, read("debian12-apt-list-upgradable.out"))  # the lock is free
+    fx.runner.fail = False  # the lock is free again
     _, _, reused = fx.run(T0 + dt.timedelta(minutes=5))
     assert not reused and fx.apt_runs() == 2
 

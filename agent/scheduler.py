@@ -413,7 +413,9 @@ class Service:
                     result.error = exc.message
                     result.queued = len(self.spool)
                     return result
-                delta.save_base(self.state_dir, delta.Base(report_id, current))
+                sent_delta = body.get("delta")
+                hashes = sent_delta["section_hashes"] if isinstance(sent_delta, dict) else {}
+                delta.save_base(self.state_dir, delta.Base(report_id, current, hashes))
                 self.spool.remove(entry)
                 status = str(answer.get("status", "sent"))
                 result.sent.append((report_id, status))

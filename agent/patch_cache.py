@@ -9,10 +9,16 @@ size and modification time of each) and reused while the fingerprint is unchange
 ``apt update`` (new lists), an installed, upgraded or removed package, a changed source or
 pin, a removed list, a reboot (boot id), all change it, and the next run computes afresh.
 
-Freshness promise: a stored result is never older than the patch interval (6 h by default).
-Past it the state is computed afresh even with an unchanged fingerprint, so that what the
-file times cannot show (a mirror's metadata that dnf refreshes by itself on expiry, a
-clock set back) cannot keep an old answer for longer.
+Freshness promise, with the patch interval (``patch_interval``, 6 h by default):
+
+- the patch state a report carries was *confirmed* at most one patch interval ago: its
+  fingerprint was compared with the files then (the patches job and every full inventory
+  do that; a light report finding the last confirmation older does it itself);
+- it was *computed* at most :data:`RECOMPUTE_INTERVALS` patch intervals ago (24 h by
+  default): past that it is computed afresh even with an unchanged fingerprint, so that
+  what file times cannot show (dnf refreshing expired metadata by itself, a clock set
+  back, a file rewritten within the same nanosecond with the same size) cannot keep an old
+  answer for longer than a day.
 
 Only machines read through a file tree (:class:`agent.files.RootedFiles`: the live machine,
 ``collect --rootfs``) are fingerprinted; a replayed support bundle is always computed, and
@@ -21,6 +27,7 @@ so are Windows and macOS (not fingerprinted yet).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -37,7 +44,9 @@ from agent.state import atomic_write
 
 CACHE_FILE = "patches.json"
 # A change of the stored layout (or of what the fingerprint covers) makes old files unused.
-FORMAT = 1
+FORMAT = 2
+# Computed afresh after this many patch intervals even when nothing changed (6 h -> 24 h).
+RECOMPUTE_INTERVALS = 4
 
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 
@@ -87,6 +96,7 @@ RPM_DIRS = (
 class Stored:
     fingerprint: str
     computed_at: dt.datetime
+    verified_at: dt.datetime  # the last time the fingerprint was found unchanged (or made)
     patches: Patches | None
     errors: list[CollectionError]
 
@@ -161,10 +171,12 @@ def load(state_dir: Path) -> Stored | None:
         if raw.get("format") != FORMAT:
             return None
         computed_at = dt.datetime.fromisoformat(raw["computed_at"])
+        verified_at = dt.datetime.fromisoformat(raw["verified_at"])
         patches = raw["patches"]
         return Stored(
             fingerprint=str(raw["fingerprint"]),
             computed_at=computed_at,
+            verified_at=verified_at,
             patches=None if patches is None else Patches.model_validate(patches),
             errors=[CollectionError.model_validate(e) for e in raw["errors"]],
         )
@@ -178,6 +190,7 @@ def save(state_dir: Path, stored: Stored) -> None:
         "format": FORMAT,
         "fingerprint": stored.fingerprint,
         "computed_at": stored.computed_at.isoformat(),
+        "verified_at": stored.verified_at.isoformat(),
         "patches": None if stored.patches is None else stored.patches.model_dump(mode="json"),
         "errors": [e.model_dump(mode="json") for e in stored.errors],
     }
@@ -188,19 +201,26 @@ def save(state_dir: Path, stored: Stored) -> None:
 Compute = Callable[[], tuple[Patches | None, list[CollectionError]]]
 
 
-def usable(stored: Stored | None, now: dt.datetime, max_age_s: float) -> bool:
-    """Whether a stored state may be used at all: younger than ``max_age_s``, and with the
-    pending updates known (a failed ``apt list``, a held lock, is retried, not kept)."""
+def _age_s(since: dt.datetime, now: dt.datetime) -> float:
+    return (now - since).total_seconds()
+
+
+def usable(stored: Stored | None, now: dt.datetime, interval_s: float) -> bool:
+    """Whether a stored state may be used at all: computed less than
+    :data:`RECOMPUTE_INTERVALS` intervals ago (and not in the future: a clock set back),
+    with the pending updates known (a failed ``apt`` run, a held lock, is retried, not
+    kept)."""
     if stored is None or stored.patches is None or stored.patches.pending_count is None:
         return False
-    age = (now - stored.computed_at).total_seconds()
-    return 0 <= age < max_age_s
+    computed = _age_s(stored.computed_at, now)
+    verified = _age_s(stored.verified_at, now)
+    return 0 <= computed < RECOMPUTE_INTERVALS * interval_s and verified >= 0
 
 
 def patch_state(
     machine: Machine,
     state_dir: Path,
-    max_age_s: float,
+    interval_s: float,
     compute: Compute,
     *,
     verify: bool = True,
@@ -208,23 +228,25 @@ def patch_state(
 ) -> tuple[Patches | None, list[CollectionError], bool]:
     """The patch state and its errors, and whether it was the stored one.
 
-    The stored state is used when it is :func:`usable` and (with ``verify``) the
-    fingerprint of its sources is unchanged; otherwise ``compute`` runs and its result is
-    stored with the fingerprint taken *before* it ran (a change while apt runs is then
-    seen by the next run). Without ``verify`` (the light reports between two patch
-    refreshes) only the age counts, as the refresh job checks the sources.
+    The stored state is used when it is :func:`usable` and its fingerprint is unchanged
+    (which is then noted as its confirmation). Without ``verify`` (the light reports
+    between two patch refreshes) a confirmation younger than ``interval_s`` suffices and
+    the files are not looked at. Otherwise ``compute`` runs and its result is stored with
+    the fingerprint taken *before* it ran (a change while apt runs is seen by the next run).
     """
     now = now or dt.datetime.now(dt.UTC)
     stored = load(state_dir)
-    if stored is not None and usable(stored, now, max_age_s):
-        if not verify:
+    current: str | None = None
+    if stored is not None and usable(stored, now, interval_s):
+        if not verify and _age_s(stored.verified_at, now) < interval_s:
             return stored.patches, stored.errors, True
         current = fingerprint(machine)
         if current is not None and current == stored.fingerprint:
+            save(state_dir, dataclasses.replace(stored, verified_at=now))
             return stored.patches, stored.errors, True
     else:
         current = fingerprint(machine)
     patches, errors = compute()
     if current is not None:
-        save(state_dir, Stored(current, now, patches, errors))
+        save(state_dir, Stored(current, now, now, patches, errors))
     return patches, errors, False

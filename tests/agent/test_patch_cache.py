@@ -193,19 +193,35 @@ def test_same_size_rewrite_with_a_new_time_is_a_change(fx: Fixture) -> None:
     assert not reused
 
 
-def test_never_older_than_the_patch_interval(fx: Fixture) -> None:
+def test_confirmed_every_interval_and_computed_at_least_daily(fx: Fixture) -> None:
+    """The README's promise: a report's patch state was confirmed against its sources at
+    most one patch interval (6 h) ago and computed at most four intervals (24 h) ago."""
+    hour = dt.timedelta(hours=1)
     fx.run(T0)
-    # Just inside the interval the stored state serves, unchanged sources given.
-    _, _, reused = fx.run(T0 + dt.timedelta(seconds=SIX_HOURS - 1))
+    # The light reports of the next 6 h use it as it is.
+    _, _, reused = fx.run(T0 + 5 * hour, verify=False)
     assert reused and fx.apt_runs() == 1
-    # At the interval it is computed afresh although nothing changed...
-    _, _, reused = fx.run(T0 + dt.timedelta(seconds=SIX_HOURS))
-    assert not reused and fx.apt_runs() == 2
-    # ... and the interval counts from that new computation.
+    # 6 h after the last confirmation a light report confirms it itself (files unchanged:
+    # no apt run), and the confirmation is stored.
+    _, _, reused = fx.run(T0 + 6 * hour, verify=False)
+    assert reused and fx.apt_runs() == 1
     stored = patch_cache.load(fx.state)
-    assert stored is not None and stored.computed_at == T0 + dt.timedelta(seconds=SIX_HOURS)
-    # The light reports (no fingerprint check) obey the same age limit.
-    _, _, reused = fx.run(T0 + dt.timedelta(seconds=2 * SIX_HOURS + 1), verify=False)
+    assert stored is not None
+    assert stored.verified_at == T0 + 6 * hour and stored.computed_at == T0
+    # ... a change after that confirmation is seen by the next confirmation, not before:
+    fx.touch("var/lib/dpkg/status", LATER, fx.status_text().replace(BASH_B8, BASH_B13))
+    _, _, reused = fx.run(T0 + 11 * hour, verify=False)
+    assert reused and fx.apt_runs() == 1
+    _, _, reused = fx.run(T0 + 12 * hour, verify=False)
+    assert not reused and fx.apt_runs() == 2  # computed at 12 h
+
+    # Unchanged sources, confirmed by the patches job every 6 h: computed afresh 24 h
+    # after the last computation all the same.
+    for hours in (18, 24, 30):
+        _, _, reused = fx.run(T0 + hours * hour)
+        assert reused
+    assert fx.apt_runs() == 2
+    _, _, reused = fx.run(T0 + 36 * hour)
     assert not reused and fx.apt_runs() == 3
 
 

@@ -37,7 +37,7 @@ from apscheduler.schedulers.base import BaseScheduler  # type: ignore[import-unt
 from apscheduler.schedulers.blocking import BlockingScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
-from agent import delta, discover, patch_cache, transport
+from agent import delta, discover, memory, patch_cache, transport
 from agent import state as agent_state
 from agent.config import AgentConfig
 from agent.context import Machine
@@ -445,6 +445,12 @@ class Service:
     # -- scheduled jobs ----------------------------------------------------------------
 
     def _job(self, name: str, fn: Callable[[], DrainResult | None]) -> None:
+        try:
+            self._run_job(name, fn)
+        finally:
+            memory.release()  # the service sleeps until the next job: give back the heap
+
+    def _run_job(self, name: str, fn: Callable[[], DrainResult | None]) -> None:
         try:
             result = fn()
         except Exception as exc:  # a job must never take the scheduler down

@@ -104,7 +104,7 @@ def encode(body: Mapping[str, Any]) -> bytes:
 
 
 # The base as last read: the service reads it several times per report; unchanged on disk
-# (same size, time and inode) it is not parsed again.
+# (same size, time and inode) it is not parsed again. Forgotten after each job.
 _loaded: tuple[Path, tuple[int, int, int], Base] | None = None
 
 
@@ -132,6 +132,12 @@ def load_base(state_dir: Path) -> Base | None:
         return None
     _loaded = (path, stamp, base)
     return base
+
+
+def forget_base() -> None:
+    """Drops the remembered base: between jobs the service keeps no report in memory."""
+    global _loaded  # noqa: PLW0603
+    _loaded = None
 
 
 def save_base(state_dir: Path, base: Base) -> None:

@@ -448,7 +448,9 @@ class Service:
         try:
             self._run_job(name, fn)
         finally:
-            memory.release()  # the service sleeps until the next job: give back the heap
+            # The service sleeps until the next job: it keeps no report, gives back the heap.
+            delta.forget_base()
+            memory.release()
 
     def _run_job(self, name: str, fn: Callable[[], DrainResult | None]) -> None:
         try:

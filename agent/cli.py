@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent import __version__
+from agent import __version__, memory
 from agent.bundle import BundleError, Recorder, open_bundle
 from agent.context import live_machine
 from agent.report import HostConfig, Selection, collect, sections_of
@@ -110,6 +110,7 @@ def build_parser(service_commands: bool = True) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    memory.one_arena()  # before the probes' threads start
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in args_list if not a.startswith("-")), None)
     parser = build_parser(service_commands=command not in _LIGHT_COMMANDS)

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent import __version__, memory
-from agent.bundle import BundleError, Recorder, open_bundle
 from agent.context import live_machine
 from agent.report import HostConfig, Selection, collect, sections_of
 from agent.schema import json_schema_text
@@ -52,6 +51,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"inventar-agent: {exc}", file=sys.stderr)
         return 2
+    # Support bundles (recording, replaying; with the Windows registry file parser) are
+    # imported only when asked for: a plain `collect` is what footprints measure.
+    from agent.bundle import BundleError, Recorder, open_bundle  # noqa: PLC0415
+
     recorder: Recorder | None = None
     if args.replay is not None:
         try:

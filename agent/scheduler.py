@@ -7,10 +7,10 @@ the splay window:
 - ``full``: a full inventory (all sections but the configured ``skip_probes``);
 - ``status``: a light report: os (boot time), network, wlan, security, and the patch state
   from the last patch refresh;
-- ``patches``: refreshes the patch state (the expensive part: ``apt list --upgradable``,
-  dnf, zypper) and keeps it in the state directory for the light reports; it sends nothing
-  itself. The state is computed afresh only when its sources changed or it is older than
-  the patch interval (agent.patch_cache);
+- ``patches``: refreshes the patch state (the expensive part: ``apt-cache policy``, dnf,
+  zypper) and keeps it in the state directory for the light reports; it sends nothing
+  itself. The state is computed afresh only when its sources changed, and at least every
+  four patch intervals (agent.patch_cache);
 - ``discovery``: where ``discovery_interface`` and ``discovery_cidr`` are set (and
   ``discovery_interval`` > 0), an ARP sweep (agent.discover) sent to the collector.
 
@@ -235,7 +235,7 @@ class Service:
         st, _server, _ca = self.enrollment()
         machine = self.machine()
         # The patch state comes from its cache (agent.patch_cache): computed afresh only
-        # when its sources changed or it is older than the patch interval.
+        # when its sources changed (or four patch intervals after its computation).
         selection = Selection(skip=frozenset({*self.config.skip_probes, "patches"}))
         report = collect(machine, selection, self.host_config(st), self.config.probe_timeout)
         if report.host is not None and report.host.machine_id != st.machine_id:
@@ -259,8 +259,8 @@ class Service:
         )
         if "patches" in wanted:
             # Between two patch refreshes the light reports carry the last refresh's state
-            # (no fingerprint check: the refresh job does that); older than the patch
-            # interval, or none yet, it is computed now.
+            # (no fingerprint check: the refresh job does that); confirmed longer than a
+            # patch interval ago, it is checked now (and computed if its sources changed).
             self._add_patches(report, machine, verify=False)
         return report, wanted
 

@@ -269,3 +269,30 @@ def test_a_replayed_bundle_is_never_fingerprinted(fx: Fixture) -> None:
     assert patch_cache.fingerprint(other) is None
     assert patch_cache.fingerprint(machine(fx.runner, fx.root, platform="windows")) is None
     assert patch_cache.fingerprint(fx.machine) is not None
+
+
+def test_rpm_fingerprint_follows_the_rpm_database_and_repositories(tmp_path: Path) -> None:
+    """dnf and zypper: the rpm database, the repository files and the metadata caches."""
+    (tmp_path / "usr/bin").mkdir(parents=True)
+    (tmp_path / "usr/bin/dnf").write_text("")
+    (tmp_path / "var/lib/rpm").mkdir(parents=True)
+    (tmp_path / "var/lib/rpm/rpmdb.sqlite").write_bytes(b"SQLite format 3\0")
+    (tmp_path / "etc/yum.repos.d").mkdir(parents=True)
+    (tmp_path / "etc/yum.repos.d/fedora.repo").write_text("[fedora]\nenabled=1\n")
+    for path in tmp_path.rglob("*"):
+        os.utime(path, (BASE, BASE))
+    m = machine(FixtureRunner(), tmp_path)
+    first = patch_cache.fingerprint(m)
+    assert first is not None and patch_cache.fingerprint(m) == first
+
+    os.utime(tmp_path / "var/lib/rpm/rpmdb.sqlite", (LATER, LATER))  # a package installed
+    second = patch_cache.fingerprint(m)
+    assert second != first
+
+    (tmp_path / "etc/yum.repos.d/updates-testing.repo").write_text("[updates-testing]\n")
+    third = patch_cache.fingerprint(m)
+    assert third not in (first, second)
+
+    (tmp_path / "var/cache/dnf").mkdir(parents=True)  # `dnf makecache` fetched metadata
+    (tmp_path / "var/cache/dnf/fedora.solv").write_bytes(b"SOLV")
+    assert patch_cache.fingerprint(m) not in (first, second, third)

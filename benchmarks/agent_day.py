@@ -2,7 +2,7 @@
 
 Run from the project root:
 
-    .venv/bin/python benchmarks/agent_day.py [--compress 900] [--days 1] [--before REF]
+    .venv/bin/python benchmarks/agent_day.py [--compress 900] [--days 1] [--before REV]
 
 The real service (`inventar-agent run`, live probes of this machine) runs at its default
 schedule — status report every 15 min, full inventory and patch refresh every 6 h — with
@@ -23,9 +23,10 @@ wall clock (the age of the patch state, which the cache compares with the compre
 interval) scales along. The first minute of a real start (the first full inventory and the
 first patch run) is part of the measured day, as it is of a PC's day.
 
-``--before REF`` runs the agent of git revision REF (default ``main``) first, from a `git
-archive` export in the temp directory, with this virtual environment, then this worktree's
-agent, and prints both side by side.
+``--before REV`` runs the agent of git revision REV first, from a `git archive` export in
+the temp directory, with this virtual environment and this worktree's collector (so REV's
+reports must match this collector's schema: a newer main with new report fields is refused
+with 422), then this worktree's agent, and prints both side by side.
 """
 
 from __future__ import annotations

@@ -8,8 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent import __version__
-from agent.bundle import BundleError, Recorder, open_bundle
+from agent import __version__, memory
 from agent.context import live_machine
 from agent.report import HostConfig, Selection, collect, sections_of
 from agent.schema import json_schema_text
@@ -52,6 +51,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"inventar-agent: {exc}", file=sys.stderr)
         return 2
+    # Support bundles (recording, replaying; with the Windows registry file parser) are
+    # imported only when asked for: a plain `collect` is what footprints measure.
+    from agent.bundle import BundleError, Recorder, open_bundle  # noqa: PLC0415
+
     recorder: Recorder | None = None
     if args.replay is not None:
         try:
@@ -110,6 +113,7 @@ def build_parser(service_commands: bool = True) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    memory.one_arena()  # before the probes' threads start
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in args_list if not a.startswith("-")), None)
     parser = build_parser(service_commands=command not in _LIGHT_COMMANDS)

@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,14 @@ class Base:
 
     report_id: str
     sections: dict[str, Any]
+    # The sections' hashes where known (stored beside them): a light report then hashes only
+    # the sections it collected, not every section of the base twice.
+    hashes: dict[str, str] = field(default_factory=dict)
+
+    def section_hashes(self) -> dict[str, str]:
+        if set(self.hashes) == set(SECTIONS):
+            return self.hashes
+        return section_hashes(self.sections)
 
 
 class NoBase(Exception):
@@ -80,8 +88,8 @@ def wire_body(
         body["delta"] = None
         return body, current
     current = {s: (report.get(s) if s in fresh else base.sections.get(s)) for s in SECTIONS}
-    hashes = section_hashes(current)
-    old = section_hashes(base.sections)
+    old = base.section_hashes()
+    hashes = {s: (section_hash(current[s]) if s in fresh else old[s]) for s in SECTIONS}
     body = {k: v for k, v in report.items() if k not in SECTIONS and k != "delta"}
     body["host"] = current["host"]
     for section in SECTIONS:
@@ -95,23 +103,47 @@ def encode(body: Mapping[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+# The base as last read: the service reads it several times per report; unchanged on disk
+# (same size, time and inode) it is not parsed again. Forgotten after each job.
+_loaded: tuple[Path, tuple[int, int, int], Base] | None = None
+
+
 def load_base(state_dir: Path) -> Base | None:
+    global _loaded  # noqa: PLW0603  (a one-entry memo)
     path = state_dir / BASE_FILE
     try:
+        st = path.stat()
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if _loaded is not None and _loaded[0] == path and _loaded[1] == stamp:
+            return _loaded[2]
         raw = json.loads(path.read_text(encoding="utf-8"))
-        base = Base(str(raw["report_id"]), dict(raw["sections"]))
+        hashes = raw.get("hashes")
+        base = Base(
+            str(raw["report_id"]),
+            dict(raw["sections"]),
+            {str(k): str(v) for k, v in hashes.items()} if isinstance(hashes, dict) else {},
+        )
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("%s unreadable (%s): the next report is sent in full", path, exc)
         return None
     if set(base.sections) != set(SECTIONS):
         return None
+    _loaded = (path, stamp, base)
     return base
 
 
+def forget_base() -> None:
+    """Drops the remembered base: between jobs the service keeps no report in memory."""
+    global _loaded  # noqa: PLW0603
+    _loaded = None
+
+
 def save_base(state_dir: Path, base: Base) -> None:
-    data = canonical_json({"report_id": base.report_id, "sections": base.sections})
+    data = canonical_json(
+        {"report_id": base.report_id, "sections": base.sections, "hashes": base.section_hashes()}
+    )
     atomic_write(state_dir / BASE_FILE, data)
 
 

@@ -7,7 +7,9 @@ produced here, replayed from a support bundle, or fetched over SSH by the collec
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -57,6 +59,12 @@ def _decode(data: bytes) -> str:
     return data[:MAX_OUTPUT_BYTES].decode("utf-8", errors="replace")
 
 
+def _on_path(name: str, path: str | None) -> bool:
+    if sys.platform.startswith("win"):
+        return True  # PATHEXT and App Paths: left to CreateProcess
+    return shutil.which(name, path=path if path is not None else os.defpath) is not None
+
+
 @dataclass
 class LocalRunner:
     """Runs commands on this machine, without a shell.
@@ -75,6 +83,10 @@ class LocalRunner:
     ) -> CommandResult:
         args = tuple(argv)
         full_env = {**os.environ, **self.base_env, **(env or {})}
+        # A tool that is not installed (the probes try several: ufw, firewalld, iptables,
+        # nmcli) is found missing by a look along PATH, without starting a process.
+        if args and "/" not in args[0] and not _on_path(args[0], full_env.get("PATH")):
+            return CommandResult(args, None, error="not-found")
         try:
             proc = subprocess.run(
                 args,

@@ -7,8 +7,10 @@ the splay window:
 - ``full``: a full inventory (all sections but the configured ``skip_probes``);
 - ``status``: a light report: os (boot time), network, wlan, security, and the patch state
   from the last patch refresh;
-- ``patches``: refreshes the patch state (the expensive part: ``apt list --upgradable``,
-  dnf, zypper) and keeps it for the light reports; it sends nothing itself;
+- ``patches``: refreshes the patch state (the expensive part: ``apt-cache policy``, dnf,
+  zypper) and keeps it in the state directory for the light reports; it sends nothing
+  itself. The state is computed afresh only when its sources changed, and at least every
+  four patch intervals (agent.patch_cache);
 - ``discovery``: where ``discovery_interface`` and ``discovery_cidr`` are set (and
   ``discovery_interval`` > 0), an ARP sweep (agent.discover) sent to the collector.
 
@@ -35,7 +37,7 @@ from apscheduler.schedulers.base import BaseScheduler  # type: ignore[import-unt
 from apscheduler.schedulers.blocking import BlockingScheduler  # type: ignore[import-untyped]
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
-from agent import delta, discover, transport
+from agent import delta, discover, memory, patch_cache, transport
 from agent import state as agent_state
 from agent.config import AgentConfig
 from agent.context import Machine
@@ -207,7 +209,6 @@ class Service:
         self.spool.open()
         self.scheduler: BaseScheduler | None = None
         self._lock = threading.Lock()
-        self._patches: tuple[Patches | None, list[CollectionError]] | None = None
         self._failures = 0
 
     # -- enrollment, collection ----------------------------------------------------------
@@ -232,46 +233,60 @@ class Service:
 
     def collect_full(self) -> tuple[Report, list[str]]:
         st, _server, _ca = self.enrollment()
-        selection = Selection(skip=frozenset(self.config.skip_probes))
-        report = collect(self.machine(), selection, self.host_config(st), self.config.probe_timeout)
+        machine = self.machine()
+        # The patch state comes from its cache (agent.patch_cache): computed afresh only
+        # when its sources changed (or four patch intervals after its computation).
+        selection = Selection(skip=frozenset({*self.config.skip_probes, "patches"}))
+        report = collect(machine, selection, self.host_config(st), self.config.probe_timeout)
         if report.host is not None and report.host.machine_id != st.machine_id:
             raise ServiceError(
                 f"this machine's id changed since enrollment ({st.machine_id} -> "
                 f"{report.host.machine_id}); enroll again"
             )
-        self._keep_patches(report)
+        if "patches" not in self.config.skip_probes:
+            self._add_patches(report, machine, verify=True)
         return report, list(SECTIONS)
 
     def collect_light(self) -> tuple[Report, list[str]]:
         st, _server, _ca = self.enrollment()
         wanted = [s for s in LIGHT_SECTIONS if s not in self.config.skip_probes]
-        cached = self._patches
-        probe = [s for s in wanted if s != "patches" or cached is None]
+        machine = self.machine()
         report = collect(
-            self.machine(),
-            Selection(only=frozenset(probe)),
+            machine,
+            Selection(only=frozenset(s for s in wanted if s != "patches")),
             self.host_config(st),
             self.config.probe_timeout,
         )
         if "patches" in wanted:
-            if cached is None:
-                self._keep_patches(report)
-            else:
-                report.patches = cached[0]
-                report.collection.errors.extend(cached[1])
+            # Between two patch refreshes the light reports carry the last refresh's state
+            # (no fingerprint check: the refresh job does that); confirmed longer than a
+            # patch interval ago, it is checked now (and computed if its sources changed).
+            self._add_patches(report, machine, verify=False)
         return report, wanted
 
-    def _keep_patches(self, report: Report) -> None:
-        if "patches" in self.config.skip_probes:
-            return
-        errors = [e for e in report.collection.errors if e.probe == "patches"]
-        self._patches = (report.patches, errors)
+    def _patch_state(
+        self, machine: Machine, *, verify: bool
+    ) -> tuple[Patches | None, list[CollectionError]]:
+        def compute() -> tuple[Patches | None, list[CollectionError]]:
+            report = collect(
+                machine, Selection(only=frozenset({"patches"})), None, self.config.probe_timeout
+            )
+            return report.patches, [e for e in report.collection.errors if e.probe == "patches"]
+
+        patches, errors, reused = patch_cache.patch_state(
+            machine, self.state_dir, self.config.patch_interval, compute, verify=verify
+        )
+        log.debug("patch state %s", "reused (sources unchanged)" if reused else "computed")
+        return patches, errors
+
+    def _add_patches(self, report: Report, machine: Machine, *, verify: bool) -> None:
+        patches, errors = self._patch_state(machine, verify=verify)
+        report.patches = patches
+        report.collection.errors.extend(errors)
 
     def refresh_patches(self) -> None:
-        report = collect(
-            self.machine(), Selection(only=frozenset({"patches"})), None, self.config.probe_timeout
-        )
-        self._keep_patches(report)
+        if "patches" not in self.config.skip_probes:
+            self._patch_state(self.machine(), verify=True)
 
     def discover_and_send(self) -> None:
         """One network discovery of the configured network, sent to the collector."""
@@ -398,7 +413,9 @@ class Service:
                     result.error = exc.message
                     result.queued = len(self.spool)
                     return result
-                delta.save_base(self.state_dir, delta.Base(report_id, current))
+                sent_delta = body.get("delta")
+                hashes = sent_delta["section_hashes"] if isinstance(sent_delta, dict) else {}
+                delta.save_base(self.state_dir, delta.Base(report_id, current, hashes))
                 self.spool.remove(entry)
                 status = str(answer.get("status", "sent"))
                 result.sent.append((report_id, status))
@@ -428,6 +445,14 @@ class Service:
     # -- scheduled jobs ----------------------------------------------------------------
 
     def _job(self, name: str, fn: Callable[[], DrainResult | None]) -> None:
+        try:
+            self._run_job(name, fn)
+        finally:
+            # The service sleeps until the next job: it keeps no report, gives back the heap.
+            delta.forget_base()
+            memory.release()
+
+    def _run_job(self, name: str, fn: Callable[[], DrainResult | None]) -> None:
         try:
             result = fn()
         except Exception as exc:  # a job must never take the scheduler down

@@ -2,14 +2,15 @@
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/agent_footprint.py [--runs 5]``.
 Needs Debian's ``fusioninventory-agent`` package (``fusioninventory-inventory``).
-Goals (issue "agent inventory"): CPU ≤ 0.5×, peak RSS ≤ 0.6×, gzip'd report ≤ 0.5× of
-fusioninventory's, as medians of 5 runs.
+Goals: CPU ≤ 0.45×, peak RSS ≤ 0.55× (issue "agent's cost over a day"; before: 0.5× and
+0.6×), gzip'd report ≤ 0.5× of fusioninventory's, as medians of 5 runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -39,11 +40,13 @@ def main() -> int:
     f_cpu, f_rss, f_wall = medians(theirs)
     o_gz = len(gzip.compress(ours[-1].stdout, 6))
     f_gz = len(gzip.compress(theirs[-1].stdout, 6))
+    load = os.getloadavg()
     print(f"full inventory without patches, medians of {args.runs} runs")
+    print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores, shared)")
     print(f"{'':24}{'inventar-agent':>16}{'fusioninventory':>17}{'ratio':>8}{'goal':>7}")
     rows = [
-        ("CPU time (s)", o_cpu, f_cpu, 0.5),
-        ("peak RSS (MiB)", o_rss, f_rss, 0.6),
+        ("CPU time (s)", o_cpu, f_cpu, 0.45),
+        ("peak RSS (MiB)", o_rss, f_rss, 0.55),
         ("gzip'd report (KiB)", o_gz / 1024, f_gz / 1024, 0.5),
         ("wall time (s)", o_wall, f_wall, None),
     ]

@@ -13,8 +13,11 @@ Variants:
   apt_info.py        /usr/share/prometheus-node-exporter-collectors/apt_info.py
   apt_info.py+cache  the same, given an equally warm apt cache through APT_CONFIG, so that
                      the comparison with ours+agent-cache is like for like
-and, to show where the probe's time goes: the interpreter importing the probe, and
-`apt list --upgradable` alone.
+and, to show where the probe's time goes: the interpreter importing the probe, the probe's
+one apt command (`apt-cache policy` for the installed packages) alone, and `apt list
+--upgradable` (what the probe ran before) alone. "ours" is a cold run: the patch state
+cache (agent/patch_cache.py) is not involved; with unchanged sources the service does not
+run the probe at all (benchmarks/agent_day.py).
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from agent.parsers import apt
 
 ROOT = Path(__file__).resolve().parent.parent
 APT_INFO = "/usr/share/prometheus-node-exporter-collectors/apt_info.py"
@@ -80,14 +87,24 @@ class Figures:
     last: Sample
 
 
-def median_of(label: str, argv: list[str], runs: int, env: dict[str, str] | None = None) -> Figures:
-    samples = [measure(argv, env) for _ in range(runs)]
-    return Figures(
-        label,
-        statistics.median(s.cpu_s for s in samples),
-        int(statistics.median(s.maxrss_kib for s in samples)),
-        samples[-1],
-    )
+def medians(
+    variants: list[tuple[str, list[str], dict[str, str] | None]], runs: int
+) -> list[Figures]:
+    """Medians of ``runs`` runs of each variant, interleaved (a run of each in turn), so
+    that a change in the shared machine's load hits all variants alike."""
+    samples: dict[str, list[Sample]] = {label: [] for label, _, _ in variants}
+    for _ in range(runs):
+        for label, argv, env in variants:
+            samples[label].append(measure(argv, env))
+    return [
+        Figures(
+            label,
+            statistics.median(s.cpu_s for s in samples[label]),
+            int(statistics.median(s.maxrss_kib for s in samples[label])),
+            samples[label][-1],
+        )
+        for label, _, _ in variants
+    ]
 
 
 def apt_info_counts(text: str) -> tuple[int, int]:
@@ -126,25 +143,36 @@ def main() -> None:
         apt_conf.write_text(f'Dir::Etc::parts "{parts}";\n')
         cached_env = {**env, "APT_CONFIG": str(apt_conf)}
 
+        # The probe's own apt command: `apt-cache policy` for every installed package.
+        status = Path("/var/lib/dpkg/status").read_text(encoding="utf-8")
+        policy_argv = ["apt-cache", "policy", "--", *apt.parse_dpkg_status_installed(status)]
         # Warm both private caches once (untimed), as a periodic agent run would find them.
         measure([python, "-c", PROBE, str(agent_cache)], env)
         measure([SYSTEM_PYTHON, APT_INFO], cached_env)
 
-        rows = [
-            median_of("ours", [python, "-c", PROBE], args.runs, env),
-            median_of("ours+agent-cache", [python, "-c", PROBE, str(agent_cache)], args.runs, env),
-            median_of("apt_info.py", [SYSTEM_PYTHON, APT_INFO], args.runs, env),
-            median_of("apt_info.py+cache", [SYSTEM_PYTHON, APT_INFO], args.runs, cached_env),
-            median_of("  python + import probe", [python, "-c", IMPORT_ONLY], args.runs, env),
-            median_of("  apt list --upgradable", ["apt", "list", "--upgradable"], args.runs, env),
-        ]
+        rows = medians(
+            [
+                ("ours", [python, "-c", PROBE], env),
+                ("ours+agent-cache", [python, "-c", PROBE, str(agent_cache)], env),
+                ("apt_info.py", [SYSTEM_PYTHON, APT_INFO], env),
+                ("apt_info.py+cache", [SYSTEM_PYTHON, APT_INFO], cached_env),
+                ("  python + import probe", [python, "-c", IMPORT_ONLY], env),
+                ("  apt-cache policy (probe's)", policy_argv, env),
+                ("  apt list --upgradable", ["apt", "list", "--upgradable"], env),
+            ],
+            args.runs,
+        )
         pkgcache_file = agent_cache / "apt-pkgcache.bin"
         cache_size = pkgcache_file.stat().st_size if pkgcache_file.exists() else 0
         if not (Path(tmp) / "apt-info-pkgcache.bin").exists():
             print("warning: apt_info.py did not use the benchmark's apt cache")
 
     by = {r.label: r for r in rows}
-    print(f"median of {args.runs} runs, CPU = user + sys of the process tree, RSS = peak")
+    load = os.getloadavg()
+    print(
+        f"median of {args.runs} interleaved runs, CPU = user + sys of the process tree, RSS = peak"
+    )
+    print(f"load average: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (2 cores, shared)")
     print(f"{'variant':<26} {'CPU s':>8} {'peak RSS MiB':>13}")
     for r in rows:
         print(f"{r.label:<26} {r.cpu_s:8.3f} {r.maxrss_kib / 1024:13.1f}")

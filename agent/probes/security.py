@@ -33,6 +33,7 @@ import datetime as dt
 import fnmatch
 import posixpath
 
+from agent import fact_cache
 from agent.context import ProbeContext
 from agent.parsers import firewall as fw
 from agent.parsers import gsettings as gs
@@ -55,6 +56,15 @@ SECURE_BOOT_VAR = f"{EFIVARS}/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
 
 SSHD_BINARIES = ("/usr/sbin/sshd", "/usr/bin/sshd")
 SSHD_CONFIG = "/etc/ssh/sshd_config"
+# What `sshd -T` reads: the binary, its configuration and drop-ins, and (Fedora, RHEL) the
+# crypto policy it includes. Its answer is kept while these are unchanged (agent.fact_cache),
+# at most an hour, so that the light reports do not run sshd every 15 minutes.
+SSHD_DEPENDS_ON = (
+    SSHD_CONFIG,
+    "/etc/ssh/sshd_config.d",
+    "/etc/crypto-policies/back-ends",
+)
+SSHD_ANSWER_MAX_AGE_S = 3600.0
 UFW_CONF = "/etc/ufw/ufw.conf"
 SMBD_BINARIES = ("/usr/sbin/smbd", "/usr/bin/smbd")
 SMB_CONF = "/etc/samba/smb.conf"
@@ -302,7 +312,13 @@ def _ssh(ctx: ProbeContext) -> SshServer | None:
     binary = _any_exists(ctx, SSHD_BINARIES)
     if binary is None:
         return None  # no SSH server installed: nothing to report, not an error
-    result = _run(ctx, [binary, "-T"])
+    result = fact_cache.run_cached(
+        ctx,
+        [binary, "-T"],
+        (binary, *SSHD_DEPENDS_ON),
+        SSHD_ANSWER_MAX_AGE_S,
+        COMMAND_TIMEOUT_S,
+    )
     settings: SshdSettings | None = None
     if result.ok:
         settings = parse_sshd_t(result.stdout)

@@ -65,6 +65,44 @@ def test_listening_test_socket_is_reported(report, listening_socket):
     assert ours[0].process == open("/proc/self/comm").read().strip()
 
 
+def test_listening_sockets_by_netlink_agree_with_proc_net_and_ss():
+    from agent.probes import network
+
+    tcp6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    tcp6.bind(("::1", 0))
+    tcp6.listen()
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    connected = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    connected.connect(("127.0.0.1", 9))  # a UDP socket with a peer: not listening
+    try:
+        # Other processes on this (shared) machine open and close listeners meanwhile: the
+        # three views are compared on a moment when netlink's view stayed the same.
+        for _ in range(10):
+            by_netlink = set(network._sock_diag())
+            by_proc = set(network._proc_net())
+            ss = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True)
+            if set(network._sock_diag()) == by_netlink:
+                break
+        assert by_netlink == by_proc
+        ports = {(proto, port) for proto, _, port, _ in by_netlink}
+        assert ("tcp6", tcp6.getsockname()[1]) in ports
+        assert ("udp", udp.getsockname()[1]) in ports
+        assert ("udp", connected.getsockname()[1]) not in ports
+        # iproute2's ss, the system's own tool, lists the same listening TCP ports.
+        ss_ports = {int(line.split()[3].rpartition(":")[2]) for line in ss.stdout.splitlines()}
+        assert ss_ports == {port for proto, _, port, _ in by_netlink if proto.startswith("tcp")}
+        facts = network._listening_facts()
+        mine = [f for f in facts if f["port"] == udp.getsockname()[1] and f["proto"] == "udp"]
+        assert mine[0]["process"] == open("/proc/self/comm").read().strip()
+        # The second time the owner comes from the remembered descriptor: the same answer.
+        again = [f for f in network._listening_facts() if f in mine]
+        assert again == mine
+    finally:
+        for s in (tcp6, udp, connected):
+            s.close()
+
+
 @pytest.mark.skipif(not os.path.exists("/var/lib/dpkg/status"), reason="not a dpkg system")
 def test_software_agrees_with_dpkg_query(report):
     out = subprocess.run(

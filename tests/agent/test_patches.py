@@ -205,8 +205,14 @@ def test_zypper_refuses_doctype_and_entities() -> None:
 
 # --- the probe on fixtures ------------------------------------------------------------------
 
-APT_LIST = ["apt", "list", "--upgradable"]
 NOV25 = dt.datetime(2026, 11, 25, 21, 0, 27, tzinfo=UTC).timestamp()
+# The installed packages of the rootfs fixture's dpkg status (150 stanzas, see SOURCES.md).
+STATUS = FIXTURES / "rootfs" / "patches-debian12" / "var/lib/dpkg/status"
+
+
+def apt_policy(*options: str) -> list[str]:
+    names = apt.parse_dpkg_status_installed(STATUS.read_text(encoding="utf-8"))
+    return ["apt-cache", "policy", *options, "--", *names]
 
 
 def rootfs(tmp_path: Path, name: str) -> Path:
@@ -219,12 +225,53 @@ def rootfs(tmp_path: Path, name: str) -> Path:
 def apt_runner(dump: str = "debian12-apt-config-dump.out") -> FixtureRunner:
     runner = FixtureRunner()
     runner.add_file(["apt-config", "dump"], f"linux/patches/{dump}")
-    runner.add(
-        APT_LIST,
-        read("debian12-apt-list-upgradable.out"),
-        stderr=read("debian12-apt-list-upgradable.err"),
-    )
+    runner.add(apt_policy(), read("debian12-apt-cache-policy.out"))
     return runner
+
+
+def test_dpkg_status_installed_packages() -> None:
+    installed = apt.parse_dpkg_status_installed(STATUS.read_text(encoding="utf-8"))
+    assert len(installed) == 150  # every stanza of the excerpt is "install ok installed"
+    assert installed["adduser:all"] == "all"
+    assert installed["bash:amd64"] == "amd64"
+    stanza = "Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\n"
+    half = "Package: half\nStatus: install reinstreq half-installed\nArchitecture: amd64\n"
+    assert apt.parse_dpkg_status_installed(f"{stanza}\n{half}") == {"half:amd64": "amd64"}
+
+
+def test_apt_cache_policy_gives_what_apt_list_gives() -> None:
+    """Both captured from the same machine at the same time: the upgradable packages by
+    `apt-cache policy` are exactly those `apt list --upgradable` names (120, 78 of them from
+    oldstable-security: `grep -c security` of the list)."""
+    installed = apt.parse_dpkg_status_installed(STATUS.read_text(encoding="utf-8"))
+    arch_of = {key.partition(":")[0]: arch for key, arch in installed.items()}
+    by_policy = apt.parse_policy(read("debian12-apt-cache-policy.out"), arch_of)
+    by_list = apt.parse_upgradable(read("debian12-20261206-apt-list-upgradable.out"))
+    assert len(by_policy) == 120 and sum(u.security for u in by_policy) == 78
+    fields = [(u.name, u.installed, u.available, u.arch, u.security) for u in by_policy]
+    assert sorted(fields) == sorted(
+        (u.name, u.installed, u.available, u.arch, u.security) for u in by_list
+    )
+    by_name = {u.name: u for u in by_policy}
+    # apt list: "krb5-locales/oldstable,oldstable-security 1.20.1-2+deb12u5 all ..."
+    assert by_name["krb5-locales"].security and by_name["krb5-locales"].arch == "all"
+    assert by_name["bash"].available == "5.2.15-2+b13" and not by_name["bash"].security
+    assert "adduser" not in by_name  # installed = candidate
+
+
+def test_apt_cache_policy_pinned_down_is_no_upgrade() -> None:
+    # A pin (priority 1001) making an older version the candidate: apt lists no upgrade.
+    text = (
+        "firefox-esr:\n"
+        "  Installed: 128.5.0esr-1~deb12u1\n"
+        "  Candidate: 115.9.0esr-1~deb12u1\n"
+        "  Version table:\n"
+        " *** 128.5.0esr-1~deb12u1 100\n"
+        "        100 /var/lib/dpkg/status\n"
+        "     115.9.0esr-1~deb12u1 1001\n"
+        "        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n"
+    )
+    assert apt.parse_policy(text) == []
 
 
 def test_probe_apt_debian12(tmp_path: Path) -> None:
@@ -248,8 +295,10 @@ def test_probe_apt_debian12(tmp_path: Path) -> None:
     assert errors.entries == []
     assert got.manager == "apt"
     assert got.pending_count == 120 and got.pending is not None and len(got.pending) == 120
-    assert got.pending_security_count == 69
-    second = got.pending[1]
+    assert got.pending_security_count == 78
+    # apt list's second line: "apt-transport-https/oldstable-security 2.6.2 all
+    # [upgradable from: 2.6.1]" (the probe lists in dpkg's order).
+    second = next(p for p in got.pending if p.name == "apt-transport-https")
     assert (second.name, second.installed, second.available, second.security) == (
         "apt-transport-https",
         "2.6.1",
@@ -262,7 +311,8 @@ def test_probe_apt_debian12(tmp_path: Path) -> None:
     assert got.auto_updates is False  # no APT::Periodic::Unattended-Upgrade
     assert got.reboot_required is False
     # This apt keeps no package cache, but there is no agent cache dir in the tree either.
-    assert runner.calls == [("apt-config", "dump"), tuple(APT_LIST)]
+    # One apt process for the candidates; no `apt list`.
+    assert runner.calls == [("apt-config", "dump"), tuple(apt_policy())]
 
 
 def test_probe_apt_unattended_reboot_and_agent_cache(tmp_path: Path) -> None:
@@ -275,8 +325,8 @@ def test_probe_apt_unattended_reboot_and_agent_cache(tmp_path: Path) -> None:
     cache_dir = root / probe.APT_CACHE_DIR.lstrip("/")
     cache_dir.mkdir(parents=True)
     runner = apt_runner("debian12-apt-config-dump-periodic.out")
-    cached = [*APT_LIST, "-o", f"Dir::Cache::pkgcache={probe.APT_CACHE_DIR}/apt-pkgcache.bin"]
-    runner.add(cached, read("debian12-apt-list-upgradable.out"))
+    cached = apt_policy("-o", f"Dir::Cache::pkgcache={probe.APT_CACHE_DIR}/apt-pkgcache.bin")
+    runner.add(cached, read("debian12-apt-cache-policy.out"))
     ctx, errors = context(machine(runner, root))
 
     got = probe.collect_linux(ctx)
@@ -303,7 +353,7 @@ def test_probe_apt_commands_fail(tmp_path: Path) -> None:
     (root / "var/log/dpkg.log").unlink()
     for release in (root / "var/lib/apt/lists").glob("*Release"):
         release.unlink()
-    runner = FixtureRunner().add(APT_LIST, "", exit_code=100, stderr="E: Could not open lock")
+    runner = FixtureRunner().add(apt_policy(), "", exit_code=100, stderr="E: Could not open lock")
     ctx, errors = context(machine(runner, root))
 
     got = probe.collect_linux(ctx)

@@ -141,3 +141,25 @@ def test_the_collector_asks_for_a_full_report_when_it_lacks_the_base(env: Env) -
     r = env.post(token, body)  # a base that differs in a section the delta does not carry
     assert r.status_code == 409 and r.json()["need_full"] is True
     assert "hardware" in r.json()["detail"]
+
+
+def test_the_base_keeps_its_hashes_and_a_light_report_hashes_only_its_sections(
+    tmp_path: Path,
+) -> None:
+    report = Report.model_validate(make_report()).model_dump(mode="json")
+    _, current = delta.wire_body(report, SECTIONS, None)
+    delta.save_base(tmp_path, delta.Base(report["report_id"], current))
+    stored = delta.load_base(tmp_path)
+    assert stored is not None and stored.hashes == delta.section_hashes(current)
+
+    changed = copy.deepcopy(report)
+    changed["os"]["version"] = "13"  # upgraded to Debian 13
+    with_hashes, _ = delta.wire_body(changed, ["host", "os"], stored)
+    without, _ = delta.wire_body(changed, ["host", "os"], delta.Base(stored.report_id, current))
+    assert with_hashes == without  # the same body, whether the base's hashes were kept
+    assert set(with_hashes) & set(SECTIONS) == {"host", "os"}
+    assert with_hashes["delta"]["section_hashes"]["os"] != stored.hashes["os"]
+
+    # Stored hashes that do not cover every section are not trusted.
+    partial = delta.Base(stored.report_id, current, {"os": "0" * 16})
+    assert partial.section_hashes() == delta.section_hashes(current)

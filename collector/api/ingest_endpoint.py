@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 import anyio.to_thread
@@ -50,16 +52,30 @@ class AgentCache:
 
     Safe to keep for a while: what an agent is (machine, site) never changes, and revocation
     is checked again inside every report's write transaction (collector.ingest.store), which
-    then drops the entry here.
+    then drops the entry here. Bounded as a least-recently-used cache: past ``max_entries``
+    the agent not heard from longest is dropped, one at a time - a Land's 100,000s of agents
+    cost a database lookup (by the token hash's unique index) only when evicted, never all
+    at once as a full flush would.
     """
 
     MAX_ENTRIES = 50_000
 
-    def __init__(self) -> None:
-        self._agents: dict[tuple[int, str], AgentIdentity] = {}
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._agents: OrderedDict[tuple[int, str], AgentIdentity] = OrderedDict()
+        # Ingest threads and the event loop use the cache at once.
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._agents)
 
     def cached(self, db: Database, token_hash: str) -> AgentIdentity | None:
-        return self._agents.get((id(db), token_hash))
+        key = (id(db), token_hash)
+        with self._lock:
+            agent = self._agents.get(key)
+            if agent is not None:
+                self._agents.move_to_end(key)
+            return agent
 
     def get(self, db: Database, token_hash: str) -> AgentIdentity | None:
         """The agent, from the cache or else from the database."""
@@ -68,13 +84,15 @@ class AgentCache:
             with db.engine.connect() as conn:
                 agent = find_agent(conn, token_hash)
             if agent is not None:
-                if len(self._agents) >= self.MAX_ENTRIES:
-                    self._agents.clear()
-                self._agents[(id(db), token_hash)] = agent
+                with self._lock:
+                    self._agents[(id(db), token_hash)] = agent
+                    while len(self._agents) > self.max_entries:
+                        self._agents.popitem(last=False)
         return agent
 
     def forget(self, db: Database, token_hash: str) -> None:
-        self._agents.pop((id(db), token_hash), None)
+        with self._lock:
+            self._agents.pop((id(db), token_hash), None)
 
 
 _agents = AgentCache()

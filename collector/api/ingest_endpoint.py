@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -23,16 +24,21 @@ from anyio import CapacityLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector import reference_cache
+from collector.api.drain import drain
 from collector.db import Database
 from collector.decode_pool import DecodePool, WorkerUnavailable
 from collector.findings import notify
-from collector.group_commit import GroupCommit
+from collector.group_commit import GroupCommit, WriterStopping
 from collector.ingest import AgentIdentity, StoreResult, find_agent, store_decoded
 from collector.limits import Limits
 from collector.metrics import Metrics
 from collector.report_decoding import BadReport, DecodedReport, decode
 from collector.security import MAX_TOKEN_LENGTH, hash_secret
 from collector.settings import Settings
+from collector.unavailable import DETAIL as UNAVAILABLE
+from collector.unavailable import database_unavailable, retry_after_header
+
+log = logging.getLogger(__name__)
 
 REPORTS_PATH = "/api/v1/reports"
 
@@ -191,6 +197,9 @@ class IngestEndpoint:
             token_hash = bearer_token_hash(headers.get(b"authorization"))
             body = await self._body(headers, receive)
             if body is None:
+                # Read the rest first: closing on a client still sending resets the
+                # connection, and the client never sees this answer.
+                await drain(receive)
                 await _answer(
                     send,
                     413,
@@ -220,9 +229,15 @@ class IngestEndpoint:
             self.metrics.reports.labels("rejected").inc()
             await _answer(send, exc.status, exc.body())
             return
-        except Exception:
+        except Exception as exc:
             self.metrics.reports.labels("error").inc()
-            raise
+            if not database_unavailable(exc) and not isinstance(exc, WriterStopping):
+                raise
+            # The agent keeps the report and sends it again (a 4xx would make it drop it).
+            log.warning("report not stored, database unavailable: %s",
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)  # fmt: skip
+            await _answer(send, 503, {"detail": UNAVAILABLE}, extra=[retry_after_header()])
+            return
         self.metrics.reports.labels(result.status).inc()
         await _answer(
             send,

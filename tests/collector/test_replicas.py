@@ -254,3 +254,86 @@ def test_ssh_targets_are_shared_by_leases(db: Database, tmp_path: Path) -> None:
     # An hour on, all five are due again (b's second lease has run out too).
     hour = schedule.claim_due(db, 10, lease=300, now=t0 + dt.timedelta(seconds=3700))
     assert sorted(hour) == sorted(a + b)
+
+
+# --- a replica killed in the middle of a job ---------------------------------------------------
+
+MID_INTERVAL = 2.0  # a tick
+MID_LEASE = 1.0  # another replica takes the tick over this long after the claim
+MID_WORK = 0.5  # how long a round takes
+
+
+def _mid_job_replica(url: str, seconds: float) -> None:
+    """A 'replica' running the job thread of collector.jobs; a round logs its start, works
+    MID_WORK seconds, logs its end."""
+    import time
+
+    db = Database(url, pool_size=2)
+    log = sa.table("mid_log", sa.column("tick"), sa.column("pid"), sa.column("phase"))
+    runs = table_of(JobRun)
+
+    def work() -> None:
+        with db.engine.begin() as conn:
+            tick = conn.execute(
+                sa.select(runs.c.tick).where(
+                    runs.c.job == "mid", runs.c.owner == jobs.OWNER, runs.c.finished_at.is_(None)
+                )
+            ).scalar_one()
+            conn.execute(sa.insert(log).values(tick=tick, pid=os.getpid(), phase="start"))
+        time.sleep(MID_WORK)
+        with db.engine.begin() as conn:
+            conn.execute(sa.insert(log).values(tick=tick, pid=os.getpid(), phase="end"))
+
+    job = jobs.PeriodicJob(db, "mid", work, interval=MID_INTERVAL, poll=0.05, lease=MID_LEASE)
+    job.start()
+    time.sleep(seconds)
+    job.stop()
+
+
+def test_a_replica_killed_mid_job_its_tick_runs_once_elsewhere() -> None:
+    import signal
+    import time
+
+    with postgres_schema() as url:
+        db = Database(url)
+        db.upgrade()
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("CREATE TABLE mid_log (tick bigint, pid integer, phase text)"))
+        context = multiprocessing.get_context("spawn")
+        processes = [context.Process(target=_mid_job_replica, args=(url, 9.0)) for _ in range(3)]
+        for p in processes:
+            p.start()
+        victim = None
+        deadline = time.monotonic() + 30
+        while victim is None and time.monotonic() < deadline:
+            with db.engine.connect() as conn:
+                running = conn.execute(
+                    sa.text(
+                        "SELECT tick, pid FROM mid_log s WHERE phase = 'start' AND NOT EXISTS "
+                        "(SELECT 1 FROM mid_log e WHERE e.phase = 'end' AND e.pid = s.pid "
+                        "AND e.tick = s.tick)"
+                    )
+                ).first()
+            if running is not None:
+                victim = running
+                os.kill(running.pid, signal.SIGKILL)  # mid-job
+            time.sleep(0.02)
+        assert victim is not None
+        for p in processes:
+            p.join(60)
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT tick, pid, phase FROM mid_log")).all()
+        db.dispose()
+    starts: dict[int, list[int]] = {}
+    ends: dict[int, list[int]] = {}
+    for tick, pid, phase in rows:
+        (starts if phase == "start" else ends).setdefault(tick, []).append(pid)
+    # The killed replica's tick: started twice (it, then one other after the lease), ended
+    # once, by the other.
+    assert victim.pid in starts[victim.tick] and len(starts[victim.tick]) == 2
+    assert ends[victim.tick] == [p for p in starts[victim.tick] if p != victim.pid]
+    # Every other tick ran once, start to end, in one process.
+    others = {t for t in starts if t != victim.tick}
+    assert len(others) >= 2
+    for tick in others:
+        assert len(starts[tick]) == 1 and ends.get(tick) == starts[tick], (tick, starts, ends)

@@ -24,8 +24,9 @@ Scenarios (simulated time):
 Latency is measured from a report's *scheduled* send time (not from when the request went
 out), so a collector that falls behind shows; in real seconds, also with ``--speed`` (which
 sends N agents' reports at the rate of N x speed agents: 10,000 agents at speed 10 are the
-load of 100,000 at real rates, without seeding 100,000 full inventories first). Agents' identities (enrollment is done once)
-are kept in a local SQLite file (``--state``); a second run reuses them.
+load of 100,000 at real rates, without seeding 100,000 full inventories first). Agents'
+identities (enrollment is done once) are kept in a local SQLite file (``--state``); a second
+run reuses them.
 
     .venv/bin/python benchmarks/fleet_sim.py --agents 100000 --replicas 2 \\
         --database-url "postgresql+psycopg://postgres@127.0.0.1:5432/test?options=$OPT" \\

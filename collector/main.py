@@ -143,7 +143,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     app.state.decode_pool = pool
-    app.state.metrics = Metrics(db, settings.metrics_cache_seconds, pool)
+    app.state.metrics = Metrics(
+        db, settings.metrics_cache_seconds, pool, host_limit=settings.metrics_host_series_limit
+    )
 
     @app.exception_handler(BadReport)
     async def bad_report(_request: Request, exc: BadReport) -> JSONResponse:

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     # Seconds the computed inventory metrics are reused (0 = computed for every scrape).
     metrics_cache_seconds: float = Field(default=0.0, ge=0)
+    # Per-host series (inventar_host_*) only while the fleet has at most this many hosts
+    # (unset: always): a Land's Prometheus is not flooded with millions of series; the
+    # aggregates by site stay.
+    metrics_host_series_limit: int | None = Field(default=None, ge=0)
     db_pool_size: int = 10
     # PostgreSQL's statement_timeout for `serve` (seconds; 0 = none): a request never hangs
     # on a stuck database, it is answered 503 with Retry-After (collector.unavailable).

@@ -80,7 +80,12 @@ class Metrics:
     """The app's own registry (one per app, so several apps in one process do not clash)."""
 
     def __init__(
-        self, db: Database, cache_seconds: float = 0.0, pool: DecodePool | None = None
+        self,
+        db: Database,
+        cache_seconds: float = 0.0,
+        pool: DecodePool | None = None,
+        *,
+        host_limit: int | None = None,
     ) -> None:
         # No *_created series: they would double the counters' cardinality.
         disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -103,7 +108,7 @@ class Metrics:
         self.registry.register(self.decode_pool)
         self.jobs = JobsCollector()
         self.registry.register(self.jobs)
-        self.inventory = InventoryCollector(db, cache_seconds)
+        self.inventory = InventoryCollector(db, cache_seconds, host_limit=host_limit)
         self.registry.register(self.inventory)
 
     def render(self, scope: MetricsScope = FLEET) -> bytes:

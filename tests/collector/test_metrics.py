@@ -230,6 +230,20 @@ def test_cache_and_its_age(db_url: str, env: Env) -> None:
     assert age is not None and age > 0
 
 
+def test_per_host_series_stop_above_the_limit(db_url: str, env: Env) -> None:
+    populate(env)  # two hosts
+    for limit, per_host in ((2, True), (1, False)):
+        settings = Settings(database_url=db_url, metrics_host_series_limit=limit)
+        text = TestClient(create_app(settings, env.db)).get("/metrics/inventory").text
+        names = {f.name for f in text_string_to_metric_families(text)}
+        assert ("inventar_host_info" in names) is per_host, limit
+        assert ("inventar_host_check_failing" in names) is per_host, limit
+        # The aggregates stay.
+        assert value(text, "inventar_hosts", os_family="linux", site="GS Nord",
+                     site_kind="school") == 1  # fmt: skip
+        assert value(text, "inventar_agents_enrolled") == 2
+
+
 def test_metrics_auth(db_url: str, env: Env) -> None:
     digest = hashlib.sha256(b"s3cret").hexdigest()
     for basic in ("prom:s3cret", f"prom:sha256:{digest}"):

@@ -102,7 +102,7 @@ class Fleet:
 
     def __init__(self, templates: list[dict[str, Any]]) -> None:
         self.templates = templates
-        self._hashes: dict[tuple[int, str, int], str] = {}
+        self._hashes: dict[tuple[int, str, int, int], str] = {}
 
     def sections(self, template: int, idx: int, churn: int) -> dict[str, Any]:
         base = self.templates[template]
@@ -128,7 +128,8 @@ class Fleet:
             if s == "host":
                 out[s] = section_hash(sections[s])
                 continue
-            key = (template, s, churn if s == "software" else 0)
+            # Changed packages depend on the agent: its software's hash is its own.
+            key = (template, s, churn, idx) if s == "software" and churn else (template, s, 0, 0)
             h = self._hashes.get(key)
             if h is None:
                 h = self._hashes[key] = section_hash(sections[s])

@@ -121,10 +121,11 @@ def run_once(
     now: dt.datetime | None = None,
 ) -> bool:
     """Runs ``work`` if this process wins the current tick of ``job``; True if it ran.
-    ``lease``: how long the others wait before taking the tick over (default: the interval,
-    at least a minute)."""
+    ``lease``: how long the others wait before taking the tick over (default: half the
+    interval, so that a dead owner's round is run again within its tick; a round that
+    takes longer may run twice, which the jobs allow: they are idempotent)."""
     tick = tick_of(interval, now)
-    got = claim(db, job, tick, lease if lease is not None else max(interval, 60.0), now=now)
+    got = claim(db, job, tick, lease if lease is not None else interval / 2, now=now)
     if got is None:
         return False
     if got.attempt > 1:

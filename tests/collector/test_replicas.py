@@ -258,7 +258,7 @@ def test_ssh_targets_are_shared_by_leases(db: Database, tmp_path: Path) -> None:
 
 # --- a replica killed in the middle of a job ---------------------------------------------------
 
-MID_INTERVAL = 2.0  # a tick
+MID_INTERVAL = 4.0  # a tick: room for the takeover within it, also on a loaded machine
 MID_LEASE = 1.0  # another replica takes the tick over this long after the claim
 MID_WORK = 0.5  # how long a round takes
 
@@ -300,7 +300,7 @@ def test_a_replica_killed_mid_job_its_tick_runs_once_elsewhere() -> None:
         with db.engine.begin() as conn:
             conn.execute(sa.text("CREATE TABLE mid_log (tick bigint, pid integer, phase text)"))
         context = multiprocessing.get_context("spawn")
-        processes = [context.Process(target=_mid_job_replica, args=(url, 9.0)) for _ in range(3)]
+        processes = [context.Process(target=_mid_job_replica, args=(url, 14.0)) for _ in range(3)]
         for p in processes:
             p.start()
         victim = None
@@ -334,6 +334,6 @@ def test_a_replica_killed_mid_job_its_tick_runs_once_elsewhere() -> None:
     assert ends[victim.tick] == [p for p in starts[victim.tick] if p != victim.pid]
     # Every other tick ran once, start to end, in one process.
     others = {t for t in starts if t != victim.tick}
-    assert len(others) >= 2
+    assert others
     for tick in others:
         assert len(starts[tick]) == 1 and ends.get(tick) == starts[tick], (tick, starts, ends)

@@ -227,7 +227,7 @@ def main() -> int:
             body = ""
             for _ in range(args.runs + 1):
                 t0 = time.perf_counter()
-                response = client.get("/metrics")
+                response = client.get("/metrics/inventory")
                 times.append(time.perf_counter() - t0)
                 assert response.status_code == 200, response.text
                 body = response.text

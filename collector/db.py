@@ -22,9 +22,19 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _sqlite_write_lock = threading.Lock()
 
 
+# Connecting to an unreachable PostgreSQL fails after this instead of hanging a request.
+CONNECT_TIMEOUT_SECONDS = 5
+# Waiting for a free pooled connection (all busy: the database is slow or gone) fails after
+# this: the request is answered 503 (collector.unavailable) rather than queued for long.
+POOL_TIMEOUT_SECONDS = 10
+
+
 class Database:
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
+        # PostgreSQL's statement_timeout of new connections, in seconds (None: the server's).
+        # ``serve`` sets it (collector.main), migrations and CLI jobs do not.
+        self.statement_timeout: float | None = None
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self._ensure_sqlite_dir(url)
@@ -34,8 +44,30 @@ class Database:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = sa.create_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                pool_timeout=POOL_TIMEOUT_SECONDS,
+                connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
             )
+            sa.event.listen(self.engine, "connect", self._postgres_session)
+
+    def limit_statements(self, seconds: float | None) -> None:
+        """Sets the statement timeout of connections made from now on (pooled ones are
+        dropped, so every connection has it)."""
+        self.statement_timeout = seconds
+        if not self.is_sqlite:
+            self.engine.dispose()
+
+    def _postgres_session(self, dbapi_conn: Any, _record: Any) -> None:
+        if self.statement_timeout is None:
+            return
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET statement_timeout = {int(self.statement_timeout * 1000)}")
+        dbapi_conn.autocommit = autocommit
 
     @staticmethod
     def _ensure_sqlite_dir(url: str) -> None:

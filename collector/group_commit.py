@@ -39,6 +39,10 @@ MAX_BATCH = 64
 WRITERS = 1
 
 
+class WriterStopping(RuntimeError):
+    """The collector is shutting down: the report is not taken (answered 503)."""
+
+
 @dataclass
 class _Job:
     agent: AgentIdentity
@@ -77,7 +81,7 @@ class GroupCommit:
         job = _Job(agent, decoded)
         with self._cond:
             if self._stopping:
-                raise RuntimeError("the collector is stopping")
+                raise WriterStopping("the collector is stopping")
             self._queue.append(job)
             self._cond.notify()
         return job.future

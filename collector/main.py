@@ -7,12 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent.schema import Report
 from collector import __version__
+from collector.api.drain import drain
 from collector.api.ingest_endpoint import REPORTS_PATH, IngestEndpoint
 from collector.api.routes import (
     budget,
@@ -35,6 +37,8 @@ from collector.report_decoding import BadReport
 from collector.retention import RetentionJob
 from collector.settings import Settings
 from collector.ssh.jobs import install as install_agentless
+from collector.unavailable import DETAIL as UNAVAILABLE
+from collector.unavailable import RETRY_AFTER_SECONDS, database_unavailable
 from collector.vulns.job import VulnJob
 from collector.web import install as install_web
 
@@ -68,6 +72,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     too_large = False
                 if too_large:
+                    await drain(receive)
                     await self._refuse(send, limit)
                     return
         received = 0
@@ -92,6 +97,7 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
+                await drain(receive)
                 await self._refuse(send, limit)
 
     @staticmethod
@@ -114,6 +120,7 @@ class BodyLimitMiddleware:
 def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     db = db or Database(settings.database_url, settings.db_pool_size)
+    db.limit_statements(settings.db_statement_timeout or None)
 
     workers = settings.decode_workers
     workers = default_decode_workers() if workers is None else workers
@@ -154,11 +161,27 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = db
     app.state.decode_pool = pool
-    app.state.metrics = Metrics(db, settings.metrics_cache_seconds, pool)
+    app.state.metrics = Metrics(
+        db, settings.metrics_cache_seconds, pool, host_limit=settings.metrics_host_series_limit
+    )
 
     @app.exception_handler(BadReport)
     async def bad_report(_request: Request, exc: BadReport) -> JSONResponse:
         return JSONResponse(exc.body(), exc.status)
+
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unavailable(exc):
+            log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+            return JSONResponse({"detail": "internal server error"}, 500)
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)  # fmt: skip
+        return JSONResponse(
+            {"detail": UNAVAILABLE}, 503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+        )
+
+    # The database down, locked or full: 503 with Retry-After on every route, never a 500.
+    app.add_exception_handler(sa.exc.DBAPIError, database_error)
+    app.add_exception_handler(sa.exc.TimeoutError, database_error)
 
     for module in (health, enroll, reports, hosts, history, sites, findings, budget, vulns):
         app.include_router(module.router)

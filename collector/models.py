@@ -471,6 +471,11 @@ class SshTarget(SQLModel, table=True):
     # How the last collection got in: files over SFTP or the exec channel, sudo's state.
     last_access: str | None = Field(default=None, sa_type=sa.Text)
     host_id: int | None = Field(default=None, foreign_key="hosts.id")
+    # Shared collection across replicas (collector.ssh.schedule): a target is due at
+    # ``next_due_at`` (None: now); the replica collecting it holds it until ``lease_until``,
+    # so a crashed replica's target is taken over once that has passed.
+    next_due_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    lease_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Device(SQLModel, table=True):
@@ -602,6 +607,37 @@ class PolicyState(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(max_length=256)
+
+
+class HostEvaluation(SQLModel, table=True):
+    """The durable findings queue (collector.findings.queue): a host is due for evaluation
+    while ``evaluated_report_id`` differs from its ``hosts.last_report_id``; the evaluator
+    that claimed it holds it until ``lease_until`` (a crashed replica's claim expires)."""
+
+    __tablename__ = "host_evaluations"
+
+    host_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
+    evaluated_report_id: str | None = Field(default=None, max_length=36)
+    lease_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class JobRun(SQLModel, table=True):
+    """One tick of a scheduled job (collector.jobs): the replica that inserted the row runs
+    it; if it dies before ``finished_at``, another takes the tick over after ``lease_until``."""
+
+    __tablename__ = "job_runs"
+
+    job: str = Field(primary_key=True, max_length=64)
+    tick: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    owner: str = Field(max_length=128)
+    attempt: int = 1
+    started_at: dt.datetime = Field(sa_type=UTCDateTime)
+    lease_until: dt.datetime = Field(sa_type=UTCDateTime)
+    finished_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # --- Asset register for the budget forecast (collector/budget/) ---------------------------

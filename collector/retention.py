@@ -5,7 +5,8 @@ ingest is never held up for long), once an hour.
 On PostgreSQL the history tables are partitioned by month (collector.partitions): a month
 that lies wholly before the cutoff is dropped (no row by row delete, no bloat); the month
 the cutoff falls into is deleted in batches; months ahead are created. Only one replica
-prunes at a time (a PostgreSQL advisory lock); the others skip the round. Receipts are
+prunes at a time (a PostgreSQL advisory lock), and each hourly tick runs once across
+replicas (collector.jobs). Receipts are
 deleted in batches found by time (a BRIN index) on PostgreSQL and host by host on SQLite
 (they are clustered by host there, without a time index, which would double their size).
 """
@@ -14,12 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from collector import audit, partitions
+from collector import audit, jobs, partitions
 from collector.db import Database
 from collector.history import RECEIPT_DAYS
 from collector.models import Host, HostChange, HostHistory, ReportReceipt, table_of, utcnow
@@ -132,8 +132,12 @@ def _until_done(db: Database, statement: sa.Executable, cutoff: dt.datetime) -> 
 
 
 class RetentionJob:
-    """The thread of one collector process: a round FIRST_DELAY_SECONDS after the start,
-    then every INTERVAL_SECONDS; the next months' partitions at once."""
+    """The retention thread of one collector process: a round FIRST_DELAY_SECONDS after the
+    start, then once per INTERVAL_SECONDS tick across all replicas (collector.jobs: the
+    replica that claims the tick prunes; if it dies mid-round another takes the tick over
+    after the lease); the next months' partitions at once."""
+
+    JOB = "retention"
 
     def __init__(self, db: Database, retention_days: int, *, interval: float = INTERVAL_SECONDS,
                  first_delay: float = FIRST_DELAY_SECONDS,
@@ -143,8 +147,9 @@ class RetentionJob:
         self.audit_days = audit_days  # the audit log's (collector.audit); None: kept
         self.interval = interval
         self.first_delay = first_delay
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._job = jobs.PeriodicJob(
+            db, self.JOB, self.round, interval=interval, first_delay=first_delay
+        )
 
     def start(self) -> RetentionJob:
         try:
@@ -153,25 +158,16 @@ class RetentionJob:
                 tx.commit()
         except Exception:
             log.exception("retention: creating the next months' partitions failed")
-        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
-        self._thread.start()
+        self._job.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._job.stop(timeout)
 
-    def _run(self) -> None:
-        delay = self.first_delay
-        while not self._stop.wait(delay):
-            delay = self.interval
-            try:
-                prune(self.db, self.retention_days)
-                if self.audit_days is not None:
-                    deleted = audit.purge(self.db, self.audit_days)
-                    if deleted:
-                        log.info("audit log: %d entries older than %d days deleted", deleted,
-                                 self.audit_days)  # fmt: skip
-            except Exception:
-                log.exception("retention round failed; next try in %.0f s", self.interval)
+    def round(self) -> None:
+        prune(self.db, self.retention_days)
+        if self.audit_days is not None:
+            deleted = audit.purge(self.db, self.audit_days)
+            if deleted:
+                log.info("audit log: %d entries older than %d days deleted", deleted,
+                         self.audit_days)  # fmt: skip

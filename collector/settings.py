@@ -49,7 +49,14 @@ class Settings(BaseSettings):
     metrics_public: bool = False
     # Seconds the computed inventory metrics are reused (0 = computed for every scrape).
     metrics_cache_seconds: float = Field(default=0.0, ge=0)
+    # Per-host series (inventar_host_*) only while the fleet has at most this many hosts
+    # (unset: always): a Land's Prometheus is not flooded with millions of series; the
+    # aggregates by site stay.
+    metrics_host_series_limit: int | None = Field(default=None, ge=0)
     db_pool_size: int = 10
+    # PostgreSQL's statement_timeout for `serve` (seconds; 0 = none): a request never hangs
+    # on a stuck database, it is answered 503 with Retry-After (collector.unavailable).
+    db_statement_timeout: float = Field(default=30.0, ge=0)
     # Days the history (the sections reports changed, the change log) is kept; a background
     # job deletes older rows (collector.retention). Report ids are kept 45 days regardless,
     # so that an agent's resend from its outbox (up to 30 days) stays a duplicate.

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 import anyio.to_thread
@@ -21,16 +24,21 @@ from anyio import CapacityLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector import reference_cache
+from collector.api.drain import drain
 from collector.db import Database
 from collector.decode_pool import DecodePool, WorkerUnavailable
 from collector.findings import notify
-from collector.group_commit import GroupCommit
+from collector.group_commit import GroupCommit, WriterStopping
 from collector.ingest import AgentIdentity, StoreResult, find_agent, store_decoded
 from collector.limits import Limits
 from collector.metrics import Metrics
 from collector.report_decoding import BadReport, DecodedReport, decode
 from collector.security import MAX_TOKEN_LENGTH, hash_secret
 from collector.settings import Settings
+from collector.unavailable import DETAIL as UNAVAILABLE
+from collector.unavailable import database_unavailable, retry_after_header
+
+log = logging.getLogger(__name__)
 
 REPORTS_PATH = "/api/v1/reports"
 
@@ -50,16 +58,30 @@ class AgentCache:
 
     Safe to keep for a while: what an agent is (machine, site) never changes, and revocation
     is checked again inside every report's write transaction (collector.ingest.store), which
-    then drops the entry here.
+    then drops the entry here. Bounded as a least-recently-used cache: past ``max_entries``
+    the agent not heard from longest is dropped, one at a time - a Land's 100,000s of agents
+    cost a database lookup (by the token hash's unique index) only when evicted, never all
+    at once as a full flush would.
     """
 
     MAX_ENTRIES = 50_000
 
-    def __init__(self) -> None:
-        self._agents: dict[tuple[int, str], AgentIdentity] = {}
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._agents: OrderedDict[tuple[int, str], AgentIdentity] = OrderedDict()
+        # Ingest threads and the event loop use the cache at once.
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._agents)
 
     def cached(self, db: Database, token_hash: str) -> AgentIdentity | None:
-        return self._agents.get((id(db), token_hash))
+        key = (id(db), token_hash)
+        with self._lock:
+            agent = self._agents.get(key)
+            if agent is not None:
+                self._agents.move_to_end(key)
+            return agent
 
     def get(self, db: Database, token_hash: str) -> AgentIdentity | None:
         """The agent, from the cache or else from the database."""
@@ -68,13 +90,15 @@ class AgentCache:
             with db.engine.connect() as conn:
                 agent = find_agent(conn, token_hash)
             if agent is not None:
-                if len(self._agents) >= self.MAX_ENTRIES:
-                    self._agents.clear()
-                self._agents[(id(db), token_hash)] = agent
+                with self._lock:
+                    self._agents[(id(db), token_hash)] = agent
+                    while len(self._agents) > self.max_entries:
+                        self._agents.popitem(last=False)
         return agent
 
     def forget(self, db: Database, token_hash: str) -> None:
-        self._agents.pop((id(db), token_hash), None)
+        with self._lock:
+            self._agents.pop((id(db), token_hash), None)
 
 
 _agents = AgentCache()
@@ -173,6 +197,9 @@ class IngestEndpoint:
             token_hash = bearer_token_hash(headers.get(b"authorization"))
             body = await self._body(headers, receive)
             if body is None:
+                # Read the rest first: closing on a client still sending resets the
+                # connection, and the client never sees this answer.
+                await drain(receive)
                 await _answer(
                     send,
                     413,
@@ -202,9 +229,15 @@ class IngestEndpoint:
             self.metrics.reports.labels("rejected").inc()
             await _answer(send, exc.status, exc.body())
             return
-        except Exception:
+        except Exception as exc:
             self.metrics.reports.labels("error").inc()
-            raise
+            if not database_unavailable(exc) and not isinstance(exc, WriterStopping):
+                raise
+            # The agent keeps the report and sends it again (a 4xx would make it drop it).
+            log.warning("report not stored, database unavailable: %s",
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__)  # fmt: skip
+            await _answer(send, 503, {"detail": UNAVAILABLE}, extra=[retry_after_header()])
+            return
         self.metrics.reports.labels(result.status).inc()
         await _answer(
             send,

@@ -1,16 +1,19 @@
-"""The background evaluator: ingest only queues a host id; one thread evaluates in batches.
+"""The background evaluator: ingest only wakes it; one thread evaluates in batches.
 
 Ingest must stay fast, so a report is never evaluated inside its request: after a report is
-stored, :func:`notify` puts the host id into an in-process set (cheap: a lock and a set
-insert). One thread per collector process (started and stopped with the app's lifespan)
-waits ``settle`` seconds after the first notification - a host sending twice is evaluated
-once - then evaluates up to ``batch_size`` hosts per transaction with
-:func:`collector.findings.store.evaluate_hosts`.
+stored, :func:`notify` wakes this process's evaluator (cheap: a lock and a set insert). What
+is due is kept in the database, not in memory (collector.findings.queue: a host is due while
+its evaluated report differs from its latest), so a crash loses no evaluation and replicas
+share the work. One thread per collector process (started and stopped with the app's
+lifespan) waits ``settle`` seconds after the first notification - a host sending twice is
+evaluated once - then claims up to ``batch_size`` due hosts at a time, with a lease, and
+evaluates them with :func:`collector.findings.store.evaluate_hosts`. Every ``interval`` it
+also looks for due hosts unasked (other replicas' expired leases).
 
 The same thread does the periodic work every ``interval`` seconds (and once at start):
-reload the packs and re-evaluate every host when their digest differs from the one stored in
-the database; re-evaluate hosts whose waiver expired or was removed; evaluate hosts that have
-a report but no findings (stored while no evaluator ran, e.g. a crash lost the queue).
+reload its packs; and, once per tick across all replicas (collector.jobs), re-evaluate every
+host when the packs' digest differs from the one stored in the database and re-evaluate
+hosts whose waiver expired or was removed.
 """
 
 from __future__ import annotations
@@ -22,10 +25,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from collector import reference_cache
+from collector import jobs, reference_cache
 from collector.current_state import refresh_facts_if_changed
 from collector.db import Database
-from collector.findings import devices, store
+from collector.findings import devices, queue, store
 from collector.models import utcnow
 from collector.policy import Policies, PolicyLoadError, PolicySet
 from collector.policy.batch import EvaluationPool
@@ -61,6 +64,8 @@ def evaluator_for(db: Database) -> Evaluator | None:
 # one batch and keeps the evaluation (~2 ms a host) from competing with ingest when a whole
 # school boots at 07:55 (benchmarks/ingest.py, SQLite: 2 s -> 10 s, 321 -> 360 reports/s).
 SETTLE_SECONDS = 10.0
+# The job name of the database-wide maintenance in job_runs (collector.jobs).
+MAINTENANCE_JOB = "findings-maintenance"
 
 
 class Evaluator:
@@ -72,8 +77,10 @@ class Evaluator:
         interval: float = 60.0,
         settle: float = SETTLE_SECONDS,
         batch_size: int = store.BATCH_SIZE,
+        lease: float = queue.LEASE_SECONDS,
     ) -> None:
         self.db = db
+        self.lease = lease
         self.policies_dir = policies_dir or default_policies_dir()
         self.interval = interval
         self.settle = settle
@@ -172,23 +179,23 @@ class Evaluator:
                 self._busy = True
                 maintenance = self._maintenance_due or time.monotonic() >= next_tick
                 self._maintenance_due = False
-                batch = list(self._pending)[: self.batch_size]
-                for host_id in batch:
-                    del self._pending[host_id]
+                # The hosts themselves are claimed from the database (collector.findings.queue).
+                batch = bool(self._pending)
+                self._pending.clear()
                 device_batch = list(self._pending_devices)[: devices.BATCH_SIZE]
                 for device_id in device_batch:
                     del self._pending_devices[device_id]
-                if self._pending or self._pending_devices:
+                if self._pending_devices:
                     self._first_pending = time.monotonic() - self.settle  # no more waiting
             if maintenance:
                 next_tick = time.monotonic() + self.interval
-                self._guard(self.maintenance)
-            if batch:
-                self._guard(functools.partial(self._evaluate, batch))
+                self._guard(self.scheduled_maintenance)
+            if batch or maintenance:
+                self._guard(self.evaluate_due)
             if device_batch:
                 self._guard(functools.partial(self._evaluate_devices, device_batch))
 
-    def _guard(self, work: Callable[[], None]) -> None:
+    def _guard(self, work: Callable[[], object]) -> None:
         try:
             work()
         except Exception:
@@ -203,10 +210,27 @@ class Evaluator:
                 return None
         return self.policies.current
 
-    def _evaluate(self, host_ids: list[int]) -> None:
+    def evaluate_due(self) -> int:
+        """Claims and evaluates due hosts until none is left unclaimed; how many."""
+        total = 0
+        while True:
+            policies = self._current()
+            if policies is None:
+                return total
+            claimed = queue.claim(self.db, self.batch_size, self.lease)
+            if not claimed:
+                return total
+            failed = self._evaluate(sorted(claimed))
+            # A host that failed keeps its lease: tried again once it expires, not in a loop.
+            queue.done(self.db, {h: r for h, r in claimed.items() if h not in failed})
+            total += len(claimed)
+
+    def _evaluate(self, host_ids: list[int]) -> set[int]:
+        """Evaluates the hosts; the ids of those that failed."""
+        failed: set[int] = set()
         policies = self._current()
         if policies is None:
-            return
+            return set(host_ids)
         try:
             store.evaluate_hosts(self.db, host_ids, policies, batch_size=self.batch_size)
             # A host's report may have made a discovered device managed (its MAC).
@@ -220,35 +244,56 @@ class Evaluator:
                     store.evaluate_hosts(self.db, [host_id], policies)
                 except Exception:
                     log.exception("evaluating host %s failed", host_id)
+                    failed.add(host_id)
+        return failed
 
     def _evaluate_devices(self, device_ids: list[int]) -> None:
         policies = self._current()
         if policies is not None:
             devices.evaluate_devices(self.db, device_ids, policies)
 
+    def scheduled_maintenance(self) -> None:
+        """The thread's round: this process's pack reload; the database-wide part once per
+        tick across replicas (collector.jobs)."""
+        policies = self._reload()
+        if policies is not None:
+            jobs.run_once(self.db, MAINTENANCE_JOB, self.interval,
+                          functools.partial(self.reevaluate, policies))  # fmt: skip
+
     def maintenance(self) -> None:
-        """Pack reload and re-evaluation, waiver expiry, hosts never evaluated."""
+        """Pack reload and the database-wide part now, whether another replica ran it this
+        tick or not (tests, the CLI)."""
+        policies = self._reload()
+        if policies is not None:
+            self.reevaluate(policies)
+
+    def _reload(self) -> PolicySet | None:
         fresh = self.policies is None
         policies = self._current()
         if policies is None:
-            return
+            return None
         if not fresh and self.policies is not None:
             error = self.policies.reload()
             if error is not None:
                 log.error("policy packs changed but do not load; keeping the last good set: %s",
                           error)  # fmt: skip
             policies = self.policies.current
+        # This process's decoding follows the packs' reference data.
+        reference_cache.use(policies.directory, reference_digest(policies.directory),
+                            policies.reference)  # fmt: skip
+        return policies
+
+    def reevaluate(self, policies: PolicySet) -> None:
+        """Re-evaluation of every host when packs or reference data changed, waiver expiry."""
         # The stored derived facts follow the reference data first, so that the evaluation
         # (and ingest from now on) judges by the same data.
         digest = reference_digest(policies.directory)
-        reference_cache.use(policies.directory, digest, policies.reference)
         if refresh_facts_if_changed(self.db, digest, policies.reference):
             store.store_digest(self.db, "")  # facts changed: every host is evaluated again
         if store.reevaluate_if_changed(self.db, policies, pool=self.pool) is not None:
             devices.evaluate_devices(self.db, devices.all_device_ids(self.db), policies)
             return
         hosts = set(store.expired_waiver_host_ids(self.db, utcnow().date()))
-        hosts.update(store.unevaluated_host_ids(self.db))
         if hosts:
             store.evaluate_hosts(self.db, hosts, policies, batch_size=self.batch_size)
         found = set(devices.expired_waiver_device_ids(self.db, utcnow().date()))

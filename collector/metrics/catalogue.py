@@ -26,6 +26,10 @@ class MetricSpec:
     type: str  # gauge | counter | histogram
     help: str
     labels: tuple[str, ...] = ()
+    # Where it is exported: "inventory" (/metrics/inventory, the fleet's figures, the same on
+    # every replica: scraped once through the load balancer) or "process" (/metrics, this
+    # process's own series: scraped on every replica).
+    endpoint: str = "inventory"
 
     def series_names(self) -> tuple[str, ...]:
         """The sample names this family exposes (what PromQL refers to)."""
@@ -170,23 +174,39 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     MetricSpec(
         "inventar_reports_received_total",
         "counter",
-        "Reports received by the collector, by result.",
+        "Reports received by this collector process, by result.",
         ("result",),
+        "process",
     ),
     MetricSpec(
         "inventar_report_ingest_seconds",
         "histogram",
-        "Time to validate and store a report (stored and duplicate reports).",
+        "Time to validate and store a report (stored and duplicate reports), in this process.",
+        (),
+        "process",
     ),
-    _g(
+    MetricSpec(
         "inventar_decode_workers",
+        "gauge",
         "Report decode worker processes running (0 while none is: reports are then decoded in "
         "the serving process, more slowly).",
+        (),
+        "process",
     ),
     MetricSpec(
         "inventar_decode_worker_exits_total",
         "counter",
         "Report decode worker processes that ended while the collector ran (each is replaced).",
+        (),
+        "process",
+    ),
+    MetricSpec(
+        "inventar_jobs_run_total",
+        "counter",
+        "Rounds of scheduled jobs this process ran, by task (each tick runs once across "
+        "replicas: collector/jobs.py).",
+        ("task",),
+        "process",
     ),
     _g(
         "inventar_metrics_database_up",
@@ -206,11 +226,12 @@ SPECS = {spec.name: spec for spec in CATALOGUE}
 
 def catalogue_markdown() -> str:
     """The README's metrics table."""
-    lines = ["| Metric | Type | Labels | Help |", "| --- | --- | --- | --- |"]
+    lines = ["| Metric | Type | Labels | Endpoint | Help |", "| --- | --- | --- | --- | --- |"]
     for spec in CATALOGUE:
         labels = ", ".join(f"`{label}`" for label in spec.labels) or "-"
         help_ = spec.help.replace("|", "\\|")
-        lines.append(f"| `{spec.name}` | {spec.type} | {labels} | {help_} |")
+        path = "/metrics" if spec.endpoint == "process" else "/metrics/inventory"
+        lines.append(f"| `{spec.name}` | {spec.type} | {labels} | `{path}` | {help_} |")
     return "\n".join(lines) + "\n"
 
 

@@ -89,9 +89,12 @@ class _Orgs:
 
 
 class InventoryCollector(Collector):
-    def __init__(self, db: Database, cache_seconds: float = 0.0) -> None:
+    def __init__(
+        self, db: Database, cache_seconds: float = 0.0, *, host_limit: int | None = None
+    ) -> None:
         self.db = db
         self.cache_seconds = cache_seconds
+        self.host_limit = host_limit  # INVENTAR_METRICS_HOST_SERIES_LIMIT
         self._lock = threading.Lock()
         self._cached: list[Family] = []
         self._orgs = _Orgs({}, {})
@@ -142,6 +145,11 @@ class InventoryCollector(Collector):
             self._database_up = 0.0
             return []
         self._database_up = 1.0
+        if self.host_limit is not None:
+            info = next((f for f in families if f.name == "inventar_host_info"), None)
+            if info is not None and len(info.rows) > self.host_limit:
+                # All hosts' series or none: a subset would read as the fleet.
+                families = [f for f in families if not f.name.startswith("inventar_host_")]
         # inventar_devices_unmanaged{site} (collector/discovery.py)
         families.extend(Family.of(metric) for metric in unmanaged_metric(self.db))
         families.extend(Family.of(metric) for metric in unmanaged_legacy_port_metric(self.db))

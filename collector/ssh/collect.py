@@ -278,3 +278,31 @@ def collect_all(
     ) as pool:
         futures = [pool.submit(collect_one, db, t, s, settings, limits) for t, s in targets]
         return [f.result() for f in futures]
+
+
+def collect_due(
+    db: Database, settings: SshSettings | None = None, *, limits: Limits | None = None
+) -> list[Outcome]:
+    """The scheduled round of one replica: claims due targets (collector.ssh.schedule),
+    ``settings.parallel`` at a time, until none is due; each is due again after
+    ``settings.interval``. Replicas share the targets; none is collected twice at once."""
+    from collector.ssh import schedule  # noqa: PLC0415
+
+    settings = settings or SshSettings()
+    limits = limits or Limits()
+    # Longer than a collection may take (its deadline), so a lease ends only by a crash.
+    lease = settings.timeout + 60.0
+    outcomes: list[Outcome] = []
+    while ids := schedule.claim_due(db, settings.parallel, lease):
+        with db.session() as session:
+            rows = session.exec(
+                select(SshTarget, Site)
+                .join(Site, Site.id == SshTarget.site_id)  # type: ignore[arg-type]
+                .where(SshTarget.id.in_(ids))  # type: ignore[union-attr]
+            ).all()
+        with ThreadPoolExecutor(max_workers=max(1, len(rows)), thread_name_prefix="ssh") as pool:
+            futures = [pool.submit(collect_one, db, t, s, settings, limits) for t, s in rows]
+            outcomes.extend(f.result() for f in futures)
+        for target_id in ids:
+            schedule.reschedule(db, target_id, settings.interval)
+    return outcomes

@@ -1,10 +1,12 @@
 """Wires agentless collection and discovery into the collector's app: the devices and
 discoveries routes, and the scheduled SSH collection inside ``serve``.
 
-The SSH job runs every ``INVENTAR_SSH_INTERVAL`` seconds (default 1 h; 0 = off), first
-``INVENTAR_SSH_FIRST_DELAY`` seconds after the start, in a background apscheduler thread;
-a round that is still running when the next is due is not started twice. With several
-replicas on one database, turn it on in one of them only.
+Each target is collected every ``INVENTAR_SSH_INTERVAL`` seconds (default 1 h; 0 = off),
+the first round ``INVENTAR_SSH_FIRST_DELAY`` seconds after the start, in a background
+apscheduler thread that looks for due targets every POLL_SECONDS at most; a round that is
+still running when the next is due is not started twice. Replicas on one database share the
+targets through leases in the database (collector.ssh.schedule): every target is collected
+once per interval, whichever replica takes it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from collector.settings import Settings
 from collector.ssh.settings import SshSettings
 
 log = logging.getLogger(__name__)
+
+# How often a replica looks for due targets (their own interval is INVENTAR_SSH_INTERVAL).
+POLL_SECONDS = 60.0
 
 Lifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 
@@ -56,10 +61,10 @@ def start_scheduler(db: Database, settings: SshSettings, limits: Limits) -> Any:
     )
 
     def job() -> None:
-        from collector.ssh.collect import collect_all  # noqa: PLC0415  (paramiko on first use)
+        from collector.ssh.collect import collect_due  # noqa: PLC0415  (paramiko on first use)
 
         try:
-            outcomes = collect_all(db, settings, limits=limits)
+            outcomes = collect_due(db, settings, limits=limits)
         except Exception:  # the scheduler must keep running
             log.exception("scheduled SSH collection failed")
             return
@@ -71,7 +76,7 @@ def start_scheduler(db: Database, settings: SshSettings, limits: Limits) -> Any:
     scheduler.add_job(
         job,
         "interval",
-        seconds=settings.interval,
+        seconds=min(settings.interval, POLL_SECONDS),
         id="ssh-collect",
         next_run_time=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.first_delay),
         max_instances=1,

@@ -1,17 +1,16 @@
-"""The collector's background job for known vulnerabilities: every few minutes it matches
-the hosts whose packages, release or updates changed (a cheap digest comparison for the
-others) and queues their findings; where feed URLs are configured, it imports them once a
-day first. A failing download is logged and retried next round; the feeds already imported
+"""The collector's background jobs for known vulnerabilities: every few minutes the hosts
+whose packages, release or updates changed are matched (a cheap digest comparison for the
+others) and their findings queued; where feed URLs are configured, they are imported once a
+day. A failing download is logged and retried next round; the feeds already imported
 stay in use (their age shows in the web UI, the API and the metric)."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import urllib.error
 from collections.abc import Sequence
 
+from collector import jobs
 from collector.db import Database
 from collector.findings import notify
 from collector.vulns.feeds import FeedError
@@ -22,6 +21,10 @@ log = logging.getLogger(__name__)
 
 
 class VulnJob:
+    """Two jobs of collector.jobs, each tick once across replicas: "vulns-feeds" imports the
+    configured URLs once per feed interval (only with URLs), "vulns-match" re-matches the
+    changed hosts every interval."""
+
     def __init__(
         self,
         db: Database,
@@ -31,40 +34,45 @@ class VulnJob:
     ) -> None:
         self.db, self.interval_s = db, interval_s
         self.urls, self.feed_interval_s = list(urls), feed_interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="inventar-vulns", daemon=True)
-        self._last_fetch: float | None = None
+        match = jobs.PeriodicJob(
+            db, "vulns-match", self.match, interval=interval_s, first_delay=interval_s
+        )
+        self._jobs = [match]
+        if self.urls:
+            # The first import soon after the start, not a day later.
+            feeds = jobs.PeriodicJob(
+                db, "vulns-feeds", self.import_feeds, interval=feed_interval_s, first_delay=5.0
+            )
+            self._jobs.append(feeds)
 
     def start(self) -> VulnJob:
-        self._thread.start()
+        for job in self._jobs:
+            job.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
+        for job in self._jobs:
+            job.stop(timeout=30)
 
     def round(self) -> None:
-        now = time.monotonic()
+        """Both at once (tests, and by hand)."""
+        self.import_feeds()
+
+    def import_feeds(self) -> None:
+        """Imports every configured URL; a failing one is logged and retried next tick, the
+        feeds already imported stay in use. Then matches."""
         kev = False
-        if self.urls and (
-            self._last_fetch is None or now - self._last_fetch >= self.feed_interval_s
-        ):
-            self._last_fetch = now
-            for url in self.urls:
-                try:
-                    done = import_feed(self.db, url)
-                    kev = kev or done.feed == "kev"
-                    log.info("imported %s feed from %s: %d records", done.feed, url, done.records)
-                except (FeedError, OSError, urllib.error.URLError) as exc:
-                    log.warning("vulnerability feed %s not imported: %s", url, exc)
+        for url in self.urls:
+            try:
+                done = import_feed(self.db, url)
+                kev = kev or done.feed == "kev"
+                log.info("imported %s feed from %s: %d records", done.feed, url, done.records)
+            except (FeedError, OSError, urllib.error.URLError) as exc:
+                log.warning("vulnerability feed %s not imported: %s", url, exc)
+        self.match(kev=kev)
+
+    def match(self, *, kev: bool = False) -> None:
         stats = rematch(self.db)
         # A new KEV catalogue changes no match but the KEV check of every matched host.
         for host_id in matched_host_ids(self.db) if kev else stats.matched_ids:
             notify(self.db, host_id)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.round()
-            except Exception:  # one failed round must not end the job
-                log.exception("vulnerability matching failed; retrying next round")

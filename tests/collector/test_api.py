@@ -231,7 +231,7 @@ def test_metrics(env: Env) -> None:
     _, token = env.enroll("m-1")
     env.post(token, make_report("m-1", "pc-1"))
     env.post("bad", make_report("m-1", "pc-1"))
-    text = env.client.get("/metrics").text
+    text = env.client.get("/metrics/inventory").text + env.client.get("/metrics").text
     assert 'inventar_hosts{os_family="linux",site="GS Nord",site_kind="school"} 1.0' in text
     kita = 'site="Kita Sonnenschein",site_kind="kindergarten"'
     assert f'inventar_hosts{{os_family="linux",{kita}}} 0.0' in text

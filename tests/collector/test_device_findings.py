@@ -131,7 +131,7 @@ def test_discovered_devices_get_exactly_the_expected_findings(env: Env) -> None:
         AP,
     }
     # Metrics: failing devices per check and site.
-    text = env.client.get("/metrics").text
+    text = env.client.get("/metrics/inventory").text
     counted = {
         dict(labels)["check"]: value
         for (name, labels), value in samples(text).items()

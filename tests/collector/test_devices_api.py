@@ -69,7 +69,7 @@ def test_discoveries_become_devices_with_the_managed_flag(env: Env) -> None:
     r = env.client.get("/api/v1/devices?managed=true&site=GS%20Nord", headers=env.auth(env.admin))
     assert [i["mac"] for i in r.json()["items"]] == ["00:1b:21:00:00:01"]
 
-    metrics = env.client.get("/metrics").text
+    metrics = env.client.get("/metrics/inventory").text
     assert 'inventar_devices_unmanaged{site="GS Nord"} 1.0' in metrics
     assert 'inventar_devices_unmanaged{site="Kita Sonnenschein"} 0.0' in metrics
     assert 'inventar_devices_unmanaged_legacy_port{service="telnet",site="GS Nord"} 0.0' in metrics
@@ -77,7 +77,7 @@ def test_discoveries_become_devices_with_the_managed_flag(env: Env) -> None:
     # an unmanaged printer with telnet and LPD open; the managed Intel host's telnet not counted
     r = _post(env, token, _discovery(("198.18.0.99", "3c:d9:2b:00:00:02", [23, 515, 9100])))
     r = _post(env, token, _discovery(("198.18.0.11", "00-1b-21-00-00-01", [22, 23])))
-    metrics = env.client.get("/metrics").text
+    metrics = env.client.get("/metrics/inventory").text
     for service, count in (("telnet", 1.0), ("lpd", 1.0), ("ftp", 0.0), ("netbios-ssn", 0.0)):
         line = f'inventar_devices_unmanaged_legacy_port{{service="{service}",site="GS Nord"}}'
         assert f"{line} {count}" in metrics

@@ -93,7 +93,7 @@ def promtool() -> str:
 
 def test_metrics_from_the_database(env: Env) -> None:
     populate(env)
-    text = env.client.get("/metrics").text
+    text = env.client.get("/metrics/inventory").text
     site = {"site": "GS Nord"}
     assert value(text, "inventar_hosts", os_family="linux", site_kind="school", **site) == 1
     assert value(text, "inventar_hosts", os_family="windows", site_kind="school", **site) == 1
@@ -133,8 +133,11 @@ def test_metrics_from_the_database(env: Env) -> None:
     due = "inventar_devices_due_replacement"
     assert value(text, due, category="desktop", year="2027", **site) == 1  # BIOS 2022 + 5
     assert value(text, "inventar_agents_enrolled") == 2
-    assert value(text, "inventar_report_ingest_seconds_count") == 2
-    assert value(text, "inventar_reports_received_total", result="stored") == 2
+    own = env.client.get("/metrics").text  # the process's series
+    assert value(own, "inventar_report_ingest_seconds_count") == 2
+    assert value(own, "inventar_reports_received_total", result="stored") == 2
+    assert value(text, "inventar_report_ingest_seconds_count") is None
+    assert value(own, "inventar_hosts", os_family="linux", site_kind="school", **site) is None
     assert value(text, "inventar_metrics_database_up") == 1
     assert value(text, "inventar_metrics_cache_age_seconds") == 0
 
@@ -147,24 +150,30 @@ def test_metrics_from_the_database(env: Env) -> None:
         for table in tables:
             conn.execute(sa.text(f"DELETE FROM {table} WHERE host_id = :h"), {"h": host_id})
         conn.execute(sa.text("DELETE FROM hosts WHERE id = :h"), {"h": host_id})
-    text = env.client.get("/metrics").text
+    text = env.client.get("/metrics/inventory").text
     assert 'host="pc-win"' not in text and 'host="pc-linux"' in text
     assert value(text, "inventar_hosts", os_family="windows", site_kind="school", **site) == 0
 
 
 def test_exposition_passes_promtool_and_matches_the_catalogue(env: Env) -> None:
     populate(env)
-    text = env.client.get("/metrics").text
-    done = subprocess.run(
-        [promtool(), "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
-    )
-    assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), (
-        done.stdout + done.stderr
-    )
     exported = {}
-    for family in text_string_to_metric_families(text):
-        name = family.name + ("_total" if family.type == "counter" else "")
-        exported[name] = family
+    for path, endpoint in (("/metrics", "process"), ("/metrics/inventory", "inventory")):
+        text = env.client.get(path).text
+        done = subprocess.run(
+            [promtool(), "check", "metrics"], input=text, capture_output=True, text=True,
+            timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), (
+            done.stdout + done.stderr
+        )
+        for family in text_string_to_metric_families(text):
+            name = family.name + ("_total" if family.type == "counter" else "")
+            # Each family on its endpoint only: a process's series on /metrics (every
+            # replica), the fleet's on /metrics/inventory (once, through the balancer).
+            assert SPECS[name].endpoint == endpoint, (path, name)
+            assert name not in exported, name
+            exported[name] = family
     assert set(exported) == set(SPECS), "catalogue and exposition differ"
     for name, family in exported.items():
         spec = SPECS[name]
@@ -198,7 +207,7 @@ def test_fast_rendering_equals_prometheus_client(env: Env) -> None:
 def test_label_values_are_escaped(env: Env) -> None:
     _, token = env.enroll("m-odd")
     assert env.post(token, host_report("m-odd", 'pc "quoted" \\ back')).status_code == 201
-    text = env.client.get("/metrics").text
+    text = env.client.get("/metrics/inventory").text
     assert value(text, "inventar_host_last_seen_timestamp_seconds", host='pc "quoted" \\ back',
                  site="GS Nord") is not None  # fmt: skip
 
@@ -206,17 +215,33 @@ def test_label_values_are_escaped(env: Env) -> None:
 def test_cache_and_its_age(db_url: str, env: Env) -> None:
     app = create_app(Settings(database_url=db_url, metrics_cache_seconds=3600), env.db)
     client = TestClient(app)  # no lifespan: a second evaluator is not needed
-    first = client.get("/metrics").text
+    first = client.get("/metrics/inventory").text
     assert value(first, "inventar_metrics_cache_age_seconds") == 0
     assert (
         value(first, "inventar_hosts", os_family="linux", site="GS Nord", site_kind="school") == 0
     )
     populate(env)
-    second = client.get("/metrics").text  # from the cache: the new hosts are not in it yet
+    second = client.get(
+        "/metrics/inventory"
+    ).text  # from the cache: the new hosts are not in it yet
     assert value(second, "inventar_hosts", os_family="linux", site="GS Nord",
                  site_kind="school") == 0  # fmt: skip
     age = value(second, "inventar_metrics_cache_age_seconds")
     assert age is not None and age > 0
+
+
+def test_per_host_series_stop_above_the_limit(db_url: str, env: Env) -> None:
+    populate(env)  # two hosts
+    for limit, per_host in ((2, True), (1, False)):
+        settings = Settings(database_url=db_url, metrics_host_series_limit=limit)
+        text = TestClient(create_app(settings, env.db)).get("/metrics/inventory").text
+        names = {f.name for f in text_string_to_metric_families(text)}
+        assert ("inventar_host_info" in names) is per_host, limit
+        assert ("inventar_host_check_failing" in names) is per_host, limit
+        # The aggregates stay.
+        assert value(text, "inventar_hosts", os_family="linux", site="GS Nord",
+                     site_kind="school") == 1  # fmt: skip
+        assert value(text, "inventar_agents_enrolled") == 2
 
 
 def test_metrics_auth(db_url: str, env: Env) -> None:
@@ -227,7 +252,12 @@ def test_metrics_auth(db_url: str, env: Env) -> None:
 
         def get(auth: str | None, client: TestClient = client) -> int:
             headers = {"Authorization": auth} if auth else {}
-            return int(client.get("/metrics", headers=headers).status_code)
+            codes = {
+                int(client.get(path, headers=headers).status_code)
+                for path in ("/metrics", "/metrics/inventory")
+            }
+            assert len(codes) == 1, codes  # both endpoints ask the same credentials
+            return codes.pop()
 
         good = "Basic " + base64.b64encode(b"prom:s3cret").decode()
         assert get(None) == 401
@@ -351,8 +381,13 @@ def test_compose_file_mounts_what_exists() -> None:
     assert targets["/var/lib/grafana/dashboards"][1] == "./grafana/dashboards"
     # Prometheus scrapes the collector's service name and port
     config = yaml.load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    target = config["scrape_configs"][0]["static_configs"][0]["targets"][0]
-    assert target == "collector:8740" and "8740:8740" in services["collector"]["ports"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"inventar-collector", "inventar-inventory"}
+    assert jobs["inventar-collector"]["metrics_path"] == "/metrics"
+    assert jobs["inventar-inventory"]["metrics_path"] == "/metrics/inventory"
+    for job in jobs.values():
+        target = job["static_configs"][0]["targets"][0]
+        assert target == "collector:8740" and "8740:8740" in services["collector"]["ports"]
     assert "postgresql+psycopg://" in services["collector"]["environment"]["INVENTAR_DATABASE_URL"]
     # /metrics is closed: the collector and Prometheus share one secret file.
     secret_file = compose["secrets"]["metrics-token"]["file"]

@@ -143,7 +143,7 @@ def fleet(env: Env) -> dict[str, int]:
 
 
 def metric_due(env: Env) -> Counter[tuple[str, str, int]]:
-    text = env.client.get("/metrics").text
+    text = env.client.get("/metrics/inventory").text
     out: Counter[tuple[str, str, int]] = Counter()
     for (name, labels), value in samples(text).items():
         if name == "inventar_devices_due_replacement":
@@ -202,7 +202,7 @@ def snapshot(env: Env, fleet: dict[str, int]) -> dict[str, Any]:
     and cache figures), the budget, each host view, and the stored findings."""
     metrics = {
         (name, labels): value
-        for (name, labels), value in samples(env.client.get("/metrics").text).items()
+        for (name, labels), value in samples(env.client.get("/metrics/inventory").text).items()
         if name.startswith("inventar_") and not name.startswith("inventar_metrics_")
     }
     hosts = {}

@@ -251,7 +251,7 @@ def test_discovery_finds_the_three_hosts_and_sends_them(lab: Lab) -> None:
         HOSTS["h2"][1],
         HOSTS["h3"][1],
     }
-    status, metrics = lab.http("GET", f"{url}/metrics")
+    status, metrics = lab.http("GET", f"{url}/metrics/inventory")
     assert status == 200
     assert 'inventar_devices_unmanaged{site="GS Nord"} 2.0' in metrics
 

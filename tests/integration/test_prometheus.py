@@ -96,6 +96,10 @@ def test_prometheus_scrapes_the_collector(collector_url: str, tmp_path: Path) ->
         "  - job_name: inventar-collector\n"
         f"    authorization: {{credentials_file: {tmp_path / 'token'}}}\n"
         f"    static_configs: [{{targets: ['{target}']}}]\n"
+        "  - job_name: inventar-inventory\n"
+        "    metrics_path: /metrics/inventory\n"
+        f"    authorization: {{credentials_file: {tmp_path / 'token'}}}\n"
+        f"    static_configs: [{{targets: ['{target}']}}]\n"
     )
     port = free_port()
     log = (tmp_path / "prometheus.log").open("wb")

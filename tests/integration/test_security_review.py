@@ -371,11 +371,13 @@ def test_serve_on_a_network_address_without_metrics_auth_does_not_start(tmp_path
         proc.wait(10)
 
 
-def _scrape(base: str, authorization: str | None) -> tuple[int, str]:
+def _scrape(
+    base: str, authorization: str | None, path: str = "/metrics/inventory"
+) -> tuple[int, str]:
     import urllib.error
     import urllib.request
 
-    req = urllib.request.Request(f"{base}/metrics")
+    req = urllib.request.Request(f"{base}{path}")
     if authorization:
         req.add_header("Authorization", authorization)
     try:
@@ -405,6 +407,8 @@ def test_an_org_scoped_metrics_token_sees_only_its_organization(collector: Colle
     assert 'host="pc-theirs"' in text and 'site="Kita Nachbar"' in text
     assert "pc-ours" not in text and "GS Nord" not in text
     assert "inventar_reports_received_total" not in text  # the process is not theirs
+    status, own = _scrape(c.url, f"Bearer {scoped}", "/metrics")
+    assert status == 200 and "inventar_" not in own
     assert "inventar_agents_enrolled 1.0" in text
     status, text = _scrape(c.url, f"Bearer {fleet}")
     assert status == 200 and "pc-ours" in text and "pc-theirs" in text

@@ -368,7 +368,7 @@ def test_metrics_count_vulnerable_hosts_by_site_severity_kev_and_feed_age(env: E
     _host(env, _deb_report("d-m1", "bookworm", [("sope", "5.8.0-1")]))
     _host(env, _deb_report("d-m2", "bookworm", [("sope", "5.8.0-1+deb12u1")]))
     rematch(env.db)
-    text = env.client.get("/metrics").text
+    text = env.client.get("/metrics/inventory").text
     labels = {"site": "GS Nord"}
     # Both Windows hosts miss KB5032190: MSRC rates CVE-2023-36033 "Important" (high), KEV.
     assert value(text, "inventar_vulnerable_hosts", severity="high", kev="true", **labels) == 2

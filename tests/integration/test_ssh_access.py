@@ -381,6 +381,7 @@ def test_through_the_jump_host_the_same_report_arrives(lab: Lab, db: Any, tmp_pa
     assert through["host"]["machine_id"] == report["host"]["machine_id"]
     assert through["os"] == report["os"]
     # On a failure, the collection errors say why a section came back short.
+    assert through["software"] is not None, through.get("collection")
     assert len(through["software"]) == len(report["software"]), through.get("collection")
     # The jump host forwarded the connection to the target's port.
     after = lab.jump_log.read_text(errors="replace")[len(before) :]

@@ -129,9 +129,24 @@ def refresh_levels(conn: sa.Connection, host_ids: Sequence[int] | None = None) -
         rows = sa.union(deb, windows)
         conn.execute(sa.insert(_LEVELS).from_select(columns, rows))
         return
+    # A few hosts (a match's chunk): their package versions' pairs looked up here, not joined
+    # (the join would probe every version for every host of the chunk).
+    pairs: dict[tuple[str, bool, str, str], set[tuple[str, bool]]] = {}
+    for release, pro, package, version, level, kev in conn.execute(sa.select(per_version)):
+        pairs.setdefault((release, bool(pro), package, version), set()).add((level, bool(kev)))
     ids = sorted(set(host_ids))
     for start in range(0, len(ids), CHUNK):
         part = ids[start : start + CHUNK]
         conn.execute(sa.delete(_LEVELS).where(_LEVELS.c.host_id.in_(part)))
-        rows = sa.union(deb.where(_HP.c.host_id.in_(part)), windows.where(_HV.c.host_id.in_(part)))
-        conn.execute(sa.insert(_LEVELS).from_select(columns, rows))
+        found: set[tuple[int, str, bool]] = set()
+        packages = sa.select(_HP).where(_HP.c.host_id.in_(part))
+        for host_id, release, pro, package, version in conn.execute(packages):
+            for level, kev in pairs.get((release, bool(pro), package, version), ()):
+                found.add((host_id, level, kev))
+        for host_id, level, kev in conn.execute(windows.where(_HV.c.host_id.in_(part))):
+            found.add((host_id, level, bool(kev)))
+        if found:
+            conn.execute(
+                sa.insert(_LEVELS),
+                [{"host_id": h, "severity": lv, "kev": k} for h, lv, k in sorted(found)],
+            )

@@ -1,6 +1,9 @@
 """Known vulnerabilities as people read them (API, web UI, findings, metrics): per host a
 list, per fleet the worst first (exploited in the wild, then EPSS, then severity), grouped by
-the one update that fixes them. KEV and EPSS are joined here, at read time."""
+the one update that fixes them. KEV and EPSS are joined here, at read time. Fleet-wide
+figures aggregate before joining: hosts are counted per package version
+(``vuln_host_packages``) and only those versions are joined with their verdicts; the metric
+counts ``vuln_host_levels`` (both written by the match and after imports)."""
 
 from __future__ import annotations
 
@@ -37,8 +40,9 @@ _HP = table_of(VulnHostPackage)
 _RES = table_of(VulnPackageResult)
 _LEVELS = table_of(VulnHostLevel)
 # Fleet-wide results by what they depend on (see stamp): they change when hosts are matched,
-# a feed is imported or a host moves, not with each report; computing them over 20,000
-# hosts takes minutes on SQLite (benchmarks/vulns.py), so a process keeps the last few.
+# a feed is imported or a host moves, not with each report. They are read from per-host
+# aggregates (vuln_host_packages, vuln_host_levels: about a second at 20,000 hosts on SQLite,
+# benchmarks/vulns.py); a process keeps the last few.
 _CACHE: dict[tuple[Any, ...], Any] = {}
 _CACHE_SIZE = 32
 
@@ -348,7 +352,10 @@ def _deb_groups(
         g = groups[group] = _new_group(n)
         for _, cve, severity, epss, kev_cve in members[group]:
             _add(g, cve, severity, epss, kev_cve)
-    # The hosts with any of these results (without a KEV filter every stored version has some).
+    # The hosts with any of these results (without a KEV filter every stored version has some;
+    # without a package filter either, the caller counts vuln_host_levels instead: fewer rows).
+    if kev is None and package is None:
+        return set()
     if kev is None:
         return set(conn.execute(sa.select(f.c.host_id).distinct()).scalars())
     return {
@@ -369,6 +376,13 @@ def _fleet_groups(
     groups: dict[GroupKey, dict[str, Any]] = {}
     hosts = _deb_groups(conn, where, kev, package, groups)
     hosts |= _windows_groups(conn, where, kev, package, groups)
+    if kev is None and package is None:
+        # Every host with a result has a (severity, KEV) row: fewer rows than its versions.
+        query = sa.select(_LEVELS.c.host_id).distinct()
+        if where:
+            query = query.join(_H, _H.c.id == _LEVELS.c.host_id)
+            query = query.join(_S, _S.c.id == _H.c.site_id).where(*where)
+        hosts = set(conn.execute(query).scalars())
     items = [
         FixGroup(
             kind=k[0],

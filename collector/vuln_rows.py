@@ -73,6 +73,29 @@ def host_vuln_rows(host_ids: Sequence[int] | None = None) -> sa.Subquery:
     return sa.union_all(deb, windows).subquery("hv")
 
 
+def refresh_host_packages(conn: sa.Connection, host_ids: Sequence[int]) -> None:
+    """Rewrite these hosts' package versions that have verdicts (``vuln_host_packages``), after
+    their verdicts are stored: what the fleet page counts hosts by."""
+    ids = sorted(set(host_ids))
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        conn.execute(sa.delete(_HP).where(_HP.c.host_id.in_(part)))
+        judged = sa.select(_RES.c.release, _RES.c.pro, _RES.c.package, _RES.c.version).distinct()
+        j = judged.subquery("judged")
+        rows = (
+            sa.select(_SW.c.host_id, _H.c.os_codename, PRO, _SW.c.source, _SW.c.source_version)
+            .distinct()
+            .select_from(_SW)
+            .join(_H, _H.c.id == _SW.c.host_id)
+            .join(j, sa.and_(j.c.release == _H.c.os_codename, j.c.pro == PRO,
+                             j.c.package == _SW.c.source, j.c.version == _SW.c.source_version))
+            .where(_SW.c.host_id.in_(part))
+        )  # fmt: skip
+        conn.execute(
+            sa.insert(_HP).from_select(["host_id", "release", "pro", "package", "version"], rows)
+        )
+
+
 def refresh_levels(conn: sa.Connection, host_ids: Sequence[int] | None = None) -> None:
     """Rewrite the (severity, KEV) pairs of these hosts' vulnerabilities (all hosts: None),
     from their package versions, their Windows results and the KEV catalogue: what the metric

@@ -35,7 +35,6 @@ from collector.models import (
     HostVuln,
     SoftwareRow,
     VulnFeed,
-    VulnHostPackage,
     VulnHostState,
     VulnPackageAdvisory,
     VulnPackageResult,
@@ -45,7 +44,7 @@ from collector.models import (
     utcnow,
 )
 from collector.vuln_rows import PRO as _PRO
-from collector.vuln_rows import refresh_levels
+from collector.vuln_rows import refresh_host_packages, refresh_levels
 from collector.vulns.versions import dpkg_less
 from collector.vulns.windows import covered, product
 
@@ -58,7 +57,6 @@ _ADV = table_of(VulnPackageAdvisory)
 _FIX = table_of(VulnWindowsFix)
 _SUP = table_of(VulnSupersedence)
 _RES = table_of(VulnPackageResult)
-_HP = table_of(VulnHostPackage)
 CHUNK = 2000
 # The feeds whose rows decide the stored results (KEV and EPSS are joined when read).
 MATCHED_FEEDS = ("debian", "ubuntu", "msrc")
@@ -258,12 +256,11 @@ def rematch(
 
 
 def _package_keys(conn: sa.Connection, host_ids: list[int]) -> Sequence[Any]:
-    """Each host's distinct (release, pro, source, version) whose source package has
-    advisories in its release: what verdicts are needed for, and (those with verdicts) what
-    ``vuln_host_packages`` keeps per host. Rows (host_id, release, pro, source, version)."""
+    """The distinct (release, pro, source, version) of these hosts whose source package has
+    advisories in its release: what verdicts are needed for (computed in the database)."""
     advised = sa.select(_ADV.c.release, _ADV.c.package).distinct().subquery()
     return conn.execute(
-        sa.select(_SW.c.host_id, _H.c.os_codename, _PRO, _SW.c.source, _SW.c.source_version)
+        sa.select(_H.c.os_codename, _PRO, _SW.c.source, _SW.c.source_version)
         .distinct()
         .select_from(_SW)
         .join(_H, _H.c.id == _SW.c.host_id)
@@ -273,12 +270,9 @@ def _package_keys(conn: sa.Connection, host_ids: list[int]) -> Sequence[Any]:
     ).all()  # fmt: skip
 
 
-def _store_package_results(
-    conn: sa.Connection, feeds: _Feeds, keys: set[tuple[str, bool, str, str]]
-) -> set[tuple[str, bool, str, str]]:
+def _store_package_results(conn: sa.Connection, feeds: _Feeds, keys: Sequence[Any]) -> None:
     """Verdicts of the package versions not stored yet (stored ones stay valid until a
-    package feed is imported again, which deletes them all: collector.vulns.importer).
-    Returns the keys that have verdicts."""
+    package feed is imported again, which deletes them all: collector.vulns.importer)."""
     packages = sorted({k[2] for k in keys})
     stored: set[tuple[str, bool, str, str]] = set()
     for start in range(0, len(packages), 500):
@@ -289,23 +283,17 @@ def _store_package_results(
         )
         stored.update((r, bool(p), pkg, v) for r, p, pkg, v in found)
     rows = []
-    judged = keys & stored
-    for key in sorted(keys):
-        release, pro, package, version = key
-        if key in feeds.stored and feeds.results(release, package, version, pro):
-            judged.add(key)
+    for release, pro, package, version in keys:
+        key = (release, bool(pro), package, version)
         if key in stored or key in feeds.stored:
             continue
         feeds.stored.add(key)
-        if feeds.results(release, package, version, pro):
-            judged.add(key)
-        for cve, status, fixed, severity in feeds.results(release, package, version, pro):
+        for cve, status, fixed, severity in feeds.results(release, package, version, bool(pro)):
             rows.append({"release": release, "pro": bool(pro), "package": package,
                          "version": version, "cve": cve, "status": status, "fixed": fixed,
                          "severity": severity})  # fmt: skip
     for start in range(0, len(rows), 20_000):
         conn.execute(sa.insert(_RES), rows[start : start + 20_000])
-    return judged
 
 
 def _match_chunk(
@@ -316,24 +304,18 @@ def _match_chunk(
     rows: list[dict[str, Any]] = []
     with db.engine.connect() as conn:
         feeds.conn = conn
-        versions: Sequence[Any] = _package_keys(conn, deb) if deb else []
+        keys: Sequence[Any] = _package_keys(conn, deb) if deb else []
         windows = [row for row, _ in chunk if row.os_family == "windows"]
         patches = current_state.stored_sections(conn, [r.id for r in windows], ["patches"])
         for row in windows:
             rows.extend(_windows_rows(feeds, row, patches.get(row.id, {}).get("patches")))
     with db.write_session() as session:
         conn = session.connection()
-        keys = {(r[1], bool(r[2]), r[3], r[4]) for r in versions}
-        judged = _store_package_results(conn, feeds, keys)
+        _store_package_results(conn, feeds, keys)
         conn.execute(sa.delete(_HV).where(_HV.c.host_id.in_(ids)))
         if rows:
             conn.execute(sa.insert(_HV), rows)
-        # Each host's package versions with verdicts: what the fleet page counts hosts by.
-        conn.execute(sa.delete(_HP).where(_HP.c.host_id.in_(ids)))
-        mine = [{"host_id": h, "release": r, "pro": bool(p), "package": pkg, "version": v}
-                for h, r, p, pkg, v in versions if (r, bool(p), pkg, v) in judged]  # fmt: skip
-        for start in range(0, len(mine), 50_000):
-            conn.execute(sa.insert(_HP), mine[start : start + 50_000])
+        refresh_host_packages(conn, ids)
         refresh_levels(conn, ids)
         conn.execute(sa.delete(_STATE).where(_STATE.c.host_id.in_(ids)))
         now = utcnow()

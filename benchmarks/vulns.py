@@ -11,6 +11,9 @@
    one before, one after). Timed: ``rematch(force=True)``, what a new package feed costs
    (every host); then one host's package list changes and ``rematch()`` matches only it
    (the digest check over all hosts included). Goal: <= 30 s for the full re-match.
+3. Reads: one host's list; the fleet grouped by fixing update and the metric's host counts,
+   the first time after a match (goal <= 2 s each: a Prometheus scrape times out after
+   10 s); and what a KEV import adds to refresh every host's (severity, KEV) pairs.
 
 Prints wall time and this process's CPU time (the machine is shared: the load average is
 printed beside). SQLite only (the collector's embedded default).
@@ -39,7 +42,7 @@ from collector.db import Database  # noqa: E402
 from collector.models import Host, SoftwareRow, VulnPackageResult, table_of, utcnow  # noqa: E402
 from collector.queries.vulns import fleet_vulns, host_vulns, vulnerable_host_counts  # noqa: E402
 from collector.services import add_site  # noqa: E402
-from collector.vuln_rows import host_vuln_rows  # noqa: E402
+from collector.vuln_rows import host_vuln_rows, refresh_levels  # noqa: E402
 from collector.vulns.feeds import Parsed  # noqa: E402
 from collector.vulns.importer import import_feed, store  # noqa: E402
 from collector.vulns.matching import rematch  # noqa: E402
@@ -156,6 +159,11 @@ def bench_rematch(directory: Path, hosts: int, packages: int) -> None:
         _timed(
             "the same two again, nothing matched or imported since (cached per process)",
             lambda: (fleet_vulns(conn, None, limit=100), vulnerable_host_counts(conn)),
+        )
+    with db.engine.begin() as conn:
+        _timed(
+            "every host's (severity, KEV) rewritten, what a KEV import adds (not at scrape)",
+            lambda: refresh_levels(conn),
         )
     db.dispose()
 

@@ -869,6 +869,36 @@ class HostVuln(SQLModel, table=True):
     severity: str | None = Field(default=None, max_length=32)
 
 
+class VulnHostPackage(SQLModel, table=True):
+    """A Debian/Ubuntu source package version of a host that has verdicts (as of the host's
+    last match): the fleet page counts hosts per package version here, then joins the few
+    thousand versions with their verdicts, instead of joining every host's packages."""
+
+    __tablename__ = "vuln_host_packages"
+    __table_args__ = (
+        sa.Index("ix_vuln_host_packages_key", "release", "pro", "package", "version", "host_id"),
+    )
+
+    host_id: int = Field(primary_key=True, foreign_key="hosts.id")
+    release: str = Field(primary_key=True, max_length=64)
+    pro: bool = Field(primary_key=True)
+    package: str = Field(primary_key=True, max_length=256)
+    version: str = Field(primary_key=True, max_length=256)
+
+
+class VulnHostLevel(SQLModel, table=True):
+    """The severities a host's vulnerabilities have, each with or without one in CISA's KEV:
+    written when the host is matched and for all hosts after an import, so that the metric
+    ``inventar_vulnerable_hosts`` is one small GROUP BY at scrape time."""
+
+    __tablename__ = "vuln_host_levels"
+
+    host_id: int = Field(primary_key=True, foreign_key="hosts.id")
+    # low, medium, high, critical, unknown
+    severity: str = Field(primary_key=True, max_length=32)
+    kev: bool = Field(primary_key=True)
+
+
 class VulnHostState(SQLModel, table=True):
     """What a host was last matched with: a digest of its inputs (packages, release, Pro,
     installed updates) and of the feeds. A host whose digest is unchanged is not re-matched."""

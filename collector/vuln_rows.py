@@ -10,12 +10,25 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from collector.models import Host, HostVuln, SoftwareRow, VulnPackageResult, table_of
+from collector.models import (
+    Host,
+    HostVuln,
+    SoftwareRow,
+    VulnHostLevel,
+    VulnHostPackage,
+    VulnKev,
+    VulnPackageResult,
+    table_of,
+)
 
 _SW = table_of(SoftwareRow)
 _H = table_of(Host)
 _RES = table_of(VulnPackageResult)
 _HV = table_of(HostVuln)
+_HP = table_of(VulnHostPackage)
+_LEVELS = table_of(VulnHostLevel)
+_KEV = table_of(VulnKev)
+CHUNK = 2000
 # A host counts as having Ubuntu Pro only when its agent says so (unknown = without).
 PRO = sa.type_coerce(sa.func.coalesce(_H.c.ubuntu_pro, sa.false()), sa.Boolean)
 
@@ -58,3 +71,82 @@ def host_vuln_rows(host_ids: Sequence[int] | None = None) -> sa.Subquery:
         deb = deb.where(_SW.c.host_id.in_(ids))
         windows = windows.where(_HV.c.host_id.in_(ids))
     return sa.union_all(deb, windows).subquery("hv")
+
+
+def refresh_host_packages(conn: sa.Connection, host_ids: Sequence[int]) -> None:
+    """Rewrite these hosts' package versions that have verdicts (``vuln_host_packages``), after
+    their verdicts are stored: what the fleet page counts hosts by."""
+    ids = sorted(set(host_ids))
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        conn.execute(sa.delete(_HP).where(_HP.c.host_id.in_(part)))
+        judged = sa.select(_RES.c.release, _RES.c.pro, _RES.c.package, _RES.c.version).distinct()
+        j = judged.subquery("judged")
+        rows = (
+            sa.select(_SW.c.host_id, _H.c.os_codename, PRO, _SW.c.source, _SW.c.source_version)
+            .distinct()
+            .select_from(_SW)
+            .join(_H, _H.c.id == _SW.c.host_id)
+            .join(j, sa.and_(j.c.release == _H.c.os_codename, j.c.pro == PRO,
+                             j.c.package == _SW.c.source, j.c.version == _SW.c.source_version))
+            .where(_SW.c.host_id.in_(part))
+        )  # fmt: skip
+        conn.execute(
+            sa.insert(_HP).from_select(["host_id", "release", "pro", "package", "version"], rows)
+        )
+
+
+def refresh_levels(conn: sa.Connection, host_ids: Sequence[int] | None = None) -> None:
+    """Rewrite the (severity, KEV) pairs of these hosts' vulnerabilities (all hosts: None),
+    from their package versions, their Windows results and the KEV catalogue: what the metric
+    ``inventar_vulnerable_hosts`` counts. Called by the match and after every import."""
+    severity = sa.func.coalesce(_RES.c.severity, "unknown")
+    per_version = (
+        sa.select(_RES.c.release, _RES.c.pro, _RES.c.package, _RES.c.version,
+                  severity.label("severity"), _KEV.c.cve.is_not(None).label("kev"))
+        .distinct()
+        .select_from(_RES)
+        .outerjoin(_KEV, _KEV.c.cve == _RES.c.cve)
+        .subquery("levels")
+    )  # fmt: skip
+    deb = (
+        sa.select(_HP.c.host_id, per_version.c.severity, per_version.c.kev)
+        .select_from(_HP)
+        .join(per_version, sa.and_(per_version.c.release == _HP.c.release,
+                                   per_version.c.pro == _HP.c.pro,
+                                   per_version.c.package == _HP.c.package,
+                                   per_version.c.version == _HP.c.version))
+    )  # fmt: skip
+    windows = (
+        sa.select(_HV.c.host_id, sa.func.coalesce(_HV.c.severity, "unknown"),
+                  _KEV.c.cve.is_not(None))
+        .select_from(_HV)
+        .outerjoin(_KEV, _KEV.c.cve == _HV.c.cve)
+    )  # fmt: skip
+    columns = ["host_id", "severity", "kev"]
+    if host_ids is None:
+        conn.execute(sa.delete(_LEVELS))
+        rows = sa.union(deb, windows)
+        conn.execute(sa.insert(_LEVELS).from_select(columns, rows))
+        return
+    # A few hosts (a match's chunk): their package versions' pairs looked up here, not joined
+    # (the join would probe every version for every host of the chunk).
+    pairs: dict[tuple[str, bool, str, str], set[tuple[str, bool]]] = {}
+    for release, pro, package, version, level, kev in conn.execute(sa.select(per_version)):
+        pairs.setdefault((release, bool(pro), package, version), set()).add((level, bool(kev)))
+    ids = sorted(set(host_ids))
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        conn.execute(sa.delete(_LEVELS).where(_LEVELS.c.host_id.in_(part)))
+        found: set[tuple[int, str, bool]] = set()
+        packages = sa.select(_HP).where(_HP.c.host_id.in_(part))
+        for host_id, release, pro, package, version in conn.execute(packages):
+            for level, kev in pairs.get((release, bool(pro), package, version), ()):
+                found.add((host_id, level, kev))
+        for host_id, level, kev in conn.execute(windows.where(_HV.c.host_id.in_(part))):
+            found.add((host_id, level, bool(kev)))
+        if found:
+            conn.execute(
+                sa.insert(_LEVELS),
+                [{"host_id": h, "severity": lv, "kev": k} for h, lv, k in sorted(found)],
+            )

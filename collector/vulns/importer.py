@@ -20,6 +20,7 @@ from collector.db import Database
 from collector.models import (
     VulnEpss,
     VulnFeed,
+    VulnHostPackage,
     VulnKev,
     VulnPackageAdvisory,
     VulnPackageResult,
@@ -28,6 +29,7 @@ from collector.models import (
     table_of,
     utcnow,
 )
+from collector.vuln_rows import refresh_levels
 from collector.vulns.feeds import FeedError, Parsed, parse, parse_files
 
 _FEEDS = table_of(VulnFeed)
@@ -95,6 +97,7 @@ def store(db: Database, parsed: Parsed, source: str, sha256: str) -> None:
             conn.execute(sa.delete(_ADVISORIES).where(_ADVISORIES.c.feed == parsed.feed))
             # The verdicts per package version came from the advisories being replaced.
             conn.execute(sa.delete(_RESULTS))
+            conn.execute(sa.delete(table_of(VulnHostPackage)))
             _insert(conn, _ADVISORIES, parsed.rows)
         elif parsed.feed == "msrc":
             conn.execute(sa.delete(_FIXES))
@@ -111,6 +114,9 @@ def store(db: Database, parsed: Parsed, source: str, sha256: str) -> None:
         else:
             conn.execute(sa.delete(_EPSS))
             _insert(conn, _EPSS, parsed.rows)
+        if parsed.feed in ("debian", "ubuntu", "kev"):
+            # Verdicts gone or KEV changed: every host's severities/KEV pairs (the metric).
+            refresh_levels(conn)
         conn.execute(sa.delete(_FEEDS).where(_FEEDS.c.feed == parsed.feed))
         conn.execute(
             sa.insert(_FEEDS).values(

@@ -44,6 +44,7 @@ from collector.models import (
     utcnow,
 )
 from collector.vuln_rows import PRO as _PRO
+from collector.vuln_rows import refresh_host_packages, refresh_levels
 from collector.vulns.versions import dpkg_less
 from collector.vulns.windows import covered, product
 
@@ -314,6 +315,8 @@ def _match_chunk(
         conn.execute(sa.delete(_HV).where(_HV.c.host_id.in_(ids)))
         if rows:
             conn.execute(sa.insert(_HV), rows)
+        refresh_host_packages(conn, ids)
+        refresh_levels(conn, ids)
         conn.execute(sa.delete(_STATE).where(_STATE.c.host_id.in_(ids)))
         now = utcnow()
         conn.execute(

@@ -125,10 +125,31 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("matched_at", UTCDateTime(), nullable=False),
     )
+    op.create_table(
+        "vuln_host_packages",
+        sa.Column("host_id", sa.Integer(), sa.ForeignKey("hosts.id"), primary_key=True),
+        sa.Column("release", sa.String(length=64), primary_key=True),
+        sa.Column("pro", sa.Boolean(), primary_key=True),
+        sa.Column("package", sa.String(length=256), primary_key=True),
+        sa.Column("version", sa.String(length=256), primary_key=True),
+    )
+    op.create_index(
+        "ix_vuln_host_packages_key",
+        "vuln_host_packages",
+        ["release", "pro", "package", "version", "host_id"],
+    )
+    op.create_table(
+        "vuln_host_levels",
+        sa.Column("host_id", sa.Integer(), sa.ForeignKey("hosts.id"), primary_key=True),
+        sa.Column("severity", sa.String(length=32), primary_key=True),
+        sa.Column("kev", sa.Boolean(), primary_key=True),
+    )
 
 
 def downgrade() -> None:
     for table in (
+        "vuln_host_levels",
+        "vuln_host_packages",
         "vuln_host_state",
         "host_vulns",
         "vuln_package_results",

@@ -16,6 +16,7 @@ import shlex
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import paramiko
 
@@ -128,7 +129,7 @@ class SshRunner:
             return RawResult(None, error=f"exec refused by the server: {exc}")
         if stdin:
             channel.sendall(stdin)
-        channel.shutdown_write()  # stdin ends here, as the local runner's DEVNULL
+        _end_input(channel)  # stdin ends here, as the local runner's DEVNULL
         out = bytearray()
         err = bytearray()
         while True:
@@ -151,6 +152,22 @@ class SshRunner:
         if code == -1:
             return RawResult(None, bytes(out), bytes(err), error="ended without exit status")
         return RawResult(code, bytes(out), bytes(err))
+
+
+def _end_input(channel: paramiko.Channel) -> None:
+    """``channel.shutdown_write()``, but with the EOF sent while the channel's lock is held.
+    paramiko builds the EOF under the lock and sends it after releasing it; when a quick
+    command has ended meanwhile, the transport thread can send its CLOSE in between, and the
+    EOF then names a channel sshd has already freed: sshd ends the whole connection
+    ("ieof packet referred to nonexistent channel"), and every later command of the
+    collection fails (seen under load). Holding the lock orders our EOF before that CLOSE.
+    paramiko releases the lock before sending because of key re-exchange; a CLOSE arriving
+    during one would wait at most its clear-to-send timeout, then fail this command only."""
+    inner: Any = channel  # paramiko's internals: no types for them
+    with channel.lock:
+        message = inner._send_eof()
+        if message is not None:
+            inner.transport._send_user_message(message)
 
 
 def _drain(channel: paramiko.Channel, out: bytearray, err: bytearray, limit: int) -> None:

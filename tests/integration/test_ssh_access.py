@@ -365,6 +365,7 @@ def test_through_the_jump_host_the_same_report_arrives(lab: Lab, db: Any, tmp_pa
     add(db, lab, "nosudo")
     direct, report = collect_one(db, lab)
     assert direct.ok and report is not None
+    assert report["software"] is not None, report["collection"]
     from sqlmodel import select
 
     from collector.models import SshTarget

@@ -27,6 +27,8 @@ _RES = table_of(VulnPackageResult)
 _HV = table_of(HostVuln)
 _HP = table_of(VulnHostPackage)
 _LEVELS = table_of(VulnHostLevel)
+# The fleet page's index (package version, host); a match of many hosts rebuilds it at the end.
+HOST_PACKAGES_KEY = next(ix for ix in _HP.indexes if ix.name == "ix_vuln_host_packages_key")
 _KEV = table_of(VulnKev)
 CHUNK = 2000
 # A host counts as having Ubuntu Pro only when its agent says so (unknown = without).

@@ -43,8 +43,8 @@ from collector.models import (
     table_of,
     utcnow,
 )
-from collector.vuln_rows import PRO as _PRO
 from collector.vuln_rows import HOST_PACKAGES_KEY, refresh_host_packages, refresh_levels
+from collector.vuln_rows import PRO as _PRO
 from collector.vulns.versions import dpkg_less
 from collector.vulns.windows import covered, product
 

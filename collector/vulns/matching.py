@@ -259,8 +259,8 @@ def rematch(
         for start in range(0, len(todo), CHUNK):
             _match_chunk(db, feeds, todo[start : start + CHUNK], stats)
     finally:
-        if many:
-            _key_index(db, present=True)
+        # Also after a match that was interrupted before (a killed process): then it is missing.
+        _key_index(db, present=True)
     stats.package_versions = len(feeds.cache)
     return stats
 

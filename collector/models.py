@@ -877,6 +877,8 @@ class VulnHostPackage(SQLModel, table=True):
     __tablename__ = "vuln_host_packages"
     __table_args__ = (
         sa.Index("ix_vuln_host_packages_key", "release", "pro", "package", "version", "host_id"),
+        # The primary key is the table on SQLite: a match appends its hosts' rows in order.
+        {"sqlite_with_rowid": False},
     )
 
     host_id: int = Field(primary_key=True, foreign_key="hosts.id")

@@ -27,6 +27,8 @@ _RES = table_of(VulnPackageResult)
 _HV = table_of(HostVuln)
 _HP = table_of(VulnHostPackage)
 _LEVELS = table_of(VulnHostLevel)
+# The fleet page's index (package version, host); a match of many hosts rebuilds it at the end.
+HOST_PACKAGES_KEY = next(ix for ix in _HP.indexes if ix.name == "ix_vuln_host_packages_key")
 _KEV = table_of(VulnKev)
 CHUNK = 2000
 # A host counts as having Ubuntu Pro only when its agent says so (unknown = without).
@@ -84,16 +86,21 @@ def refresh_host_packages(conn: sa.Connection, host_ids: Sequence[int]) -> None:
         j = judged.subquery("judged")
         rows = (
             sa.select(_SW.c.host_id, _H.c.os_codename, PRO, _SW.c.source, _SW.c.source_version)
-            .distinct()
             .select_from(_SW)
             .join(_H, _H.c.id == _SW.c.host_id)
             .join(j, sa.and_(j.c.release == _H.c.os_codename, j.c.pro == PRO,
                              j.c.package == _SW.c.source, j.c.version == _SW.c.source_version))
             .where(_SW.c.host_id.in_(part))
         )  # fmt: skip
-        conn.execute(
-            sa.insert(_HP).from_select(["host_id", "release", "pro", "package", "version"], rows)
-        )
+        # Binary packages of one source repeat a row: SQLite skips them by the primary key
+        # (cheaper than sorting them out with DISTINCT first), PostgreSQL by DISTINCT.
+        insert = sa.insert(_HP)
+        if conn.dialect.name == "sqlite":
+            insert = insert.prefix_with("OR IGNORE")
+        else:
+            rows = rows.distinct()
+        columns = ["host_id", "release", "pro", "package", "version"]
+        conn.execute(insert.from_select(columns, rows))
 
 
 def refresh_levels(conn: sa.Connection, host_ids: Sequence[int] | None = None) -> None:

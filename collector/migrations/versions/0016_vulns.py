@@ -132,6 +132,7 @@ def upgrade() -> None:
         sa.Column("pro", sa.Boolean(), primary_key=True),
         sa.Column("package", sa.String(length=256), primary_key=True),
         sa.Column("version", sa.String(length=256), primary_key=True),
+        sqlite_with_rowid=False,
     )
     op.create_index(
         "ix_vuln_host_packages_key",

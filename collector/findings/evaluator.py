@@ -31,7 +31,6 @@ from collector.db import Database
 from collector.findings import devices, queue, store
 from collector.models import utcnow
 from collector.policy import Policies, PolicyLoadError, PolicySet
-from collector.policy.batch import EvaluationPool
 from collector.policy.cli import default_policies_dir
 from collector.reference_cache import reference_digest
 
@@ -86,9 +85,6 @@ class Evaluator:
         self.settle = settle
         self.batch_size = batch_size
         self.policies: Policies | None = None
-        # Worker processes for re-evaluating every host after a pack change (started then,
-        # kept for the next one; one per core, none on a single core).
-        self.pool = EvaluationPool()
         self._pending: dict[int, None] = {}  # insertion-ordered set
         self._pending_devices: dict[int, None] = {}
         self._first_pending = 0.0
@@ -150,7 +146,6 @@ class Evaluator:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
-        self.pool.close()
         with _registry_lock:
             if _evaluators.get(id(self.db)) is self:
                 del _evaluators[id(self.db)]
@@ -290,7 +285,7 @@ class Evaluator:
         digest = reference_digest(policies.directory)
         if refresh_facts_if_changed(self.db, digest, policies.reference):
             store.store_digest(self.db, "")  # facts changed: every host is evaluated again
-        if store.reevaluate_if_changed(self.db, policies, pool=self.pool) is not None:
+        if store.reevaluate_if_changed(self.db, policies) is not None:
             devices.evaluate_devices(self.db, devices.all_device_ids(self.db), policies)
             return
         hosts = set(store.expired_waiver_host_ids(self.db, utcnow().date()))

@@ -51,7 +51,7 @@ from collector.models import (
     utcnow,
 )
 from collector.policy import PolicySet, Result, Waiver
-from collector.policy.batch import EvaluationPool, HostItem, evaluate_one
+from collector.policy.batch import HostItem, evaluate_one
 from collector.policy.facts import HOST_FACT_COLUMNS
 from collector.vuln_rows import host_vuln_rows
 
@@ -153,14 +153,12 @@ def evaluate_hosts(
     *,
     now: dt.datetime | None = None,
     batch_size: int = BATCH_SIZE,
-    pool: EvaluationPool | None = None,
     only: frozenset[str] | None = None,
 ) -> int:
     """Evaluate the latest report of each host and store the findings; returns how many
-    hosts were evaluated (hosts without a report are skipped). One transaction per batch;
-    with a ``pool`` (collector.policy.batch) the checks run on all cores. ``only``: the
-    checks ``policies`` holds are some of the packs' (the others' findings stay), and these
-    ids (those plus removed ones) are the findings to update."""
+    hosts were evaluated (hosts without a report are skipped). One transaction per batch.
+    ``only``: the checks ``policies`` holds are some of the packs' (the others' findings
+    stay), and these ids (those plus removed ones) are the findings to update."""
     now = now or utcnow()
     ids = sorted(set(host_ids))
     done = 0
@@ -168,7 +166,7 @@ def evaluate_hosts(
         chunk = ids[start : start + batch_size]
         for attempt in range(3):
             try:
-                done += _evaluate_batch(db, chunk, policies, now, pool=pool, only=only)
+                done += _evaluate_batch(db, chunk, policies, now, only=only)
                 break
             except IntegrityError:
                 # Another evaluator wrote the same current findings meanwhile: read again.
@@ -184,7 +182,6 @@ def _evaluate_batch(
     policies: PolicySet,
     now: dt.datetime,
     *,
-    pool: EvaluationPool | None = None,
     only: frozenset[str] | None = None,
 ) -> int:
     # Read and compute outside the write lock (SQLite has one writer: ingest waits for it).
@@ -212,10 +209,7 @@ def _evaluate_batch(
                        "stored": host.stored_facts, "vulns": vulns.get(host.id)}  # fmt: skip
         items.append(HostItem(report, derive_args,
                               tuple(_policy_waiver(w, host) for w in host_waivers)))  # fmt: skip
-    if pool is not None:
-        evaluated = pool.evaluate(policies, items, now)
-    else:
-        evaluated = [evaluate_one(policies, item, now) for item in items]
+    evaluated = [evaluate_one(policies, item, now) for item in items]
     for host, results in zip(hosts, evaluated, strict=True):
         host_waivers = waivers.get(host.id, []) + waivers.get(-host.site_id, [])
         diff(("host_id", host.id), results, current.get(host.id, {}), host_waivers, now=now,
@@ -539,8 +533,8 @@ def store_digest(db: Database, digest: str) -> None:
         session.commit()
 
 
-# Re-evaluating every host after a pack change: larger batches, so that the worker processes
-# get enough work each (a batch is one transaction; 2,000 hosts write in well under a second).
+# Re-evaluating every host after a pack change: larger batches, fewer transactions (a batch
+# is one transaction; 2,000 hosts write in well under a second).
 REEVALUATION_BATCH = 2000
 
 
@@ -549,7 +543,6 @@ def reevaluate_if_changed(
     policies: PolicySet,
     *,
     now: dt.datetime | None = None,
-    pool: EvaluationPool | None = None,
 ) -> int | None:
     """The hosts again when the packs' digest differs from the one last evaluated with
     (stored in the database, so replicas and restarts agree); None when nothing changed.
@@ -560,11 +553,10 @@ def reevaluate_if_changed(
     if stored_digest(db) == policies.digest:
         return None
     known = stored_check_digests(db)
-    batch = REEVALUATION_BATCH if pool is not None else BATCH_SIZE
+    batch = REEVALUATION_BATCH
     current_ids = {c.id for c in policies.checks}
     if not known or known.get(REFERENCE_KEY) != policies.reference_digest:
-        count = evaluate_hosts(db, all_host_ids(db), policies, now=now, batch_size=batch,
-                               pool=pool)  # fmt: skip
+        count = evaluate_hosts(db, all_host_ids(db), policies, now=now, batch_size=batch)
         what = "every check"
     else:
         changed = {c.id for c in policies.checks if known.get(c.id) != c.digest}
@@ -573,7 +565,7 @@ def reevaluate_if_changed(
         count = 0
         if changed or removed:
             count = evaluate_hosts(db, all_host_ids(db), policies.subset(changed), now=now,
-                                   batch_size=batch, pool=pool,
+                                   batch_size=batch,
                                    only=frozenset(changed | removed))  # fmt: skip
         what = f"{len(changed)} changed and {len(removed)} removed check(s)"
     store_check_digests(db, policies)

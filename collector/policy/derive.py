@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import pickle
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -107,9 +108,15 @@ def derive(
     )
     facts.update(_age(report.get("host"), reference_data, now, purchase_date, stored))
     hardware = report.get("hardware") or {}
-    facts["win11_cpu_supported"] = cpu_supported(
-        hardware.get("cpu_model") if isinstance(hardware, dict) else None, reference_data
-    )
+    model = hardware.get("cpu_model") if isinstance(hardware, dict) else None
+    cpus = reference_data.memo("win11_cpu")
+    if not isinstance(model, str) or model not in cpus:
+        supported = cpu_supported(model, reference_data)
+        if isinstance(model, str) and len(cpus) < MEMO_LIMIT:
+            cpus[model] = supported
+    else:
+        supported = cpus[model]
+    facts["win11_cpu_supported"] = supported
     facts["antivirus_signature_age_days"] = _antivirus_age(report.get("security"), now)
     facts["identity_changed"] = identity_change[0] if identity_change else None
     facts["identity_change"] = identity_change[1] if identity_change else None
@@ -158,8 +165,32 @@ def windows_version(os_info: Any) -> int | None:
     return 11 if build >= 22000 else 10
 
 
+# Entries kept per memo of the reference data (ReferenceData.memo).
+MEMO_LIMIT = 10_000
+_STORED_OS = ("os_support_end", "os_support_release", "os_support_source",
+              "os_support_estimated", "os_support_status", "os_support_line")  # fmt: skip
+
+
 def _os_support(
     os_info: Any, reference: ReferenceData, now: dt.datetime, stored: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The OS support facts: all but the days left depend on the `os` section (or the
+    stored placement) and the reference data only, and a fleet has few distinct ones."""
+    memo = reference.memo("os_support")
+    key = pickle.dumps((os_info, None if stored is None else [stored.get(k) for k in _STORED_OS]),
+                       protocol=5)  # fmt: skip
+    facts = memo.get(key)
+    if facts is None:
+        facts = _os_support_facts(os_info, reference, stored)
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = facts
+    end = facts["os_support_end"]
+    return facts | {"os_support_days_left": None if end is None else (end.date() - now.date()).days}
+
+
+def _os_support_facts(
+    os_info: Any, reference: ReferenceData, stored: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     if stored is not None:
         end = stored.get("os_support_end")
@@ -190,14 +221,12 @@ def _os_support(
     if end is None:
         return facts | {
             "os_support_end": None,
-            "os_support_days_left": None,
             "os_support_release": None,
             "os_support_source": None,
             "os_support_estimated": None,
         }
     return facts | {
         "os_support_end": dt.datetime.combine(end, dt.time(), dt.UTC),
-        "os_support_days_left": (end - now.date()).days,
         "os_support_release": release,
         "os_support_source": source,
         "os_support_estimated": estimated,

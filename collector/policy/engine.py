@@ -1,11 +1,11 @@
 """Evaluation: one report (+ derived facts, + waivers) -> one Result per check.
 
-The activation handed to CEL holds only the report sections that some check of the set
-references (PolicySet.report_sections, found from the compiled expressions' variables);
-sections no check reads - typically `software` with hundreds of entries - are never
-converted. The activation is built once per host as a ``cel.Context`` and shared by all
-checks: converting a section costs more than evaluating an expression, so converting it
-once per host instead of once per check is the cheap order (see benchmarks/policy_eval.py).
+Each check sees only what it reads: the variables of its expressions, each cut to the
+fields it reads (found from the compiled expressions, collector.policy.loader); sections no
+check reads - typically `software` with hundreds of entries - are never converted. A check's
+outcome is remembered by exactly those values (:class:`Plan`), so that a uniform fleet runs
+each check once per distinct input rather than once per host; converting values to CEL
+costs more than evaluating an expression (see benchmarks/policy_eval.py).
 
 Outcomes: `applies` false -> not-applicable; `condition` true -> pass, false -> fail;
 an expression that returns null, or fails because a fact it needs is missing or null
@@ -17,8 +17,10 @@ a fail. A failing check covered by an unexpired waiver -> waived.
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import cel
 
@@ -60,10 +62,115 @@ def evaluate(
     ``report`` is the report as JSON data (``Report.model_dump(mode="json")`` or the parsed
     JSON file); ``derived`` comes from :func:`collector.policy.derive.derive`.
     """
-    context = activation(policies, report, derived)
     host = report.get("host")
-    return _results(policies.checks, context, host if isinstance(host, dict) else None,
-                    list(waivers), _today(derived), lang)  # fmt: skip
+    subject = host if isinstance(host, dict) else None
+    waiver_list = list(waivers)
+    today = _today(derived)
+    results: list[Result] = []
+    for check, outcome in zip(policies.checks, plan(policies).outcomes(report, derived),
+                              strict=True):  # fmt: skip
+        if outcome.status == "fail" and waiver_list:
+            status, messages = _waive(check, subject, today, waiver_list, outcome.messages)
+            if status != "fail" or messages is not outcome.messages:
+                message = messages.get(lang) or messages["en"]
+                results.append(Result(check.id, status, check.severity, check.category,
+                                      message, messages))  # fmt: skip
+                continue
+        results.append(outcome.result(check, lang))
+    return results
+
+
+def plan(policies: PolicySet) -> Plan:
+    """The set's evaluation plan, made on first use and kept with the set."""
+    made = policies.cache.get("plan")
+    if made is None:
+        made = policies.cache["plan"] = Plan(policies)
+    return cast("Plan", made)
+
+
+class Outcome:
+    """A check's status and messages for one set of inputs, and its Result per language
+    (shared by every host with those inputs: Results are immutable)."""
+
+    __slots__ = ("messages", "results", "status")
+
+    def __init__(self, status: Status, messages: Mapping[str, str]) -> None:
+        self.status = status
+        self.messages = messages
+        self.results: dict[str, Result] = {}
+
+    def result(self, check: Check, lang: str) -> Result:
+        made = self.results.get(lang)
+        if made is None:
+            message = self.messages.get(lang) or self.messages["en"]
+            made = self.results[lang] = Result(check.id, self.status, check.severity,
+                                               check.category, message, self.messages)  # fmt: skip
+        return made
+
+
+class Plan:
+    """What each check of a set reads, and its outcomes remembered by exactly that.
+
+    A check's outcome is a function of the values its expressions read and nothing else
+    (CEL has no side effects and no clock: `now` is a derived fact like any other). A town's
+    fleet is uniform - thousands of hosts with the firewall on, the same OS release, the
+    same screen-lock timeout - so each check is run once per distinct input, not once per
+    host: re-evaluating 20,000 hosts after a pack change runs a few thousand programs
+    instead of half a million (benchmarks/policy_eval.py). The inputs are the check's own
+    projection of each variable it reads (``_reads`` of that check alone), compared by their
+    pickled form, which tells 1 from 1.0 and True, a missing field from a null and a date
+    from its text. On a miss the check runs on a context of just those values.
+    """
+
+    # Outcomes kept per check. A check whose inputs are nearly unique per host (a device's
+    # age in days) would grow with the fleet and rarely hit: when its memo fills with fewer
+    # hits than entries it is run on every host instead, unremembered.
+    LIMIT = 4096
+
+    def __init__(self, policies: PolicySet) -> None:
+        specs: dict[tuple[str, Reads], int] = {}
+        self.checks: list[tuple[Check, tuple[int, ...]]] = []
+        for check in policies.checks:
+            own = policies.subset({check.id})
+            sids = tuple(specs.setdefault((name, _reads_of(own, name)), len(specs))
+                         for name in sorted(check.variables))  # fmt: skip
+            self.checks.append((check, sids))
+        # Every input any check reads: (variable, how it is cut), each computed once a host.
+        self.inputs: list[tuple[str, Reads]] = list(specs)
+        self.memos: list[dict[tuple[bytes, ...], Outcome] | None] = [{} for _ in self.checks]
+        self.hits = [0] * len(self.checks)
+
+    def outcomes(self, report: Mapping[str, Any], derived: Mapping[str, Any]) -> list[Outcome]:
+        inputs = self.inputs
+        cuts = [_project(reads, name, derived if name == DERIVED else report.get(name))
+                for name, reads in inputs]  # fmt: skip
+        keys = [pickle.dumps(cut, protocol=5) for cut in cuts]
+        out: list[Outcome] = []
+        for i, (check, sids) in enumerate(self.checks):
+            memo = self.memos[i]
+            key = tuple([keys[s] for s in sids])
+            outcome = memo.get(key) if memo is not None else None
+            if outcome is not None:
+                self.hits[i] += 1
+            else:
+                context = cel.Context(variables={inputs[s][0]: cuts[s] for s in sids})
+                outcome = Outcome(*_run(check, context))
+                if memo is not None:
+                    self._remember(i, memo, key, outcome)
+            out.append(outcome)
+        return out
+
+    def _remember(
+        self, i: int, memo: dict[tuple[bytes, ...], Outcome], key: tuple[bytes, ...],
+        outcome: Outcome,
+    ) -> None:  # fmt: skip
+        if len(memo) >= self.LIMIT:
+            if self.hits[i] < len(memo):
+                self.memos[i] = None  # more misses than hits: not worth remembering
+                return
+            memo.clear()
+            self.hits[i] = 0
+        memo[key] = outcome
 
 
 def evaluate_device(
@@ -83,7 +190,7 @@ def evaluate_device(
     return _results(policies.device_checks, context, subject, list(waivers), today, lang)
 
 
-def _results(  # noqa: PLR0917  (the one loop both subjects share)
+def _results(  # noqa: PLR0917  (the device checks' loop)
     checks: Iterable[Check],
     context: cel.Context,
     subject: dict[str, Any] | None,
@@ -101,30 +208,45 @@ def _results(  # noqa: PLR0917  (the one loop both subjects share)
     return results
 
 
-def activation(
-    policies: PolicySet, report: Mapping[str, Any], derived: Mapping[str, Any]
-) -> cel.Context:
-    """The host's CEL variables: the sections the checks read, each cut to the fields they
-    read (PolicySet.fields), and the derived facts likewise."""
-    variables: dict[str, Any] = {
-        name: _project(policies, name, report.get(name)) for name in policies.report_sections
-    }
-    variables[DERIVED] = _project(policies, DERIVED, dict(derived))
-    return cel.Context(variables=variables)
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """What is read of one variable: its first-level fields (None: all of it), the fields of
+    list elements (None: elements whole), and the lists used whole, by path."""
+
+    fields: frozenset[str] | None
+    elements: frozenset[str] | None
+    whole: frozenset[str]
+    order: tuple[str, ...] = field(init=False, compare=False)  # ``fields``, sorted
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "order", tuple(sorted(self.fields or ())))
 
 
-def _project(policies: PolicySet, name: str, value: Any) -> Any:
-    """The variable ``name`` cut to what the checks read: a mapping to its fields
-    (PolicySet.fields; a missing field stays missing), the mappings in its lists to the
-    fields read of elements (PolicySet.element_fields) but for the lists used whole."""
-    elements, whole = policies.element_fields, policies.whole_lists
-    if isinstance(value, list):
-        return value if name in whole else _elements(value, elements)
-    keep = policies.fields.get(name)
-    if keep is None or not isinstance(value, dict):
-        return value
-    return {k: _elements(v, elements) if isinstance(v, list) and f"{name}.{k}" not in whole
-            else v for k, v in value.items() if k in keep}  # fmt: skip
+def _reads_of(policies: PolicySet, name: str) -> Reads:
+    whole = frozenset(p for p in policies.whole_lists if p == name or p.startswith(f"{name}."))
+    return Reads(policies.fields.get(name), policies.element_fields, whole)
+
+
+def _project(reads: Reads, name: str, value: Any) -> Any:
+    """The variable ``name`` cut to what is read: a mapping to its fields (a missing field
+    stays missing), the mappings in its lists to the fields read of elements but for the
+    lists used whole."""
+    if type(value) is not dict:  # the common case first: isinstance(x, Mapping) is slow
+        if isinstance(value, list):
+            return value if name in reads.whole else _elements(value, reads.elements)
+        if not isinstance(value, Mapping):
+            return value
+        value = dict(value)
+    if reads.fields is None:
+        return dict(value)
+    out = {}
+    for k in reads.order:  # the few fields read, not every field of the section
+        if k in value:
+            v = value[k]
+            if type(v) is list and f"{name}.{k}" not in reads.whole:
+                v = _elements(v, reads.elements)
+            out[k] = v
+    return out
 
 
 def _elements(items: list[Any], keep: frozenset[str] | None) -> list[Any]:

@@ -173,6 +173,10 @@ class PolicySet:
     # in ``whole_lists`` (by path, `derived.text_char_arcmin`) keep their elements whole.
     element_fields: frozenset[str] | None = None
     whole_lists: frozenset[str] = frozenset()
+    # The engine's per-set state, filled on first use (collector.policy.engine.plan: what
+    # each check reads, and its outcomes remembered by those inputs). Never shared between
+    # sets: ``subset`` starts an empty one.
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, directory: str | Path) -> PolicySet:
@@ -186,7 +190,7 @@ class PolicySet:
         """The same packs with only the host checks ``check_ids``: what evaluating some
         checks again (those a pack change changed) hands to CEL."""
         checks = [c for c in self.checks if c.id in check_ids]
-        return dataclasses.replace(self, checks=tuple(checks), **_reads(checks))
+        return dataclasses.replace(self, checks=tuple(checks), cache={}, **_reads(checks))
 
     def check(self, check_id: str) -> Check:
         for check in (*self.checks, *self.device_checks):

@@ -326,6 +326,13 @@ class ReferenceData(_Strict):
     hardware: Hardware
     ergonomics: Ergonomics
     references: dict[str, str]
+    # Results of pure functions of this data and a small input (collector.policy.derive),
+    # kept with the data they came from: a fleet has a handful of OS releases and CPU
+    # models, not one per host.
+    _memo: dict[str, dict[Any, Any]] = PrivateAttr(default_factory=dict)
+
+    def memo(self, name: str) -> dict[Any, Any]:
+        return self._memo.setdefault(name, {})
 
 
 class ReferenceDataError(Exception):

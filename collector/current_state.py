@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -140,9 +140,12 @@ def section_rows(host_id: int, sections: Mapping[str, tuple[str, str]]) -> list[
             for name, (data, h) in sections.items()]  # fmt: skip
 
 
-def current_reports(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+def current_reports(
+    conn: sa.Connection, host_ids: Sequence[int], names: Collection[str] | None = None
+) -> dict[int, dict[str, Any]]:
     """Each host's current state as report data: what its reports, merged, say now (the
-    collection's timings aside). Hosts without sections are left out."""
+    collection's timings aside). Hosts without sections are left out. ``names``: only these
+    sections are read (the others are null), e.g. not the software list no check reads."""
     hosts = {
         row.id: row
         for i in range(0, len(host_ids), _CHUNK)
@@ -157,7 +160,8 @@ def current_reports(conn: sa.Connection, host_ids: Sequence[int]) -> dict[int, d
         )
     }
     out: dict[int, dict[str, Any]] = {}
-    for host_id, sections in stored_sections(conn, list(hosts)).items():
+    wanted = None if names is None else [n for n in STATE_SECTIONS if n in names]
+    for host_id, sections in stored_sections(conn, list(hosts), wanted).items():
         if not sections:
             continue
         host = hosts[host_id]

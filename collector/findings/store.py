@@ -51,7 +51,7 @@ from collector.models import (
     utcnow,
 )
 from collector.policy import PolicySet, Result, Waiver
-from collector.policy.batch import HostItem, evaluate_one
+from collector.policy.batch import HostItem, evaluate_one, sections_read
 from collector.policy.facts import HOST_FACT_COLUMNS
 from collector.vuln_rows import host_vuln_rows
 
@@ -186,7 +186,7 @@ def _evaluate_batch(
 ) -> int:
     # Read and compute outside the write lock (SQLite has one writer: ingest waits for it).
     with db.engine.connect() as conn:
-        hosts = _load_hosts(conn, host_ids)
+        hosts = _load_hosts(conn, host_ids, policies)
         if not hosts:
             return 0
         ids = [h.id for h in hosts]
@@ -231,8 +231,11 @@ def _evaluate_batch(
 _STORED_FACTS = (*HOST_FACT_COLUMNS, "start_date", "start_source")
 
 
-def _load_hosts(conn: sa.Connection, host_ids: Sequence[int]) -> list[_HostInput]:
-    """The hosts' current state (never the stored raw reports) and stored derived facts."""
+def _load_hosts(
+    conn: sa.Connection, host_ids: Sequence[int], policies: PolicySet
+) -> list[_HostInput]:
+    """The hosts' current state (never the stored raw reports) and stored derived facts: the
+    sections the checks and the derived facts read, not the software list."""
     rows = conn.execute(
         sa.select(
             _H.c.id,
@@ -248,7 +251,7 @@ def _load_hosts(conn: sa.Connection, host_ids: Sequence[int]) -> list[_HostInput
         .where(_H.c.id.in_(host_ids), _H.c.last_report_id.is_not(None))
         .order_by(_H.c.id)
     ).all()
-    reports = current_reports(conn, [row.id for row in rows])
+    reports = current_reports(conn, [row.id for row in rows], sections_read(policies))
     out = []
     for row in rows:
         report = reports.get(row.id)

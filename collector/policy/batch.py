@@ -19,6 +19,15 @@ from collector.policy.engine import evaluate
 from collector.policy.loader import DERIVED, PolicySet
 from collector.policy.model import Result, Waiver
 
+# What derive() reads besides the sections the checks read (and the findings store: the
+# pending security updates of `patches`).
+DERIVE_SECTIONS = frozenset({"host", "os", "hardware", "patches", "security", "displays"})
+
+
+def sections_read(policies: PolicySet) -> frozenset[str]:
+    """The report sections evaluating ``policies`` reads."""
+    return policies.report_sections | DERIVE_SECTIONS
+
 
 @dataclass(frozen=True)
 class HostItem:

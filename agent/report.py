@@ -63,6 +63,9 @@ class _Run:
                 self.errors.add(section, f"no {section} probe for {self.machine.platform}")
                 return None
             return fn(ProbeContext(self.machine, section, self.errors))
+        except OSError as exc:  # the machine could not be read (an SSH connection lost)
+            self.errors.add(section, f"cannot read the machine: {exc}")
+            return None
         except Exception as exc:  # a probe bug must cost one section, not the report
             log.exception("probe %s failed", section)
             self.errors.add(section, f"internal error: {type(exc).__name__}: {exc}")

@@ -21,6 +21,15 @@ from collector.ssh.session import SshSession
 _CHUNK = 32 * 1024
 
 
+def _absent(error: OSError) -> bool:
+    """False for a path that is not there or not visible (as ``Path.exists`` says); any
+    other error - the connection lost, the server failing - is raised: a probe must not
+    conclude from it that the path is absent (that a host has no package manager)."""
+    if isinstance(error, FileNotFoundError | NotADirectoryError | PermissionError):
+        return False
+    raise error
+
+
 def _os_error(exc: Exception, path: str) -> OSError:
     if isinstance(exc, OSError):
         if exc.errno is None and "No such file" in str(exc):
@@ -55,8 +64,8 @@ class SftpFiles:
         with self.session.sftp_lock:
             try:
                 self.session.sftp().stat(path)
-            except Exception:
-                return False
+            except Exception as exc:
+                return _absent(_os_error(exc, path))
             return True
 
     def mtime(self, path: str) -> float:
@@ -74,8 +83,8 @@ class SftpFiles:
         with self.session.sftp_lock:
             try:
                 mode = self.session.sftp().stat(path).st_mode
-            except Exception:
-                return False
+            except Exception as exc:
+                return _absent(_os_error(exc, path))
         return mode is not None and stat.S_ISDIR(mode)
 
     @staticmethod
@@ -126,8 +135,7 @@ class ExecFiles:
                       if name)  # fmt: skip
 
     def exists(self, path: str) -> bool:
-        SftpFiles._check(path)
-        return self._call(["test", "-e", path]).exit_code == 0
+        return self._test(path, "-e")
 
     def mtime(self, path: str) -> float:
         out = self._checked(path, ["stat", "-c", "%Y", "--", path]).strip()
@@ -137,8 +145,18 @@ class ExecFiles:
             raise OSError(errno.EIO, f"{path}: stat printed {out[:40]!r}") from None
 
     def is_dir(self, path: str) -> bool:
+        return self._test(path, "-d")
+
+    def _test(self, path: str, flag: str) -> bool:
+        """``test`` answers 0 (yes) or 1 (no); anything else (no answer: the connection is
+        gone; sudo refusing) is an error, not a no."""
         SftpFiles._check(path)
-        return self._call(["test", "-d", path]).exit_code == 0
+        result = self._call(["test", flag, path])
+        if result.error is None and result.exit_code in (0, 1):
+            refused = result.stderr.lstrip().startswith(b"sudo:")
+            if not refused:
+                return result.exit_code == 0
+        raise _exec_error(result, path, "test")
 
 
 def _exec_error(result: RawResult, path: str, tool: str) -> OSError:

@@ -380,3 +380,33 @@ def test_output_sent_after_the_exit_status_is_not_lost(sshd: Sshd, tmp_path: Pat
         session.close()
     assert result.exit_code == 0
     assert result.stdout.split() == ["early", "late"]
+
+
+@pytest.mark.parametrize("files", ["sftp", "exec"])
+def test_a_lost_connection_is_an_error_not_a_missing_package_manager(
+    sshd: Sshd, tmp_path: Path, files: str
+) -> None:
+    """With the connection gone, "is /usr/bin/apt there?" has no answer: the patch probe
+    must say it could not read the machine, never that it has no package manager."""
+    from agent.context import Machine
+    from agent.report import Selection, collect
+    from collector.ssh.calls import ProcCalls
+    from collector.ssh.files import ExecFiles, SftpFiles
+    from collector.ssh.runner import SshRunner
+    from collector.ssh.session import Credentials, connect, trust_on_first_use
+
+    known = tmp_path / "known_hosts"
+    trust_on_first_use("127.0.0.1", sshd.port, known)
+    session = connect("127.0.0.1", sshd.port, Credentials("root", str(sshd.user_key)), known)
+    runner = SshRunner(session)
+    source = SftpFiles(session) if files == "sftp" else ExecFiles(runner)
+    assert source.exists("/etc/passwd") and not source.exists("/no/such/file")
+    if files == "sftp":
+        session.sftp()  # opened while connected, as a collection has it
+    session.close()
+    machine = Machine(runner, source, ProcCalls(runner, source), "linux")
+    report = collect(machine, Selection(only=frozenset({"patches"})))
+    errors = [e.message for e in report.collection.errors if e.probe == "patches"]
+    assert report.patches is None
+    assert errors and all("package manager" not in e for e in errors), errors
+    assert any("cannot read the machine" in e for e in errors), errors

@@ -314,11 +314,15 @@ def current_findings(
     """The current findings of each subject, by check id."""
     t = table.table
     out: dict[int, dict[str, Any]] = {}
-    rows = conn.execute(
+    result = conn.execute(
         sa.select(t).where(t.c[table.key].in_(subject_ids), t.c.resolved_at.is_(None))
-    ).mappings()
-    for row in rows:
-        out.setdefault(row[table.key], {})[row["check_id"]] = dict(row)
+    )
+    # Plain tuples zipped with the names once: a RowMapping builds its key view per row,
+    # which was a tenth of a collector's CPU under a fleet's status reports.
+    names = list(result.keys())
+    key, check = names.index(table.key), names.index("check_id")
+    for row in result:
+        out.setdefault(row[key], {})[row[check]] = dict(zip(names, row, strict=True))
     return out
 
 

@@ -231,7 +231,8 @@ class Policies:
             if isinstance(result, PolicyLoadError):
                 self.last_error = result
                 return result
-            self._current = result
+            if result.digest != self._current.digest:  # unchanged: keep the set and its
+                self._current = result  # caches (the engine's remembered outcomes)
             self.last_error = None
             return None
 

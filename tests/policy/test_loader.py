@@ -131,3 +131,16 @@ def test_reload_keeps_last_good_set(packs: Path) -> None:
     assert holder.current is not first
     assert holder.current.check("x.demo")
     assert holder.current.digest != first.digest
+
+
+def test_reload_of_unchanged_packs_keeps_the_set_and_what_it_remembered(packs: Path) -> None:
+    """The evaluator reloads every minute: an unchanged directory must not throw away the
+    engine's remembered outcomes (kept with the set)."""
+    holder = Policies(packs)
+    first = holder.current
+    first.cache["plan"] = marker = object()
+    assert holder.reload() is None
+    assert holder.current is first and holder.current.cache["plan"] is marker
+    _add(packs, GOOD_CHECK)
+    assert holder.reload() is None
+    assert holder.current is not first and "plan" not in holder.current.cache

@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent import __version__, memory
-from agent.context import live_machine
-from agent.report import HostConfig, Selection, collect, sections_of
-from agent.schema import json_schema_text
+
+if TYPE_CHECKING:
+    from agent.context import Machine
 
 log = logging.getLogger("inventar.agent")
 
+# The report schema (pydantic models) and the probes are imported by the commands that use
+# them, after main() has set up the process (see _no_pydantic_plugins).
+
+
+def _no_pydantic_plugins() -> None:
+    """pydantic looks for plugins (a scan of every installed distribution's entry points)
+    when it builds the first model; the agent uses none, and a plugin installed beside it
+    (e.g. a tracing SDK) has no business seeing its reports. An explicit setting wins.
+    Must run before the first model class is created (agent.schema's import)."""
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 
 def _section_list(value: str) -> frozenset[str]:
+    from agent.report import sections_of  # noqa: PLC0415  (see the note on imports above)
+
     return sections_of(value.split(","))
 
 
@@ -46,35 +61,31 @@ def _add_collect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    from agent.report import HostConfig, Selection, collect  # noqa: PLC0415
+
     try:
         selection = Selection(only=args.only, skip=args.skip)
     except ValueError as exc:
         print(f"inventar-agent: {exc}", file=sys.stderr)
         return 2
-    # Support bundles (recording, replaying; with the Windows registry file parser) are
-    # imported only when asked for: a plain `collect` is what footprints measure.
-    from agent.bundle import BundleError, Recorder, open_bundle  # noqa: PLC0415
-
-    recorder: Recorder | None = None
-    if args.replay is not None:
-        try:
-            machine = open_bundle(args.replay)
-        except BundleError as exc:
-            print(f"inventar-agent: {exc}", file=sys.stderr)
+    finish: Callable[[], None] | None = None
+    if args.replay is not None or args.record is not None:
+        chosen = _bundle_machine(args)
+        if chosen is None:
             return 2
+        machine, finish = chosen
     else:
+        from agent.context import live_machine  # noqa: PLC0415
+
         machine = live_machine(args.sysfs, args.procfs, args.rootfs)
-        if args.record is not None:
-            recorder = Recorder(machine, args.record, source=args.source)
-            machine = recorder.machine()
     report = collect(
         machine,
         selection,
         HostConfig(site=args.site, role=args.role),
         probe_timeout_s=args.probe_timeout,
     )
-    if recorder is not None:
-        recorder.finish()
+    if finish is not None:
+        finish()
     text = report.model_dump_json(indent=2 if args.pretty else None, exclude_none=False)
     if args.output is not None:
         args.output.write_text(text + "\n", encoding="utf-8")
@@ -83,7 +94,29 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bundle_machine(args: argparse.Namespace) -> tuple[Machine, Callable[[], None] | None] | None:
+    """The machine of ``--replay`` (a support bundle), or the live one recorded by
+    ``--record`` with the function that finishes the bundle; None after a message.
+    Support bundles (with the Windows registry file parser) are imported only when asked
+    for: a plain `collect` is what footprints measure."""
+    from agent.bundle import BundleError, Recorder, open_bundle  # noqa: PLC0415
+    from agent.context import live_machine  # noqa: PLC0415
+
+    if args.replay is not None:
+        try:
+            return open_bundle(args.replay), None
+        except BundleError as exc:
+            print(f"inventar-agent: {exc}", file=sys.stderr)
+            return None
+    recorder = Recorder(
+        live_machine(args.sysfs, args.procfs, args.rootfs), args.record, source=args.source
+    )
+    return recorder.machine(), recorder.finish
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
+    from agent.schema import json_schema_text  # noqa: PLC0415
+
     sys.stdout.write(json_schema_text() + "\n")
     return 0
 
@@ -114,6 +147,7 @@ def build_parser(service_commands: bool = True) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     memory.one_arena()  # before the probes' threads start
+    _no_pydantic_plugins()
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in args_list if not a.startswith("-")), None)
     parser = build_parser(service_commands=command not in _LIGHT_COMMANDS)

@@ -16,7 +16,6 @@ from pathlib import Path
 from agent import config as agent_config
 from agent import delta, discover, scheduler, spool, transport
 from agent import state as agent_state
-from agent.bundle import BundleError, open_bundle
 from agent.context import Machine, live_machine
 from agent.report import Selection, collect
 
@@ -163,8 +162,13 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def _machine_factory(args: argparse.Namespace) -> Callable[[], Machine]:
+    """Raises BundleError for an unusable ``--replay`` bundle. Support bundles (with the
+    Windows registry file parser) are imported only for ``--replay``: the service on a PC
+    never needs them, and would carry them between jobs."""
     if args.replay is None:
         return live_machine
+    from agent.bundle import open_bundle  # noqa: PLC0415
+
     replay: Path = args.replay
 
     def from_bundle() -> Machine:
@@ -187,10 +191,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail(str(exc), 2)
     try:
         machine = _machine_factory(args)
+    except ValueError as exc:  # BundleError (agent.bundle is imported only for --replay)
+        return _fail(str(exc), 2)
+    try:
         agent_state.load(state_dir)  # enrolled at all?
         lock = agent_state.StateLock(state_dir, timeout_s=10.0 if args.once else 120.0)
         lock.__enter__()
-    except (agent_state.StateError, BundleError) as exc:
+    except agent_state.StateError as exc:
         return _fail(str(exc), 2)
     try:
         service = scheduler.Service(

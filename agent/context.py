@@ -13,12 +13,14 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from agent.files import FileSource, RootedFiles, read_attr, read_text
-from agent.parsers.regfile import RegValue
 from agent.runner import DEFAULT_TIMEOUT_S, CommandResult, LocalRunner, Runner
 from agent.sources import JSON, NotRecorded, Unavailable, View
+
+if TYPE_CHECKING:  # the registry file parser is for Windows and support bundles only
+    from agent.parsers.regfile import RegValue
 
 
 class CallSource(Protocol):

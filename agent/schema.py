@@ -8,8 +8,10 @@ The limits on strings and lists are part of the contract: the collector validate
 reports with these very models, so a hostile or broken report is refused, not stored.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: pydantic would have to evaluate every field's
+# annotation from its text (about 180 eval() calls) each time the models are built, which
+# every agent run and the collector's start do; the classes below only refer to classes
+# defined above them.
 import datetime as dt
 import json
 import uuid

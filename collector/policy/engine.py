@@ -116,10 +116,11 @@ class Plan:
     fleet is uniform - thousands of hosts with the firewall on, the same OS release, the
     same screen-lock timeout - so each check is run once per distinct input, not once per
     host: re-evaluating 20,000 hosts after a pack change runs a few thousand programs
-    instead of half a million (benchmarks/policy_eval.py). The inputs are the check's own
-    projection of each variable it reads (``_reads`` of that check alone), compared by their
-    pickled form, which tells 1 from 1.0 and True, a missing field from a null and a date
-    from its text. On a miss the check runs on a context of just those values.
+    instead of half a million (benchmarks/policy_eval.py). The inputs are what the check
+    reads (``_reads`` of that check alone): each field of each variable it reads (a list's
+    elements cut to the fields read of them), compared in a form that tells 1 from 1.0 and
+    True, a missing field from a null and a date from its text (:func:`_frozen`). On a miss
+    the check runs on a context of its own projection of those variables.
     """
 
     # Outcomes kept per check. A check whose inputs are nearly unique per host (a device's
@@ -128,40 +129,88 @@ class Plan:
     LIMIT = 4096
 
     def __init__(self, policies: PolicySet) -> None:
-        specs: dict[tuple[str, Reads], int] = {}
-        self.checks: list[tuple[Check, tuple[int, ...]]] = []
+        # A part is one thing a check reads: a field of a variable (with, for a list, the
+        # fields kept of its elements), or a variable whole. Parts are read once a host and
+        # shared by the checks that read them.
+        parts: dict[tuple[str, str | None, Reads], int] = {}
+        self.checks: list[tuple[Check, tuple[int, ...], tuple[tuple[str, Reads], ...]]] = []
         for check in policies.checks:
             own = policies.subset({check.id})
-            sids = tuple(specs.setdefault((name, _reads_of(own, name)), len(specs))
-                         for name in sorted(check.variables))  # fmt: skip
-            self.checks.append((check, sids))
-        # Every input any check reads: (variable, how it is cut), each computed once a host.
-        self.inputs: list[tuple[str, Reads]] = list(specs)
-        self.memos: list[dict[tuple[bytes, ...], Outcome] | None] = [{} for _ in self.checks]
+            reads = tuple((name, _reads_of(own, name)) for name in sorted(check.variables))
+            ids: list[int] = []
+            for name, r in reads:
+                if r.fields is None:
+                    ids.append(parts.setdefault((name, None, r), len(parts)))
+                    continue
+                for f in r.order:
+                    # What matters of a field: the element fields if it is a list, and
+                    # whether that list is used whole.
+                    whole = f"{name}.{f}" in r.whole
+                    variant = Reads(None, None if whole else r.elements, frozenset())
+                    ids.append(parts.setdefault((name, f, variant), len(parts)))
+            self.checks.append((check, tuple(ids), reads))
+        self.parts = len(parts)
+        # The parts by (variable, field): one read of the field serves all its variants.
+        slots: dict[tuple[str, str | None], list[tuple[int, Reads]]] = {}
+        for (name, f, r), pid in parts.items():
+            slots.setdefault((name, f), []).append((pid, r))
+        self.slots = [(name, f, variants) for (name, f), variants in slots.items()]
+        self.memos: list[dict[tuple[Any, ...], Outcome] | None] = [{} for _ in self.checks]
         self.hits = [0] * len(self.checks)
 
     def outcomes(self, report: Mapping[str, Any], derived: Mapping[str, Any]) -> list[Outcome]:
-        inputs = self.inputs
-        cuts = [_project(reads, name, derived if name == DERIVED else report.get(name))
-                for name, reads in inputs]  # fmt: skip
-        keys = [pickle.dumps(cut, protocol=5) for cut in cuts]
+        keys = self._keys(report, derived)
         out: list[Outcome] = []
-        for i, (check, sids) in enumerate(self.checks):
+        for i, (check, ids, reads) in enumerate(self.checks):
             memo = self.memos[i]
-            key = tuple([keys[s] for s in sids])
+            key = tuple([keys[p] for p in ids])
             outcome = memo.get(key) if memo is not None else None
             if outcome is not None:
                 self.hits[i] += 1
             else:
-                context = cel.Context(variables={inputs[s][0]: cuts[s] for s in sids})
-                outcome = Outcome(*_run(check, context))
+                variables = {name: _project(r, name, derived if name == DERIVED
+                                            else report.get(name))
+                             for name, r in reads}  # fmt: skip
+                outcome = Outcome(*_run(check, cel.Context(variables=variables)))
                 if memo is not None:
                     self._remember(i, memo, key, outcome)
             out.append(outcome)
         return out
 
+    def _keys(self, report: Mapping[str, Any], derived: Mapping[str, Any]) -> list[Any]:
+        """Each part's value, in a form equal for two hosts only where CEL sees the same."""
+        keys: list[Any] = [None] * self.parts
+        sources: dict[str, Any] = {}
+        for name, f, variants in self.slots:
+            if name in sources:
+                source = sources[name]
+            else:
+                source = derived if name == DERIVED else report.get(name)
+                if type(source) is not dict and isinstance(source, Mapping):
+                    source = dict(source)
+                sources[name] = source
+            if f is None:  # the variable whole
+                for pid, r in variants:
+                    keys[pid] = _frozen(_project(r, name, source))
+                continue
+            if type(source) is not dict:  # null, or not a map: what CEL gets is it
+                key = ("not a map", _frozen(source))
+                for pid, _ in variants:
+                    keys[pid] = key
+                continue
+            value = source.get(f, _MISSING)
+            if type(value) is list:
+                for pid, r in variants:
+                    cut = value if r.elements is None else _elements(value, r.elements)
+                    keys[pid] = _frozen(cut)
+            else:
+                key = _frozen(value)
+                for pid, _ in variants:
+                    keys[pid] = key
+        return keys
+
     def _remember(
-        self, i: int, memo: dict[tuple[bytes, ...], Outcome], key: tuple[bytes, ...],
+        self, i: int, memo: dict[tuple[Any, ...], Outcome], key: tuple[Any, ...],
         outcome: Outcome,
     ) -> None:  # fmt: skip
         if len(memo) >= self.LIMIT:
@@ -247,6 +296,28 @@ def _project(reads: Reads, name: str, value: Any) -> Any:
                 v = _elements(v, reads.elements)
             out[k] = v
     return out
+
+
+_MISSING_KEY = ("missing",)  # a field the section does not have (not the same as null)
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in for a value, equal for two values only where they are equal
+    *and of one type*: (int, 1), (bool, True) and the pickled 1.0 differ, as they do for
+    CEL (Python's 1 == 1.0 == True would hand one's outcome to the other)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return (kind, value)
+    if value is _MISSING:
+        return _MISSING_KEY
+    return pickle.dumps(value, protocol=5)  # floats (-0.0), dates, lists, maps: exactly
 
 
 def _elements(items: list[Any], keep: frozenset[str] | None) -> list[Any]:

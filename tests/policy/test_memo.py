@@ -152,9 +152,9 @@ def test_a_check_with_nearly_unique_inputs_stops_being_remembered(
         )
         plan = policies.cache["plan"]
     assert plan is not None
-    index = [c.id for c, _ in plan.checks].index("life.device.age")
+    index = [c.id for c, *_ in plan.checks].index("life.device.age")
     assert plan.memos[index] is None
-    firewall = [c.id for c, _ in plan.checks].index("sec.firewall")
+    firewall = [c.id for c, *_ in plan.checks].index("sec.firewall")
     assert plan.memos[firewall] is not None and len(plan.memos[firewall]) == 1
 
 

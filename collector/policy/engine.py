@@ -152,9 +152,9 @@ class Plan:
         self.parts = len(parts)
         # The parts by (variable, field): one read of the field serves all its variants.
         slots: dict[tuple[str, str | None], list[tuple[int, Reads]]] = {}
-        for (name, f, r), pid in parts.items():
-            slots.setdefault((name, f), []).append((pid, r))
-        self.slots = [(name, f, variants) for (name, f), variants in slots.items()]
+        for (variable, read, r), pid in parts.items():
+            slots.setdefault((variable, read), []).append((pid, r))
+        self.slots = [(variable, read, variants) for (variable, read), variants in slots.items()]
         self.memos: list[dict[tuple[Any, ...], Outcome] | None] = [{} for _ in self.checks]
         self.hits = [0] * len(self.checks)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from collector.models import Host, Site, SoftwareRow, VulnKev, table_of, utcnow
 from collector.queries.vulns import _CACHE, fleet_vulns, vulnerable_host_counts
 from collector.services import add_site
 from collector.vuln_rows import host_vuln_rows
+from collector.vulns import matching
 from collector.vulns.feeds import Parsed
 from collector.vulns.importer import store
 from collector.vulns.matching import rematch
@@ -125,7 +127,13 @@ def _metric(env: Env) -> list[tuple[str, str, bool, int]]:
         return sorted(c for c in vulnerable_host_counts(conn) if c[0] in ("North", "South"))
 
 
-def test_fleet_grouping_and_metric_equal_brute_force_and_hand_worked_values(env: Env) -> None:
+# 2000: one chunk; 2: three chunks, later ones reusing verdicts judged in earlier ones, and
+# the fleet index dropped and rebuilt around them (what a new feed does to a large fleet).
+@pytest.mark.parametrize("chunk", [matching.CHUNK, 2])
+def test_fleet_grouping_and_metric_equal_brute_force_and_hand_worked_values(
+    env: Env, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(matching, "CHUNK", chunk)
     store(env.db, Parsed("debian", None, TRACKER), "crafted", "0" * 64)
     store(env.db, _kev("CVE-2026-0002"), "crafted", "1" * 64)
     _fleet(env)

@@ -61,7 +61,7 @@ _RES = table_of(VulnPackageResult)
 CHUNK = 2000
 # The feeds whose rows decide the stored results (KEV and EPSS are joined when read).
 MATCHED_FEEDS = ("debian", "ubuntu", "msrc")
-# The match's own temporary tables (on its connection only; collector.vulns.matching._scratch).
+# The match's own temporary tables, on its connection only (_scratch).
 _SCRATCH = sa.MetaData()
 # Keys with the package first: a lookup's comparisons are decided by the first column then
 # (the release is the same for most of a fleet), a third cheaper than release first.
@@ -449,13 +449,15 @@ def _match_chunk(
     deb = sorted(row.id for row, _ in chunk if row.os_codename)
     rows: list[dict[str, Any]] = []
     with db.write_lock():
+        # A write first: SQLite's write lock is taken (or waited for) before anything is read,
+        # not on a read snapshot that another process's write would make stale.
+        conn.execute(sa.delete(_HV).where(_HV.c.host_id.in_(ids)))
         _read_rows(conn, deb)
         _judge_new(conn, feeds)
         windows = [row for row, _ in chunk if row.os_family == "windows"]
         patches = current_state.stored_sections(conn, [r.id for r in windows], ["patches"])
         for row in windows:
             rows.extend(_windows_rows(feeds, row, patches.get(row.id, {}).get("patches")))
-        conn.execute(sa.delete(_HV).where(_HV.c.host_id.in_(ids)))
         if rows:
             conn.execute(sa.insert(_HV), rows)
         refresh_host_packages(conn, ids, _ROWS)

@@ -75,32 +75,24 @@ def host_vuln_rows(host_ids: Sequence[int] | None = None) -> sa.Subquery:
     return sa.union_all(deb, windows).subquery("hv")
 
 
-def refresh_host_packages(conn: sa.Connection, host_ids: Sequence[int]) -> None:
+def refresh_host_packages(conn: sa.Connection, host_ids: Sequence[int], rows: sa.Table) -> None:
     """Rewrite these hosts' package versions that have verdicts (``vuln_host_packages``), after
-    their verdicts are stored: what the fleet page counts hosts by."""
+    their verdicts are stored: what the fleet page counts hosts by. ``rows``: the hosts'
+    package versions (host_id, release, pro, package, version) and whether they have verdicts
+    (``verdicts``), read from ``software`` once by the match (collector.vulns.matching)."""
     ids = sorted(set(host_ids))
     for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
-        conn.execute(sa.delete(_HP).where(_HP.c.host_id.in_(part)))
-        judged = sa.select(_RES.c.release, _RES.c.pro, _RES.c.package, _RES.c.version).distinct()
-        j = judged.subquery("judged")
-        rows = (
-            sa.select(_SW.c.host_id, _H.c.os_codename, PRO, _SW.c.source, _SW.c.source_version)
-            .select_from(_SW)
-            .join(_H, _H.c.id == _SW.c.host_id)
-            .join(j, sa.and_(j.c.release == _H.c.os_codename, j.c.pro == PRO,
-                             j.c.package == _SW.c.source, j.c.version == _SW.c.source_version))
-            .where(_SW.c.host_id.in_(part))
-        )  # fmt: skip
-        # Binary packages of one source repeat a row: SQLite skips them by the primary key
-        # (cheaper than sorting them out with DISTINCT first), PostgreSQL by DISTINCT.
-        insert = sa.insert(_HP)
-        if conn.dialect.name == "sqlite":
-            insert = insert.prefix_with("OR IGNORE")
-        else:
-            rows = rows.distinct()
-        columns = ["host_id", "release", "pro", "package", "version"]
-        conn.execute(insert.from_select(columns, rows))
+        conn.execute(sa.delete(_HP).where(_HP.c.host_id.in_(ids[start : start + CHUNK])))
+    found = sa.select(rows.c.host_id, rows.c.release, rows.c.pro, rows.c.package, rows.c.version)
+    found = found.where(rows.c.verdicts)
+    # Binary packages of one source repeat a row: SQLite skips them by the primary key
+    # (cheaper than sorting them out with DISTINCT first), PostgreSQL by DISTINCT.
+    insert = sa.insert(_HP)
+    if conn.dialect.name == "sqlite":
+        insert = insert.prefix_with("OR IGNORE")
+    else:
+        found = found.distinct()
+    conn.execute(insert.from_select(["host_id", "release", "pro", "package", "version"], found))
 
 
 def refresh_levels(conn: sa.Connection, host_ids: Sequence[int] | None = None) -> None:
@@ -119,10 +111,13 @@ def refresh_levels(conn: sa.Connection, host_ids: Sequence[int] | None = None) -
     deb = (
         sa.select(_HP.c.host_id, per_version.c.severity, per_version.c.kev)
         .select_from(_HP)
-        .join(per_version, sa.and_(per_version.c.release == _HP.c.release,
-                                   per_version.c.pro == _HP.c.pro,
-                                   per_version.c.package == _HP.c.package,
-                                   per_version.c.version == _HP.c.version))
+        # Package first: SQLite's automatic index on the pairs takes the columns in this
+        # order, and a lookup's comparisons are decided by the package then (not the release,
+        # the same for most hosts): 15% less for a chunk of a match.
+        .join(per_version, sa.and_(per_version.c.package == _HP.c.package,
+                                   per_version.c.version == _HP.c.version,
+                                   per_version.c.release == _HP.c.release,
+                                   per_version.c.pro == _HP.c.pro))
     )  # fmt: skip
     windows = (
         sa.select(_HV.c.host_id, sa.func.coalesce(_HV.c.severity, "unknown"),
@@ -136,24 +131,11 @@ def refresh_levels(conn: sa.Connection, host_ids: Sequence[int] | None = None) -
         rows = sa.union(deb, windows)
         conn.execute(sa.insert(_LEVELS).from_select(columns, rows))
         return
-    # A few hosts (a match's chunk): their package versions' pairs looked up here, not joined
-    # (the join would probe every version for every host of the chunk).
-    pairs: dict[tuple[str, bool, str, str], set[tuple[str, bool]]] = {}
-    for release, pro, package, version, level, kev in conn.execute(sa.select(per_version)):
-        pairs.setdefault((release, bool(pro), package, version), set()).add((level, bool(kev)))
+    # A match's chunk: its hosts' rows replaced (SQLite joins each package version with an
+    # automatic index on the per-version pairs, a few thousand rows).
     ids = sorted(set(host_ids))
     for start in range(0, len(ids), CHUNK):
         part = ids[start : start + CHUNK]
         conn.execute(sa.delete(_LEVELS).where(_LEVELS.c.host_id.in_(part)))
-        found: set[tuple[int, str, bool]] = set()
-        packages = sa.select(_HP).where(_HP.c.host_id.in_(part))
-        for host_id, release, pro, package, version in conn.execute(packages):
-            for level, kev in pairs.get((release, bool(pro), package, version), ()):
-                found.add((host_id, level, kev))
-        for host_id, level, kev in conn.execute(windows.where(_HV.c.host_id.in_(part))):
-            found.add((host_id, level, bool(kev)))
-        if found:
-            conn.execute(
-                sa.insert(_LEVELS),
-                [{"host_id": h, "severity": lv, "kev": k} for h, lv, k in sorted(found)],
-            )
+        rows = sa.union(deb.where(_HP.c.host_id.in_(part)), windows.where(_HV.c.host_id.in_(part)))
+        conn.execute(sa.insert(_LEVELS).from_select(columns, rows))

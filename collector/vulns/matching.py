@@ -22,7 +22,8 @@ import datetime as dt
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,39 @@ _RES = table_of(VulnPackageResult)
 CHUNK = 2000
 # The feeds whose rows decide the stored results (KEV and EPSS are joined when read).
 MATCHED_FEEDS = ("debian", "ubuntu", "msrc")
+# The match's own temporary tables, on its connection only (_scratch).
+_SCRATCH = sa.MetaData()
+# Keys with the package first: a lookup's comparisons are decided by the first column then
+# (the release is the same for most of a fleet), a third cheaper than release first.
+_ADVISED = sa.Table(
+    "vuln_match_advised", _SCRATCH,
+    sa.Column("package", sa.String(256), primary_key=True),
+    sa.Column("release", sa.String(64), primary_key=True),
+    prefixes=["TEMPORARY"], sqlite_with_rowid=False,
+)  # fmt: skip
+# One chunk's hosts' advised package versions (a binary package's row each: may repeat) that
+# have verdicts or are not judged yet in this match (``verdicts`` NULL).
+_ROWS = sa.Table(
+    "vuln_match_rows", _SCRATCH,
+    sa.Column("host_id", sa.Integer, nullable=False),
+    sa.Column("release", sa.String(64), nullable=False),
+    sa.Column("pro", sa.Boolean, nullable=False),
+    sa.Column("package", sa.String(256), nullable=False),
+    sa.Column("version", sa.String(256), nullable=False),
+    sa.Column("verdicts", sa.Boolean),
+    prefixes=["TEMPORARY"],
+)  # fmt: skip
+# The package versions judged in this match, and whether they have verdicts (CVEs).
+_JUDGED = sa.Table(
+    "vuln_match_judged", _SCRATCH,
+    sa.Column("package", sa.String(256), primary_key=True),
+    sa.Column("version", sa.String(256), primary_key=True),
+    sa.Column("release", sa.String(64), primary_key=True),
+    sa.Column("pro", sa.Boolean, primary_key=True),
+    sa.Column("verdicts", sa.Boolean, nullable=False),
+    prefixes=["TEMPORARY"], sqlite_with_rowid=False,
+)  # fmt: skip
+_KEY = ("release", "pro", "package", "version")
 
 # (cve, status, fixed, severity)
 Result = tuple[str, str, str | None, str | None]
@@ -126,8 +160,6 @@ class _Feeds:
         self._products: dict[str, dict[str, tuple[set[str], str | None, str]]] = {}
         self._supersedes: dict[str, list[str]] | None = None
         self.cache: dict[tuple[str, str, str, bool], list[Result]] = {}
-        # package versions whose verdicts this run stored
-        self.stored: set[tuple[str, bool, str, str]] = set()
 
     def load_releases(self, releases: Iterable[str]) -> None:
         wanted = set(releases) - self._releases
@@ -256,13 +288,32 @@ def rematch(
     if many:
         _key_index(db, present=False)
     try:
-        for start in range(0, len(todo), CHUNK):
-            _match_chunk(db, feeds, todo[start : start + CHUNK], stats)
+        if todo:
+            _match(db, feeds, todo, stats)
     finally:
         # Also after a match that was interrupted before (a killed process): then it is missing.
         _key_index(db, present=True)
     stats.package_versions = len(feeds.cache)
     return stats
+
+
+def _match(db: Database, feeds: _Feeds, todo: list[tuple[Any, str]], stats: MatchStats) -> None:
+    """Match these hosts, a chunk per transaction, on one connection (its temporary tables
+    live as long as the match)."""
+    with db.engine.connect() as conn, _scratch(db, conn, todo):
+        feeds.conn = conn
+        for chunk in _chunks(todo):
+            _match_chunk(db, conn, feeds, chunk, stats)
+
+
+def _chunks(todo: list[tuple[Any, str]]) -> Iterator[list[tuple[Any, str]]]:
+    """CHUNK hosts at a time, the first chunk a tenth of that: every version in it is new to
+    the match, so all its rows are read again once judged; similar machines share most
+    versions, and the following chunks find them judged."""
+    first = max(1, CHUNK // 10)
+    yield todo[:first]
+    for start in range(first, len(todo), CHUNK):
+        yield todo[start : start + CHUNK]
 
 
 def _key_index(db: Database, *, present: bool) -> None:
@@ -276,24 +327,91 @@ def _key_index(db: Database, *, present: bool) -> None:
         session.commit()
 
 
-def _package_keys(conn: sa.Connection, host_ids: list[int]) -> Sequence[Any]:
-    """The distinct (release, pro, source, version) of these hosts whose source package has
-    advisories in its release: what verdicts are needed for (computed in the database)."""
-    advised = sa.select(_ADV.c.release, _ADV.c.package).distinct().subquery()
-    return conn.execute(
-        sa.select(_H.c.os_codename, _PRO, _SW.c.source, _SW.c.source_version)
-        .distinct()
+@contextmanager
+def _scratch(db: Database, conn: sa.Connection, todo: list[tuple[Any, str]]) -> Iterator[None]:
+    """The match's temporary tables on its connection, for as long as it runs: the advised
+    source packages of the releases matched, and the package versions judged so far."""
+    with db.write_lock():
+        # Left over on this pooled connection by a match that failed to drop them: not reused.
+        _SCRATCH.drop_all(conn)
+        _SCRATCH.create_all(conn)
+        releases = sorted({row.os_codename for row, _ in todo if row.os_codename})
+        advised = sa.select(_ADV.c.release, _ADV.c.package).distinct()
+        conn.execute(
+            sa.insert(_ADVISED).from_select(
+                ["release", "package"], advised.where(_ADV.c.release.in_(releases))
+            )
+        )
+        conn.commit()
+    try:
+        yield
+    except BaseException:
+        # The transaction may be broken (PostgreSQL): the connection is discarded, its
+        # temporary tables with it.
+        conn.invalidate()
+        raise
+    with db.write_lock():
+        _SCRATCH.drop_all(conn)
+        conn.commit()
+
+
+def _same_key(judged: Any, release: Any, pro: Any, package: Any, version: Any) -> Any:
+    return sa.and_(judged.release == release, judged.pro == pro, judged.package == package,
+                   judged.version == version)  # fmt: skip
+
+
+def _read_rows(conn: sa.Connection, host_ids: list[int]) -> None:
+    """The hosts' source package versions that have advisories in their release, unless
+    judged without verdicts already, into ``vuln_match_rows``: the one read of their
+    ``software`` rows in a match."""
+    conn.execute(sa.delete(_ROWS))
+    if not host_ids:
+        return
+    sw, adv, judged = _SW.c, _ADVISED.c, _JUDGED.c
+    rows = (
+        sa.select(sw.host_id, _H.c.os_codename, _PRO, sw.source, sw.source_version,
+                  judged.verdicts)
         .select_from(_SW)
-        .join(_H, _H.c.id == _SW.c.host_id)
-        .join(advised, sa.and_(advised.c.release == _H.c.os_codename,
-                               advised.c.package == _SW.c.source))
-        .where(_SW.c.host_id.in_(host_ids), _SW.c.source_version.is_not(None))
-    ).all()  # fmt: skip
+        .join(_H, _H.c.id == sw.host_id)
+        .join(_ADVISED, sa.and_(adv.release == _H.c.os_codename, adv.package == sw.source))
+        .outerjoin(_JUDGED, _same_key(judged, _H.c.os_codename, _PRO, sw.source,
+                                      sw.source_version))
+        .where(sw.host_id.in_(host_ids), sw.source_version.is_not(None),
+               # a version known to have no verdicts needs nothing more
+               sa.or_(judged.verdicts.is_(None), judged.verdicts))
+    )  # fmt: skip
+    conn.execute(sa.insert(_ROWS).from_select(["host_id", *_KEY, "verdicts"], rows))
 
 
-def _store_package_results(conn: sa.Connection, feeds: _Feeds, keys: Sequence[Any]) -> None:
+def _judge_new(conn: sa.Connection, feeds: _Feeds) -> None:
+    """Judge the package versions of ``vuln_match_rows`` that this match has not judged yet:
+    their verdicts stored (unless stored before), ``vuln_match_judged`` and the rows told."""
+    r = _ROWS.c
+    keys = conn.execute(
+        sa.select(r.release, r.pro, r.package, r.version).distinct().where(r.verdicts.is_(None))
+    ).all()
+    if not keys:
+        return
+    with_verdicts = _store_package_results(conn, feeds, keys)
+    conn.execute(
+        sa.insert(_JUDGED),
+        [dict(zip(_KEY, (rel, bool(pro), pkg, ver), strict=True))
+         | {"verdicts": (rel, bool(pro), pkg, ver) in with_verdicts}
+         for rel, pro, pkg, ver in keys],
+    )  # fmt: skip
+    j = _JUDGED.c
+    found = sa.select(j.verdicts).where(_same_key(j, r.release, r.pro, r.package, r.version))
+    conn.execute(
+        sa.update(_ROWS).where(r.verdicts.is_(None)).values(verdicts=found.scalar_subquery())
+    )
+
+
+def _store_package_results(
+    conn: sa.Connection, feeds: _Feeds, keys: Sequence[Any]
+) -> set[tuple[str, bool, str, str]]:
     """Verdicts of the package versions not stored yet (stored ones stay valid until a
-    package feed is imported again, which deletes them all: collector.vulns.importer)."""
+    package feed is imported again, which deletes them all: collector.vulns.importer).
+    Returns the keys that have verdicts."""
     packages = sorted({k[2] for k in keys})
     stored: set[tuple[str, bool, str, str]] = set()
     for start in range(0, len(packages), 500):
@@ -303,40 +421,46 @@ def _store_package_results(conn: sa.Connection, feeds: _Feeds, keys: Sequence[An
             .where(_RES.c.package.in_(packages[start : start + 500]))
         )
         stored.update((r, bool(p), pkg, v) for r, p, pkg, v in found)
+    with_verdicts = set()
     rows = []
     for release, pro, package, version in keys:
         key = (release, bool(pro), package, version)
-        if key in stored or key in feeds.stored:
+        if key in stored:
+            with_verdicts.add(key)
             continue
-        feeds.stored.add(key)
         for cve, status, fixed, severity in feeds.results(release, package, version, bool(pro)):
+            with_verdicts.add(key)
             rows.append({"release": release, "pro": bool(pro), "package": package,
                          "version": version, "cve": cve, "status": status, "fixed": fixed,
                          "severity": severity})  # fmt: skip
     for start in range(0, len(rows), 20_000):
         conn.execute(sa.insert(_RES), rows[start : start + 20_000])
+    return with_verdicts
 
 
 def _match_chunk(
-    db: Database, feeds: _Feeds, chunk: list[tuple[Any, str]], stats: MatchStats
+    db: Database,
+    conn: sa.Connection,
+    feeds: _Feeds,
+    chunk: list[tuple[Any, str]],
+    stats: MatchStats,
 ) -> None:
     ids = [row.id for row, _ in chunk]
     deb = sorted(row.id for row, _ in chunk if row.os_codename)
     rows: list[dict[str, Any]] = []
-    with db.engine.connect() as conn:
-        feeds.conn = conn
-        keys: Sequence[Any] = _package_keys(conn, deb) if deb else []
+    with db.write_lock():
+        # A write first: SQLite's write lock is taken (or waited for) before anything is read,
+        # not on a read snapshot that another process's write would make stale.
+        conn.execute(sa.delete(_HV).where(_HV.c.host_id.in_(ids)))
+        _read_rows(conn, deb)
+        _judge_new(conn, feeds)
         windows = [row for row, _ in chunk if row.os_family == "windows"]
         patches = current_state.stored_sections(conn, [r.id for r in windows], ["patches"])
         for row in windows:
             rows.extend(_windows_rows(feeds, row, patches.get(row.id, {}).get("patches")))
-    with db.write_session() as session:
-        conn = session.connection()
-        _store_package_results(conn, feeds, keys)
-        conn.execute(sa.delete(_HV).where(_HV.c.host_id.in_(ids)))
         if rows:
             conn.execute(sa.insert(_HV), rows)
-        refresh_host_packages(conn, ids)
+        refresh_host_packages(conn, ids, _ROWS)
         refresh_levels(conn, ids)
         conn.execute(sa.delete(_STATE).where(_STATE.c.host_id.in_(ids)))
         now = utcnow()
@@ -345,7 +469,7 @@ def _match_chunk(
             [{"host_id": row.id, "digest": d, "matched_at": now} for row, d in chunk],
         )
         stats.rows += len(rows)
-        session.commit()
+        conn.commit()
     stats.hosts_matched += len(chunk)
     stats.matched_ids.extend(ids)
 

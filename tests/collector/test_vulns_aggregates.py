@@ -8,12 +8,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from collector.models import Host, Site, SoftwareRow, VulnKev, table_of, utcnow
 from collector.queries.vulns import _CACHE, fleet_vulns, vulnerable_host_counts
 from collector.services import add_site
 from collector.vuln_rows import host_vuln_rows
+from collector.vuln_rows import refresh_levels as real_refresh
+from collector.vulns import matching
 from collector.vulns.feeds import Parsed
 from collector.vulns.importer import store
 from collector.vulns.matching import rematch
@@ -125,7 +128,13 @@ def _metric(env: Env) -> list[tuple[str, str, bool, int]]:
         return sorted(c for c in vulnerable_host_counts(conn) if c[0] in ("North", "South"))
 
 
-def test_fleet_grouping_and_metric_equal_brute_force_and_hand_worked_values(env: Env) -> None:
+# 2000: one chunk; 2: three chunks, later ones reusing verdicts judged in earlier ones, and
+# the fleet index dropped and rebuilt around them (what a new feed does to a large fleet).
+@pytest.mark.parametrize("chunk", [matching.CHUNK, 2])
+def test_fleet_grouping_and_metric_equal_brute_force_and_hand_worked_values(
+    env: Env, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(matching, "CHUNK", chunk)
     store(env.db, Parsed("debian", None, TRACKER), "crafted", "0" * 64)
     store(env.db, _kev("CVE-2026-0002"), "crafted", "1" * 64)
     _fleet(env)
@@ -176,3 +185,31 @@ def test_fleet_grouping_and_metric_equal_brute_force_and_hand_worked_values(env:
     rematch(env.db)
     assert _read(env) == ({fix_a: (2, ["CVE-2026-0001"], [], "high")}, 2)
     assert _metric(env) == [("North", "high", False, 1), ("South", "high", False, 1)]
+
+
+def test_a_match_that_fails_midway_is_finished_by_the_next(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second chunk fails after writing some of its rows (rolled back), the match's
+    connection with its temporary tables is dropped, and the next match takes the hosts not
+    matched yet: the same figures as brute force, the fleet index back."""
+    store(env.db, Parsed("debian", None, TRACKER), "crafted", "0" * 64)
+    _fleet(env)
+    monkeypatch.setattr(matching, "CHUNK", 2)
+    calls: list[int] = []
+
+    def refresh_or_fail(conn: sa.Connection, host_ids: list[int]) -> None:
+        calls.append(len(host_ids))
+        if len(calls) == 2:
+            raise RuntimeError("the collector stops")
+        real_refresh(conn, host_ids)
+
+    monkeypatch.setattr(matching, "refresh_levels", refresh_or_fail)
+    with pytest.raises(RuntimeError):
+        rematch(env.db)
+    monkeypatch.setattr(matching, "refresh_levels", real_refresh)
+    assert rematch(env.db).hosts_matched == 4  # the first chunk's one host stays matched
+    fleet, vulnerable, metric = _brute_force(env)
+    assert vulnerable == 4 and _read(env) == (fleet, vulnerable) and _metric(env) == metric
+    indexes = sa.inspect(env.db.engine).get_indexes("vuln_host_packages")
+    assert "ix_vuln_host_packages_key" in {ix["name"] for ix in indexes}

@@ -100,8 +100,9 @@ def derive(
     show; without them (`policy eval` on one report) they are computed by the same rules.
     """
     now = _aware(now)
+    memos = reference_data.memos()
     facts: dict[str, Any] = {"now": now}
-    facts.update(_os_support(report.get("os"), reference_data, now, stored))
+    facts.update(_os_support(report.get("os"), reference_data, now, stored, memos))
     facts["windows_version"] = windows_version(report.get("os"))
     facts["security_pending_max_days"] = _pending_days(
         report.get("patches"), first_seen_pending, now
@@ -109,7 +110,7 @@ def derive(
     facts.update(_age(report.get("host"), reference_data, now, purchase_date, stored))
     hardware = report.get("hardware") or {}
     model = hardware.get("cpu_model") if isinstance(hardware, dict) else None
-    cpus = reference_data.memo("win11_cpu")
+    cpus = memos.setdefault("win11_cpu", {})
     if not isinstance(model, str) or model not in cpus:
         supported = cpu_supported(model, reference_data)
         if isinstance(model, str) and len(cpus) < MEMO_LIMIT:
@@ -172,11 +173,15 @@ _STORED_OS = ("os_support_end", "os_support_release", "os_support_source",
 
 
 def _os_support(
-    os_info: Any, reference: ReferenceData, now: dt.datetime, stored: Mapping[str, Any] | None
+    os_info: Any,
+    reference: ReferenceData,
+    now: dt.datetime,
+    stored: Mapping[str, Any] | None,
+    memos: dict[str, dict[Any, Any]],
 ) -> dict[str, Any]:
     """The OS support facts: all but the days left depend on the `os` section (or the
     stored placement) and the reference data only, and a fleet has few distinct ones."""
-    memo = reference.memo("os_support")
+    memo = memos.setdefault("os_support", {})
     key = pickle.dumps((os_info, None if stored is None else [stored.get(k) for k in _STORED_OS]),
                        protocol=5)  # fmt: skip
     facts = memo.get(key)

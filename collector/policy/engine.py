@@ -133,7 +133,8 @@ class Plan:
         # fields kept of its elements), or a variable whole. Parts are read once a host and
         # shared by the checks that read them.
         parts: dict[tuple[str, str | None, Reads], int] = {}
-        self.checks: list[tuple[Check, tuple[int, ...], tuple[tuple[str, Reads], ...]]] = []
+        # Per check: the parts it reads (one part: its index), and its variables' reads.
+        self.checks: list[tuple[Check, int | tuple[int, ...], tuple[tuple[str, Reads], ...]]] = []
         for check in policies.checks:
             own = policies.subset({check.id})
             reads = tuple((name, _reads_of(own, name)) for name in sorted(check.variables))
@@ -148,14 +149,14 @@ class Plan:
                     whole = f"{name}.{f}" in r.whole
                     variant = Reads(None, None if whole else r.elements, frozenset())
                     ids.append(parts.setdefault((name, f, variant), len(parts)))
-            self.checks.append((check, tuple(ids), reads))
+            self.checks.append((check, ids[0] if len(ids) == 1 else tuple(ids), reads))
         self.parts = len(parts)
         # The parts by (variable, field): one read of the field serves all its variants.
         slots: dict[tuple[str, str | None], list[tuple[int, Reads]]] = {}
         for (variable, read, r), pid in parts.items():
             slots.setdefault((variable, read), []).append((pid, r))
         self.slots = [(variable, read, variants) for (variable, read), variants in slots.items()]
-        self.memos: list[dict[tuple[Any, ...], Outcome] | None] = [{} for _ in self.checks]
+        self.memos: list[dict[Any, Outcome] | None] = [{} for _ in self.checks]
         self.hits = [0] * len(self.checks)
 
     def outcomes(self, report: Mapping[str, Any], derived: Mapping[str, Any]) -> list[Outcome]:
@@ -163,7 +164,7 @@ class Plan:
         out: list[Outcome] = []
         for i, (check, ids, reads) in enumerate(self.checks):
             memo = self.memos[i]
-            key = tuple([keys[p] for p in ids])
+            key = keys[ids] if isinstance(ids, int) else tuple([keys[p] for p in ids])
             outcome = memo.get(key) if memo is not None else None
             if outcome is not None:
                 self.hits[i] += 1
@@ -210,8 +211,7 @@ class Plan:
         return keys
 
     def _remember(
-        self, i: int, memo: dict[tuple[Any, ...], Outcome], key: tuple[Any, ...],
-        outcome: Outcome,
+        self, i: int, memo: dict[Any, Outcome], key: Any, outcome: Outcome,
     ) -> None:  # fmt: skip
         if len(memo) >= self.LIMIT:
             if self.hits[i] < len(memo):
@@ -310,14 +310,17 @@ _MISSING = _Missing()
 
 def _frozen(value: Any) -> Any:
     """A hashable stand-in for a value, equal for two values only where they are equal
-    *and of one type*: (int, 1), (bool, True) and the pickled 1.0 differ, as they do for
-    CEL (Python's 1 == 1.0 == True would hand one's outcome to the other)."""
+    *and of one type*: a string, an int and null stand for themselves (none of them equals
+    a value of another type), a bool is tagged (True == 1 in Python, not in CEL), anything
+    else is pickled (1.0, -0.0, dates, lists, maps: exactly)."""
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return (kind, value)
+    if kind is str or kind is int or value is None:
+        return value
+    if kind is bool:
+        return (bool, value)
     if value is _MISSING:
         return _MISSING_KEY
-    return pickle.dumps(value, protocol=5)  # floats (-0.0), dates, lists, maps: exactly
+    return pickle.dumps(value, protocol=5)
 
 
 def _elements(items: list[Any], keep: frozenset[str] | None) -> list[Any]:

@@ -331,8 +331,10 @@ class ReferenceData(_Strict):
     # models, not one per host.
     _memo: dict[str, dict[Any, Any]] = PrivateAttr(default_factory=dict)
 
-    def memo(self, name: str) -> dict[Any, Any]:
-        return self._memo.setdefault(name, {})
+    def memos(self) -> dict[str, dict[Any, Any]]:
+        """Every memo by name (one lookup per host: a private attribute goes through
+        pydantic's ``__getattr__``)."""
+        return self._memo
 
 
 class ReferenceDataError(Exception):

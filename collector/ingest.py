@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 from agent.schema import SECTIONS, Report
-from collector import current_state, delta, history, reference_cache
+from collector import bulk, current_state, delta, history, reference_cache
 from collector.changes import Change, differing_items, section_changes
 from collector.db import CoreWrite
 from collector.models import Agent, Host, ReportReceipt, Site, table_of, utcnow
@@ -75,7 +74,7 @@ class Writes:
 
     def flush(self, conn: sa.Connection) -> None:
         for statement, params in self.statements.items():
-            conn.execute(statement, params)
+            bulk.executemany(conn, statement, params)
         self.statements.clear()
 
 
@@ -177,23 +176,6 @@ _ROW_STATEMENTS: dict[str, tuple[sa.Select[Any], sa.Delete, sa.Insert]] = {
 }
 
 
-_SQLITE = sqlite_dialect.dialect()
-
-
-def _plain_insert(table: sa.Table) -> tuple[str, list[str]] | None:
-    """The SQLite INSERT of a table whose columns need no conversion on the way in (no bind
-    processor: strings, integers), with its column order; None for other tables."""
-    columns = [c for c in table.c if c.name != "id"]
-    if any(c.type.bind_processor(_SQLITE) is not None for c in columns):
-        return None
-    names = [c.name for c in columns]
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-    return sql, names
-
-
-_PLAIN_INSERTS = {
-    name: plain for name, table in _ROW_TABLES.items() if (plain := _plain_insert(table))
-}
 # The first detection is kept; the description says what the latest report changed.
 _FLAG_IDENTITY = (
     sa.update(_HOSTS)
@@ -584,22 +566,8 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
             )
         else:
             new_rows = [{"host_id": host_id, **row} for row in missing]
-        _insert(conn, section, insert_rows, new_rows)
-
-
-def _insert(
-    conn: sa.Connection, section: str, insert: sa.Insert, rows: list[dict[str, Any]]
-) -> None:
-    """Inserts a section's new rows. On SQLite a table of plain columns goes straight to
-    the driver's executemany: SQLAlchemy's per-row parameter handling was the largest single
-    cost of storing a full report (a third of the writer thread's time for 300 packages);
-    PostgreSQL keeps SQLAlchemy's insertmanyvalues (one multi-row INSERT a batch)."""
-    plain = _PLAIN_INSERTS.get(section)
-    if plain is None or conn.dialect.name != "sqlite":
-        conn.execute(insert, rows)
-        return
-    sql, columns = plain
-    conn.exec_driver_sql(sql, [tuple(row.get(c) for c in columns) for row in rows])
+        # With the batch's other writes: one executemany per table (collector.bulk).
+        update.writes.add(insert_rows, new_rows)
 
 
 def _hashable(values: Any) -> tuple[Any, ...]:

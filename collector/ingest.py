@@ -17,7 +17,6 @@ so a refused or failed report leaves the stored data as it was.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 from agent.schema import SECTIONS, Report
-from collector import bulk, current_state, delta, history, reference_cache
+from collector import bulk, current_state, delta, fastjson, history, reference_cache
 from collector.changes import Change, differing_items, section_changes
 from collector.db import CoreWrite
 from collector.models import Agent, Host, ReportReceipt, Site, table_of, utcnow
@@ -120,6 +119,17 @@ _FIND_HOST = sa.select(
 )
 # A delta is checked against the stored sections' agent hashes: read with the host.
 _FIND_HOST_FOR_DELTA = _FIND_HOST.add_columns(current_state.AGENT_HASHES.label("agent_hashes"))
+_INSERT_HOST = (
+    sa.insert(_HOSTS)
+    .values(
+        {
+            column: sa.bindparam(f"b_{column}", type_=_HOSTS.c[column].type)
+            for column in ("org_id", "site_id", "machine_id", "first_seen", "last_seen",
+                           "section_hashes", "stable_hashes")
+        }
+    )
+    .returning(_HOSTS.c.id)
+)  # fmt: skip
 _AGENT_REVOKED = sa.select(_AGENTS.c.revoked).where(_AGENTS.c.id == sa.bindparam("agent_id"))
 
 
@@ -318,10 +328,10 @@ def store_decoded(
     collected_at = decoded.collected_at
     if host is None:
         host_id = conn.execute(
-            sa.insert(_HOSTS)
-            .values(org_id=org_id, site_id=site_id, machine_id=decoded.machine_id, first_seen=now,
-                    last_seen=now, section_hashes={}, stable_hashes={})
-            .returning(_HOSTS.c.id)
+            _INSERT_HOST,
+            {"b_org_id": org_id, "b_site_id": site_id, "b_machine_id": decoded.machine_id,
+             "b_first_seen": now, "b_last_seen": now, "b_section_hashes": {},
+             "b_stable_hashes": {}},
         ).scalar_one()  # fmt: skip
         last_collected = None
         old_hashes: dict[str, str] = {}
@@ -472,7 +482,7 @@ class _Update:
         """A changed section's data as stored before the report (None: none stored)."""
         if (False, section) not in self._parsed:
             text = self.old.get(section)
-            self._parsed[False, section] = None if text is None else json.loads(text)
+            self._parsed[False, section] = None if text is None else fastjson.loads(text)
         return self._parsed[False, section]
 
 
@@ -534,13 +544,16 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
         for row in rows_of_items(section, old_items):
             key = _hashable([row[k] for k in keys])
             surplus[key] = surplus.get(key, 0) + 1
-        missing = []
-        for row in rows_of_items(section, new_items):
-            key = _hashable([row[k] for k in keys])
-            if surplus.get(key, 0) > 0:
-                surplus[key] -= 1  # the same row, for another item: it stays
-            else:
-                missing.append(row)
+        if surplus:
+            missing = []
+            for row in rows_of_items(section, new_items):
+                key = _hashable([row[k] for k in keys])
+                if surplus.get(key, 0) > 0:
+                    surplus[key] -= 1  # the same row, for another item: it stays
+                else:
+                    missing.append(row)
+        else:  # nothing goes (a host's first report, mostly): every new item is a row
+            missing = rows_of_items(section, new_items)
         extra = {key: n for key, n in surplus.items() if n > 0}
         if extra:
             gone = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -131,6 +132,85 @@ _INSERT_HOST = (
     .returning(_HOSTS.c.id)
 )  # fmt: skip
 _AGENT_REVOKED = sa.select(_AGENTS.c.revoked).where(_AGENTS.c.id == sa.bindparam("agent_id"))
+
+
+# The same for all hosts of a group commit's batch at once (Lookup): one round trip where
+# there was one per report. Whether a host has a receipt of any of the batch's report ids is
+# only a hint; a host with one is asked again about its own report (_RESENT_EXACT).
+def _batch_hosts(find_host: sa.Select[Any]) -> sa.Select[Any]:
+    per_report = ("resent", "agent_revoked")
+    return sa.select(
+        _HOSTS.c.org_id,
+        _HOSTS.c.machine_id,
+        *(c for c in find_host.selected_columns if c.name not in per_report),
+        sa.exists()
+        .where(
+            _RECEIPTS.c.host_id == _HOSTS.c.id,
+            _RECEIPTS.c.report_id.in_(sa.bindparam("report_ids", expanding=True)),
+        )
+        .label("maybe_resent"),
+    ).where(
+        _HOSTS.c.org_id.in_(sa.bindparam("org_ids", expanding=True)),
+        _HOSTS.c.machine_id.in_(sa.bindparam("machine_ids", expanding=True)),
+    )
+
+
+# The agents' hashes of the stored sections (an aggregate per host) only for deltas.
+_BATCH_HOSTS = _batch_hosts(_FIND_HOST)
+_BATCH_HOSTS_FOR_DELTA = _batch_hosts(_FIND_HOST_FOR_DELTA)
+_BATCH_AGENTS = sa.select(_AGENTS.c.id, _AGENTS.c.revoked).where(
+    _AGENTS.c.id.in_(sa.bindparam("agent_ids", expanding=True))
+)
+_RESENT_EXACT = sa.select(
+    sa.exists().where(
+        _RECEIPTS.c.host_id == sa.bindparam("host_id"),
+        _RECEIPTS.c.report_id == sa.bindparam("report_id", type_=_RECEIPTS.c.report_id.type),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What storing each report of a batch reads first (its host, whether it was received
+    already, whether its agent was revoked), read for the whole batch in two statements."""
+
+    hosts: dict[tuple[int, str], Any]  # (org id, machine id) -> the host as _FIND_HOST reads it
+    revoked: dict[str, bool]  # agent id -> revoked (an agent not in it: gone)
+
+    @classmethod
+    def read(
+        cls, conn: sa.Connection, reports: list[tuple[int, str | None, DecodedReport]]
+    ) -> Lookup:
+        """``reports``: each one's organization id, agent id and the report (one per host)."""
+        deltas = any(d.is_delta for _, _, d in reports)
+        found = conn.execute(
+            _BATCH_HOSTS_FOR_DELTA if deltas else _BATCH_HOSTS,
+            {"org_ids": sorted({org for org, _, _ in reports}),
+             "machine_ids": [d.machine_id for _, _, d in reports],
+             "report_ids": [d.report_id for _, _, d in reports]},
+        )  # fmt: skip
+        hosts = {(row.org_id, row.machine_id): row for row in found}
+        agents = sorted({agent for _, agent, _ in reports if agent is not None})
+        revoked = dict(conn.execute(_BATCH_AGENTS, {"agent_ids": agents}).all()) if agents else {}
+        return cls(hosts, revoked)
+
+    def host(
+        self, conn: sa.Connection, org_id: int, agent_id: str | None, decoded: DecodedReport
+    ) -> Any:
+        """The report's host as _FIND_HOST(_FOR_DELTA) would have read it (None: a new host)."""
+        row = self.hosts.get((org_id, decoded.machine_id))
+        if row is None:
+            return None
+        resent = bool(row.maybe_resent) and bool(
+            conn.execute(
+                _RESENT_EXACT, {"host_id": row.id, "report_id": decoded.report_id}
+            ).scalar()
+        )
+        return SimpleNamespace(
+            **row._mapping,
+            resent=resent,
+            agent_revoked=self.revoked.get(agent_id) if agent_id is not None else None,
+        )
 
 
 def _bind(column: str) -> sa.BindParameter[Any]:
@@ -288,20 +368,26 @@ def store_decoded(
     source: str = "agent",
     commit: bool = True,
     writes: Writes | None = None,
+    lookup: Lookup | None = None,
 ) -> StoreResult:
     """The ingest hot path, in SQLAlchemy Core: a handful of statements, one transaction
     (``session``'s: a Session, or Database.core_write()'s where nothing else needs one).
     ``commit=False``: the caller flushes ``writes`` and commits (collector.group_commit stores
-    several reports per transaction); a database error then propagates."""
+    several reports per transaction); a database error then propagates. ``lookup``: the
+    batch's hosts, read before (Lookup.read) in the same transaction."""
     conn = session.connection()
     batched = writes is not None
     writes = writes if writes is not None else Writes()
     report_id = decoded.report_id
-    host = conn.execute(
-        _FIND_HOST_FOR_DELTA if decoded.is_delta else _FIND_HOST,
-        {"org_id": org_id, "machine_id": decoded.machine_id, "report_id": report_id,
-         "agent_id": agent_id},
-    ).first()  # fmt: skip
+    host: Any
+    if lookup is not None:
+        host = lookup.host(conn, org_id, agent_id, decoded)
+    else:
+        host = conn.execute(
+            _FIND_HOST_FOR_DELTA if decoded.is_delta else _FIND_HOST,
+            {"org_id": org_id, "machine_id": decoded.machine_id, "report_id": report_id,
+             "agent_id": agent_id},
+        ).first()  # fmt: skip
     now = utcnow()
     # Revoked since the request was authenticated (or since the token was cached)? Checked
     # inside the transaction, before anything else, resends included. (The agent's last

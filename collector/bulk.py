@@ -2,13 +2,15 @@
 
 ``conn.execute(statement, rows)`` runs every row through SQLAlchemy's per-parameter
 handling (a dictionary built and every value's type processor looked up, per row): in a
-group commit of full reports that was a third of the writer thread's time
-(benchmarks/ingest.py, py-spy). Here a statement is compiled once per dialect and set of
-keys, its bind processors are taken once, and the rows go to the driver as tuples (or, for
-PostgreSQL's named parameters, dictionaries) with the same conversions SQLAlchemy applies.
+group commit of full reports, flushing the batch's writes was a third of the writer
+thread's time, about half of it that handling (benchmarks/ingest.py, py-spy). Here a
+statement is compiled once per dialect and set of keys, its bind processors are taken once,
+and the rows go to the driver as tuples (or, for PostgreSQL's named parameters,
+dictionaries) with the same conversions SQLAlchemy applies.
 
 A statement SQLAlchemy would add values to (Python-side defaults of columns the rows do not
-carry, ``onupdate``) or one with expanding parameters is run the ordinary way instead.
+carry, Python-side ``onupdate``) or one with expanding parameters is run the ordinary way
+instead.
 """
 
 from __future__ import annotations
@@ -48,17 +50,20 @@ class Prepared:
         ]
 
 
-_CACHE: dict[tuple[int, str, tuple[str, ...]], Prepared | None] = {}
+# Keyed by the statement's id; the statement is kept with its entry, so that its id is
+# never another statement's.
+_CACHE: dict[tuple[int, str, str, tuple[str, ...]], tuple[sa.Executable, Prepared | None]] = {}
 
 
 def prepare(statement: sa.Executable, dialect: Dialect, keys: Sequence[str]) -> Prepared | None:
     """The statement as driver SQL for rows with ``keys``; None where SQLAlchemy must run it
     (it would compute values of its own, or expand a parameter per execution)."""
-    cache_key = (id(statement), dialect.name, tuple(keys))
-    if cache_key in _CACHE:
-        return _CACHE[cache_key]
+    cache_key = (id(statement), dialect.name, dialect.paramstyle, tuple(keys))
+    cached = _CACHE.get(cache_key)
+    if cached is not None:
+        return cached[1]
     prepared = _compile(statement, dialect, keys)
-    _CACHE[cache_key] = prepared
+    _CACHE[cache_key] = (statement, prepared)
     return prepared
 
 
@@ -66,10 +71,10 @@ def _compile(statement: sa.Executable, dialect: Dialect, keys: Sequence[str]) ->
     assert isinstance(statement, sa.ClauseElement)
     compiled = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
     assert isinstance(compiled, SQLCompiler)
+    # (Columns set by SQL expressions, ``postfetch``, need nothing: the SQL computes them.)
     if (
         compiled.insert_prefetch
         or compiled.update_prefetch
-        or compiled.postfetch
         or any(bind.expanding for bind in compiled.binds.values())
     ):
         return None

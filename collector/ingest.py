@@ -73,7 +73,11 @@ class Writes:
             self.statements.setdefault(statement, []).extend(rows)
 
     def flush(self, conn: sa.Connection) -> None:
-        for statement, params in self.statements.items():
+        # Deletes first: a row a report replaces is gone before any new row is inserted,
+        # whichever report of the batch added its statement first.
+        items = self.statements.items()
+        ordered = sorted(items, key=lambda item: not isinstance(item[0], sa.Delete))
+        for statement, params in ordered:
             bulk.executemany(conn, statement, params)
         self.statements.clear()
 
@@ -259,7 +263,8 @@ _ROW_STATEMENTS: dict[str, tuple[sa.Select[Any], sa.Delete, sa.Insert]] = {
                 table.c[_ROW_KEYS[name][0]].is_(None),
             ),
         ),
-        sa.delete(table).where(table.c.id.in_(sa.bindparam("b_ids", expanding=True))),
+        # by id, one row per parameter set: with the batch's other writes (Writes)
+        sa.delete(table).where(table.c.id == sa.bindparam("b_id")),
         sa.insert(table),
     )
     for name, table in _ROW_TABLES.items()
@@ -651,7 +656,8 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
                     extra[key] -= 1
                     gone.append(row_id)
             if gone:
-                conn.execute(delete_rows, {"b_ids": gone})
+                # With the batch's other writes: one round trip less per changed section.
+                update.writes.add(delete_rows, [{"b_id": row_id} for row_id in gone])
         if not missing:
             continue
         if section == "displays":

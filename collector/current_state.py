@@ -6,7 +6,6 @@ and read by everyone else. The stored raw reports are history only: nothing here
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent.delta import section_hash
 from agent.schema import SCHEMA_VERSION
+from collector import fastjson
 from collector.db import Database
 from collector.models import Asset, DisplayRow, Host, HostSection, PolicyState, table_of
 from collector.policy import facts
@@ -117,7 +117,7 @@ def agent_hashes(
     missing = [name for name, value in out.items() if not value and name not in skip]
     if missing:
         for name, data in stored_sections(conn, [host_id], missing)[host_id].items():
-            out[name] = section_hash(json.loads(data))
+            out[name] = section_hash(fastjson.loads(data))
             conn.execute(_SET_HASH, {"b_host_id": host_id, "b_section": name, "b_hash": out[name]})
     return out
 
@@ -174,7 +174,7 @@ def current_reports(
         }
         for name in STATE_SECTIONS:
             text = sections.get(name)
-            report[name] = json.loads(text) if text is not None else None
+            report[name] = fastjson.loads(text) if text is not None else None
         if report[COLLECTION] is None:
             report[COLLECTION] = {"errors": []}
         out[host_id] = report
@@ -265,7 +265,7 @@ def refresh_facts(
         ).all()
         sections = stored_sections(conn, chunk, _FACT_SOURCES)
         parsed = {
-            host_id: {name: json.loads(text) for name, text in s.items()}
+            host_id: {name: fastjson.loads(text) for name, text in s.items()}
             for host_id, s in sections.items()
         }
         by_org: dict[int, list[str | None]] = {}

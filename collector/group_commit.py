@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from collector.db import CoreWrite, Database
 from collector.findings import notify
-from collector.ingest import AgentIdentity, StoreResult, Writes, store_decoded
+from collector.ingest import AgentIdentity, Lookup, StoreResult, Writes, store_decoded
 from collector.report_decoding import BadReport, DecodedReport
 
 log = logging.getLogger(__name__)
@@ -145,9 +145,12 @@ class GroupCommit:
             tx = CoreWrite(conn)
             writes = Writes()
             with self.db.write_lock():
+                lookup = Lookup.read(
+                    conn, [(job.agent.org_id, job.agent.id, job.decoded) for job in batch]
+                )
                 for job in batch:
                     try:
-                        outcomes.append(self._one(tx, job, writes))
+                        outcomes.append(self._one(tx, job, writes, lookup))
                     except BadReport as exc:
                         outcomes.append(exc)
                 writes.flush(conn)
@@ -174,7 +177,7 @@ class GroupCommit:
     def _alone(self, job: _Job) -> StoreResult | BadReport:
         try:
             with self.db.core_write() as tx:
-                return self._one(tx, job, None)
+                return self._one(tx, job, None, None)
         except BadReport as exc:
             return exc
         except Exception as exc:
@@ -182,7 +185,7 @@ class GroupCommit:
             return BadReport(500, "not stored")
 
     @staticmethod
-    def _one(tx: CoreWrite, job: _Job, writes: Writes | None) -> StoreResult:
+    def _one(tx: CoreWrite, job: _Job, writes: Writes | None, lookup: Lookup | None) -> StoreResult:
         agent = job.agent
         return store_decoded(
             tx,
@@ -192,4 +195,5 @@ class GroupCommit:
             agent_id=agent.id,
             commit=writes is None,
             writes=writes,
+            lookup=lookup,
         )

@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from agent.schema import SCHEMA_VERSION, SECTIONS
+from collector import fastjson
 from collector.changes import Change
 from collector.models import HostChange, HostHistory, ReportReceipt, table_of
 
@@ -79,8 +80,8 @@ def unpack(data: bytes, previous: bytes | None) -> tuple[dict[str, Any], dict[st
     before: dict[str, Any] = {}
     if previous is not None:
         unpacker = zlib.decompressobj(zdict=after)
-        before = json.loads(unpacker.decompress(previous) + unpacker.flush())
-    return json.loads(after), before
+        before = fastjson.loads(unpacker.decompress(previous) + unpacker.flush())
+    return fastjson.loads(after), before
 
 
 # --- writing (ingest) -----------------------------------------------------------------------

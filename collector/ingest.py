@@ -17,18 +17,17 @@ so a refused or failed report leaves the stored data as it was.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 from agent.schema import SECTIONS, Report
-from collector import current_state, delta, history, reference_cache
+from collector import bulk, current_state, delta, fastjson, history, reference_cache
 from collector.changes import Change, differing_items, section_changes
 from collector.db import CoreWrite
 from collector.models import Agent, Host, ReportReceipt, Site, table_of, utcnow
@@ -74,8 +73,12 @@ class Writes:
             self.statements.setdefault(statement, []).extend(rows)
 
     def flush(self, conn: sa.Connection) -> None:
-        for statement, params in self.statements.items():
-            conn.execute(statement, params)
+        # Deletes first: a row a report replaces is gone before any new row is inserted,
+        # whichever report of the batch added its statement first.
+        items = self.statements.items()
+        ordered = sorted(items, key=lambda item: not isinstance(item[0], sa.Delete))
+        for statement, params in ordered:
+            bulk.executemany(conn, statement, params)
         self.statements.clear()
 
 
@@ -121,7 +124,97 @@ _FIND_HOST = sa.select(
 )
 # A delta is checked against the stored sections' agent hashes: read with the host.
 _FIND_HOST_FOR_DELTA = _FIND_HOST.add_columns(current_state.AGENT_HASHES.label("agent_hashes"))
+_INSERT_HOST = (
+    sa.insert(_HOSTS)
+    .values(
+        {
+            column: sa.bindparam(f"b_{column}", type_=_HOSTS.c[column].type)
+            for column in ("org_id", "site_id", "machine_id", "first_seen", "last_seen",
+                           "section_hashes", "stable_hashes")
+        }
+    )
+    .returning(_HOSTS.c.id)
+)  # fmt: skip
 _AGENT_REVOKED = sa.select(_AGENTS.c.revoked).where(_AGENTS.c.id == sa.bindparam("agent_id"))
+
+
+# The same for all hosts of a group commit's batch at once (Lookup): one round trip where
+# there was one per report. Whether a host has a receipt of any of the batch's report ids is
+# only a hint; a host with one is asked again about its own report (_RESENT_EXACT).
+def _batch_hosts(find_host: sa.Select[Any]) -> sa.Select[Any]:
+    per_report = ("resent", "agent_revoked")
+    return sa.select(
+        _HOSTS.c.org_id,
+        _HOSTS.c.machine_id,
+        *(c for c in find_host.selected_columns if c.name not in per_report),
+        sa.exists()
+        .where(
+            _RECEIPTS.c.host_id == _HOSTS.c.id,
+            _RECEIPTS.c.report_id.in_(sa.bindparam("report_ids", expanding=True)),
+        )
+        .label("maybe_resent"),
+    ).where(
+        _HOSTS.c.org_id.in_(sa.bindparam("org_ids", expanding=True)),
+        _HOSTS.c.machine_id.in_(sa.bindparam("machine_ids", expanding=True)),
+    )
+
+
+# The agents' hashes of the stored sections (an aggregate per host) only for deltas.
+_BATCH_HOSTS = _batch_hosts(_FIND_HOST)
+_BATCH_HOSTS_FOR_DELTA = _batch_hosts(_FIND_HOST_FOR_DELTA)
+_BATCH_AGENTS = sa.select(_AGENTS.c.id, _AGENTS.c.revoked).where(
+    _AGENTS.c.id.in_(sa.bindparam("agent_ids", expanding=True))
+)
+_RESENT_EXACT = sa.select(
+    sa.exists().where(
+        _RECEIPTS.c.host_id == sa.bindparam("host_id"),
+        _RECEIPTS.c.report_id == sa.bindparam("report_id", type_=_RECEIPTS.c.report_id.type),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What storing each report of a batch reads first (its host, whether it was received
+    already, whether its agent was revoked), read for the whole batch in two statements."""
+
+    hosts: dict[tuple[int, str], Any]  # (org id, machine id) -> the host as _FIND_HOST reads it
+    revoked: dict[str, bool]  # agent id -> revoked (an agent not in it: gone)
+
+    @classmethod
+    def read(
+        cls, conn: sa.Connection, reports: list[tuple[int, str | None, DecodedReport]]
+    ) -> Lookup:
+        """``reports``: each one's organization id, agent id and the report (one per host)."""
+        deltas = any(d.is_delta for _, _, d in reports)
+        found = conn.execute(
+            _BATCH_HOSTS_FOR_DELTA if deltas else _BATCH_HOSTS,
+            {"org_ids": sorted({org for org, _, _ in reports}),
+             "machine_ids": [d.machine_id for _, _, d in reports],
+             "report_ids": [d.report_id for _, _, d in reports]},
+        )  # fmt: skip
+        hosts = {(row.org_id, row.machine_id): row for row in found}
+        agents = sorted({agent for _, agent, _ in reports if agent is not None})
+        revoked = dict(conn.execute(_BATCH_AGENTS, {"agent_ids": agents}).all()) if agents else {}
+        return cls(hosts, revoked)
+
+    def host(
+        self, conn: sa.Connection, org_id: int, agent_id: str | None, decoded: DecodedReport
+    ) -> Any:
+        """The report's host as _FIND_HOST(_FOR_DELTA) would have read it (None: a new host)."""
+        row = self.hosts.get((org_id, decoded.machine_id))
+        if row is None:
+            return None
+        resent = bool(row.maybe_resent) and bool(
+            conn.execute(
+                _RESENT_EXACT, {"host_id": row.id, "report_id": decoded.report_id}
+            ).scalar()
+        )
+        return SimpleNamespace(
+            **row._mapping,
+            resent=resent,
+            agent_revoked=self.revoked.get(agent_id) if agent_id is not None else None,
+        )
 
 
 def _bind(column: str) -> sa.BindParameter[Any]:
@@ -170,30 +263,14 @@ _ROW_STATEMENTS: dict[str, tuple[sa.Select[Any], sa.Delete, sa.Insert]] = {
                 table.c[_ROW_KEYS[name][0]].is_(None),
             ),
         ),
-        sa.delete(table).where(table.c.id.in_(sa.bindparam("b_ids", expanding=True))),
+        # by id, one row per parameter set: with the batch's other writes (Writes)
+        sa.delete(table).where(table.c.id == sa.bindparam("b_id")),
         sa.insert(table),
     )
     for name, table in _ROW_TABLES.items()
 }
 
 
-_SQLITE = sqlite_dialect.dialect()
-
-
-def _plain_insert(table: sa.Table) -> tuple[str, list[str]] | None:
-    """The SQLite INSERT of a table whose columns need no conversion on the way in (no bind
-    processor: strings, integers), with its column order; None for other tables."""
-    columns = [c for c in table.c if c.name != "id"]
-    if any(c.type.bind_processor(_SQLITE) is not None for c in columns):
-        return None
-    names = [c.name for c in columns]
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
-    return sql, names
-
-
-_PLAIN_INSERTS = {
-    name: plain for name, table in _ROW_TABLES.items() if (plain := _plain_insert(table))
-}
 # The first detection is kept; the description says what the latest report changed.
 _FLAG_IDENTITY = (
     sa.update(_HOSTS)
@@ -296,20 +373,26 @@ def store_decoded(
     source: str = "agent",
     commit: bool = True,
     writes: Writes | None = None,
+    lookup: Lookup | None = None,
 ) -> StoreResult:
     """The ingest hot path, in SQLAlchemy Core: a handful of statements, one transaction
     (``session``'s: a Session, or Database.core_write()'s where nothing else needs one).
     ``commit=False``: the caller flushes ``writes`` and commits (collector.group_commit stores
-    several reports per transaction); a database error then propagates."""
+    several reports per transaction); a database error then propagates. ``lookup``: the
+    batch's hosts, read before (Lookup.read) in the same transaction."""
     conn = session.connection()
     batched = writes is not None
     writes = writes if writes is not None else Writes()
     report_id = decoded.report_id
-    host = conn.execute(
-        _FIND_HOST_FOR_DELTA if decoded.is_delta else _FIND_HOST,
-        {"org_id": org_id, "machine_id": decoded.machine_id, "report_id": report_id,
-         "agent_id": agent_id},
-    ).first()  # fmt: skip
+    host: Any
+    if lookup is not None:
+        host = lookup.host(conn, org_id, agent_id, decoded)
+    else:
+        host = conn.execute(
+            _FIND_HOST_FOR_DELTA if decoded.is_delta else _FIND_HOST,
+            {"org_id": org_id, "machine_id": decoded.machine_id, "report_id": report_id,
+             "agent_id": agent_id},
+        ).first()  # fmt: skip
     now = utcnow()
     # Revoked since the request was authenticated (or since the token was cached)? Checked
     # inside the transaction, before anything else, resends included. (The agent's last
@@ -336,10 +419,10 @@ def store_decoded(
     collected_at = decoded.collected_at
     if host is None:
         host_id = conn.execute(
-            sa.insert(_HOSTS)
-            .values(org_id=org_id, site_id=site_id, machine_id=decoded.machine_id, first_seen=now,
-                    last_seen=now, section_hashes={}, stable_hashes={})
-            .returning(_HOSTS.c.id)
+            _INSERT_HOST,
+            {"b_org_id": org_id, "b_site_id": site_id, "b_machine_id": decoded.machine_id,
+             "b_first_seen": now, "b_last_seen": now, "b_section_hashes": {},
+             "b_stable_hashes": {}},
         ).scalar_one()  # fmt: skip
         last_collected = None
         old_hashes: dict[str, str] = {}
@@ -490,7 +573,7 @@ class _Update:
         """A changed section's data as stored before the report (None: none stored)."""
         if (False, section) not in self._parsed:
             text = self.old.get(section)
-            self._parsed[False, section] = None if text is None else json.loads(text)
+            self._parsed[False, section] = None if text is None else fastjson.loads(text)
         return self._parsed[False, section]
 
 
@@ -552,13 +635,16 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
         for row in rows_of_items(section, old_items):
             key = _hashable([row[k] for k in keys])
             surplus[key] = surplus.get(key, 0) + 1
-        missing = []
-        for row in rows_of_items(section, new_items):
-            key = _hashable([row[k] for k in keys])
-            if surplus.get(key, 0) > 0:
-                surplus[key] -= 1  # the same row, for another item: it stays
-            else:
-                missing.append(row)
+        if surplus:
+            missing = []
+            for row in rows_of_items(section, new_items):
+                key = _hashable([row[k] for k in keys])
+                if surplus.get(key, 0) > 0:
+                    surplus[key] -= 1  # the same row, for another item: it stays
+                else:
+                    missing.append(row)
+        else:  # nothing goes (a host's first report, mostly): every new item is a row
+            missing = rows_of_items(section, new_items)
         extra = {key: n for key, n in surplus.items() if n > 0}
         if extra:
             gone = []
@@ -570,7 +656,8 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
                     extra[key] -= 1
                     gone.append(row_id)
             if gone:
-                conn.execute(delete_rows, {"b_ids": gone})
+                # With the batch's other writes: one round trip less per changed section.
+                update.writes.add(delete_rows, [{"b_id": row_id} for row_id in gone])
         if not missing:
             continue
         if section == "displays":
@@ -584,22 +671,8 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
             )
         else:
             new_rows = [{"host_id": host_id, **row} for row in missing]
-        _insert(conn, section, insert_rows, new_rows)
-
-
-def _insert(
-    conn: sa.Connection, section: str, insert: sa.Insert, rows: list[dict[str, Any]]
-) -> None:
-    """Inserts a section's new rows. On SQLite a table of plain columns goes straight to
-    the driver's executemany: SQLAlchemy's per-row parameter handling was the largest single
-    cost of storing a full report (a third of the writer thread's time for 300 packages);
-    PostgreSQL keeps SQLAlchemy's insertmanyvalues (one multi-row INSERT a batch)."""
-    plain = _PLAIN_INSERTS.get(section)
-    if plain is None or conn.dialect.name != "sqlite":
-        conn.execute(insert, rows)
-        return
-    sql, columns = plain
-    conn.exec_driver_sql(sql, [tuple(row.get(c) for c in columns) for row in rows])
+        # With the batch's other writes: one executemany per table (collector.bulk).
+        update.writes.add(insert_rows, new_rows)
 
 
 def _hashable(values: Any) -> tuple[Any, ...]:

@@ -157,6 +157,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version=__version__,
         description="Inventory and security posture of municipal IT: agents report here.",
         lifespan=lifespan,
+        # The collector exports no OpenTelemetry data: without this, FastAPI looks up the
+        # tracer, meter and logger providers (environment variables) on every request,
+        # agents' reports included (py-spy: ~2 % of the serving process per report).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.db = db

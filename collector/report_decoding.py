@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from agent.delta import section_hash
 from agent.schema import SCHEMA_VERSION, SECTIONS, Report
+from collector import fastjson
 from collector.limits import Limits
 from collector.policy.facts import DATE_FACTS, FACTS_OF_SECTION, section_facts
 from collector.reference_cache import NO_FACTS, FactsBasis
@@ -238,7 +239,7 @@ class DecodedReport:
         if basis.digest:
             for section in FACTS_OF_SECTION:
                 if section in dumps:
-                    data = json.loads(dumps[section])
+                    data = fastjson.loads(dumps[section])
                     facts.update(section_facts(section, data, basis.reference))
         return cls(
             report_id=str(report.report_id),
@@ -251,7 +252,7 @@ class DecodedReport:
             stable_hashes={s: model_stable_hash(s, getattr(report, s), hashes[s]) for s in dumps},
             # A delta is checked against them; a full report's are computed when a delta
             # first needs them (collector.current_state.agent_hashes).
-            agent_hashes={s: section_hash(json.loads(d)) for s, d in dumps.items()}
+            agent_hashes={s: section_hash(fastjson.loads(d)) for s, d in dumps.items()}
             if delta
             else {},
             sections=dumps,
@@ -271,7 +272,7 @@ class DecodedReport:
 
     def section_data(self, section: str) -> Any:
         """A carried section as JSON data."""
-        return json.loads(self.sections[section])
+        return fastjson.loads(self.sections[section])
 
     # The wire form holds only what marshal can carry: the fastest codec between processes
     # of the same interpreter (dates as ISO text).

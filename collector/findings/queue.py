@@ -44,10 +44,15 @@ def _due(now: dt.datetime) -> sa.ColumnElement[bool]:
 
 
 def claim(
-    db: Database, limit: int, lease: float = LEASE_SECONDS, now: dt.datetime | None = None
+    db: Database,
+    limit: int,
+    lease: float = LEASE_SECONDS,
+    now: dt.datetime | None = None,
+    *,
+    after: int = 0,
 ) -> dict[int, str]:
-    """Up to ``limit`` due hosts, leased to the caller: host id -> the latest report id at
-    the claim (what :func:`done` records as evaluated)."""
+    """Up to ``limit`` due hosts with an id above ``after``, leased to the caller: host id ->
+    the latest report id at the claim (what :func:`done` records as evaluated)."""
     now = now or utcnow()
     with db.core_write() as tx:
         conn = tx.connection()
@@ -55,7 +60,7 @@ def claim(
         rows = conn.execute(
             sa.select(_E.c.host_id, _H.c.last_report_id)
             .join(_H, _H.c.id == _E.c.host_id)
-            .where(_due(now))
+            .where(_due(now), _E.c.host_id > after)
             .order_by(_E.c.host_id)
             .limit(limit)
             .with_for_update(of=_E, skip_locked=True)

@@ -229,6 +229,31 @@ def test_a_new_evaluator_evaluates_what_a_crashed_one_left(quiet: Env) -> None:
     assert count > 0
 
 
+def test_one_pass_evaluates_a_host_once_though_it_reports_again_meanwhile(quiet: Env) -> None:
+    """A host that reports again while a pass runs is left to the next pass: agents that
+    report faster than a pass takes must not keep the evaluator busy without pause."""
+    from collector.findings import Evaluator
+
+    for machine in ("p1", "p2", "p3"):
+        _send(quiet, machine)
+    evaluator = Evaluator(quiet.db, batch_size=1)
+    evaluated: list[int] = []
+    evaluate = evaluator._evaluate
+
+    def evaluate_and_report_again(host_ids: list[int]) -> set[int]:
+        if not evaluated:
+            _send(quiet, "p1")  # the first host evaluated is due again at once
+        evaluated.extend(host_ids)
+        return evaluate(host_ids)
+
+    evaluator._evaluate = evaluate_and_report_again  # type: ignore[method-assign]
+    assert evaluator.evaluate_due() == 3
+    assert sorted(evaluated) == sorted(set(evaluated)) and len(evaluated) == 3
+    assert queue.due_count(quiet.db) == 1  # p1's newer report: the next pass's
+    assert evaluator.evaluate_due() == 1
+    assert queue.due_count(quiet.db) == 0
+
+
 # --- SSH targets shared by replicas ------------------------------------------------------------
 
 

@@ -151,11 +151,21 @@ class Plan:
                     ids.append(parts.setdefault((name, f, variant), len(parts)))
             self.checks.append((check, ids[0] if len(ids) == 1 else tuple(ids), reads))
         self.parts = len(parts)
-        # The parts by (variable, field): one read of the field serves all its variants.
-        slots: dict[tuple[str, str | None], list[tuple[int, Reads]]] = {}
+        # The parts by variable, then by field: one read of a field serves all its variants.
+        by_variable: dict[str, tuple[list[tuple[int, Reads]], dict[str, list[tuple[int, Reads]]]]]
+        by_variable = {}
         for (variable, read, r), pid in parts.items():
-            slots.setdefault((variable, read), []).append((pid, r))
-        self.slots = [(variable, read, variants) for (variable, read), variants in slots.items()]
+            wholes, fields = by_variable.setdefault(variable, ([], {}))
+            if read is None:
+                wholes.append((pid, r))
+            else:
+                fields.setdefault(read, []).append((pid, r))
+        self.variables = [
+            (variable, wholes,
+             [(read, tuple(pid for pid, _ in variants), variants)
+              for read, variants in fields.items()])
+            for variable, (wholes, fields) in by_variable.items()
+        ]  # fmt: skip
         self.memos: list[dict[Any, Outcome] | None] = [{} for _ in self.checks]
         self.hits = [0] * len(self.checks)
 
@@ -179,34 +189,41 @@ class Plan:
         return out
 
     def _keys(self, report: Mapping[str, Any], derived: Mapping[str, Any]) -> list[Any]:
-        """Each part's value, in a form equal for two hosts only where CEL sees the same."""
+        """Each part's value, in a form equal for two hosts only where CEL sees the same
+        (:func:`_frozen`, inlined for the fields: this loop runs some 50 times a host)."""
         keys: list[Any] = [None] * self.parts
-        sources: dict[str, Any] = {}
-        for name, f, variants in self.slots:
-            if name in sources:
-                source = sources[name]
-            else:
-                source = derived if name == DERIVED else report.get(name)
-                if type(source) is not dict and isinstance(source, Mapping):
-                    source = dict(source)
-                sources[name] = source
-            if f is None:  # the variable whole
-                for pid, r in variants:
-                    keys[pid] = _frozen(_project(r, name, source))
-                continue
+        dumps = pickle.dumps
+        key: Any
+        for name, wholes, fields in self.variables:
+            source = derived if name == DERIVED else report.get(name)
+            if type(source) is not dict and isinstance(source, Mapping):
+                source = dict(source)
+            for pid, r in wholes:  # the variable whole
+                keys[pid] = _frozen(_project(r, name, source))
             if type(source) is not dict:  # null, or not a map: what CEL gets is it
                 key = ("not a map", _frozen(source))
-                for pid, _ in variants:
-                    keys[pid] = key
+                for _, pids, _ in fields:
+                    for pid in pids:
+                        keys[pid] = key
                 continue
-            value = source.get(f, _MISSING)
-            if type(value) is list:
-                for pid, r in variants:
-                    cut = value if r.elements is None else _elements(value, r.elements)
-                    keys[pid] = _frozen(cut)
-            else:
-                key = _frozen(value)
-                for pid, _ in variants:
+            get = source.get
+            for f, pids, variants in fields:
+                value = get(f, _MISSING)
+                kind = type(value)
+                if kind is list:
+                    for pid, r in variants:
+                        cut = value if r.elements is None else _elements(value, r.elements)
+                        keys[pid] = dumps(cut, protocol=5)
+                    continue
+                if kind is str or kind is int or value is None:
+                    key = value
+                elif kind is bool:
+                    key = (bool, value)
+                elif value is _MISSING:
+                    key = _MISSING_KEY
+                else:
+                    key = dumps(value, protocol=5)
+                for pid in pids:
                     keys[pid] = key
         return keys
 

@@ -332,9 +332,13 @@ class ReferenceData(_Strict):
     _memo: dict[str, dict[Any, Any]] = PrivateAttr(default_factory=dict)
 
     def memos(self) -> dict[str, dict[Any, Any]]:
-        """Every memo by name (one lookup per host: a private attribute goes through
-        pydantic's ``__getattr__``)."""
-        return self._memo
+        """Every memo by name. Read from pydantic's private-attribute store directly:
+        ``self._memo`` goes through ``BaseModel.__getattr__``, a measurable share of a
+        host's derived facts."""
+        private = self.__pydantic_private__
+        assert private is not None
+        memos: dict[str, dict[Any, Any]] = private["_memo"]
+        return memos
 
 
 class ReferenceDataError(Exception):

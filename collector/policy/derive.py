@@ -166,7 +166,7 @@ def windows_version(os_info: Any) -> int | None:
     return 11 if build >= 22000 else 10
 
 
-# Entries kept per memo of the reference data (ReferenceData.memo).
+# Entries kept per memo of the reference data (ReferenceData.memos).
 MEMO_LIMIT = 10_000
 _STORED_OS = ("os_support_end", "os_support_release", "os_support_source",
               "os_support_estimated", "os_support_status", "os_support_line")  # fmt: skip

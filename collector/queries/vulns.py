@@ -256,12 +256,7 @@ def _windows_groups(
         .join(_S, _S.c.id == _H.c.site_id)
         .where(*where)
     )  # fmt: skip
-    if package is not None:
-        query = query.where(_HV.c.package == package)
-    if kev is True:
-        query = query.where(_KEV.c.cve.is_not(None))
-    elif kev is False:
-        query = query.where(_KEV.c.cve.is_(None))
+    query = _narrowed(query, _HV.c.package, package, kev)
     f = query.subquery("f")
     key = (f.c.kind, f.c.package, f.c.fixed, f.c.status)
     for kind, pkg, fixed, status, n in conn.execute(
@@ -271,6 +266,17 @@ def _windows_groups(
     for r in conn.execute(sa.select(*key, f.c.cve, f.c.severity, f.c.epss, f.c.kev_cve).distinct()):
         _add(groups[(r.kind, r.package, r.fixed, r.status)], r.cve, r.severity, r.epss, r.kev_cve)
     return set(conn.execute(sa.select(f.c.host_id).distinct()).scalars())
+
+
+def _narrowed(query: Any, column: Any, package: str | None, kev: bool | None) -> Any:
+    """The fleet query cut to one package and to what KEV lists (or does not)."""
+    if package is not None:
+        query = query.where(column == package)
+    if kev is True:
+        query = query.where(_KEV.c.cve.is_not(None))
+    elif kev is False:
+        query = query.where(_KEV.c.cve.is_(None))
+    return query
 
 
 def _deb_groups(
@@ -292,12 +298,7 @@ def _deb_groups(
         .outerjoin(_KEV, _KEV.c.cve == _RES.c.cve)
         .outerjoin(_EPSS, _EPSS.c.cve == _RES.c.cve)
     )  # fmt: skip
-    if package is not None:
-        query = query.where(_RES.c.package == package)
-    if kev is True:
-        query = query.where(_KEV.c.cve.is_not(None))
-    elif kev is False:
-        query = query.where(_KEV.c.cve.is_(None))
+    query = _narrowed(query, _RES.c.package, package, kev)
     for r in conn.execute(query):
         group = ("deb", r.package, r.fixed, r.status)
         verdicts.setdefault((r.release, bool(r.pro), r.package, r.version), []).append(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,16 +16,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("inventar.agent")
 
-# The report schema (pydantic models) and the probes are imported by the commands that use
-# them, after main() has set up the process (see _no_pydantic_plugins).
-
-
-def _no_pydantic_plugins() -> None:
-    """pydantic looks for plugins (a scan of every installed distribution's entry points)
-    when it builds the first model; the agent uses none, and a plugin installed beside it
-    (e.g. a tracing SDK) has no business seeing its reports. An explicit setting wins.
-    Must run before the first model class is created (agent.schema's import)."""
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+# The report schema and the probes are imported by the commands that use them, after main()
+# has set up the process.
 
 
 def _section_list(value: str) -> frozenset[str]:
@@ -61,7 +52,10 @@ def _add_collect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    import msgspec  # noqa: PLC0415
+
     from agent.report import HostConfig, Selection, collect  # noqa: PLC0415
+    from agent.schema import encode  # noqa: PLC0415
 
     try:
         selection = Selection(only=args.only, skip=args.skip)
@@ -86,7 +80,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
     )
     if finish is not None:
         finish()
-    text = report.model_dump_json(indent=2 if args.pretty else None, exclude_none=False)
+    data = encode(report)
+    text = (msgspec.json.format(data, indent=2) if args.pretty else data).decode("utf-8")
     if args.output is not None:
         args.output.write_text(text + "\n", encoding="utf-8")
     else:
@@ -147,7 +142,6 @@ def build_parser(service_commands: bool = True) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     memory.one_arena()  # before the probes' threads start
-    _no_pydantic_plugins()
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in args_list if not a.startswith("-")), None)
     parser = build_parser(service_commands=command not in _LIGHT_COMMANDS)

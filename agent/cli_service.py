@@ -93,12 +93,7 @@ def _setup(args: argparse.Namespace) -> tuple[agent_config.AgentConfig, Path]:
     if getattr(args, "interval", None) is not None:
         overrides["full_interval"] = args.interval
     if overrides:
-        try:
-            config = agent_config.AgentConfig.model_validate(
-                {**config.model_dump(exclude_unset=True), **overrides}
-            )
-        except ValueError as exc:
-            raise agent_config.ConfigError(f"invalid option: {exc}") from None
+        config = agent_config.with_overrides(config, overrides)  # ConfigError "invalid option"
     state_dir = args.state_dir or config.state_dir or agent_state.default_state_dir()
     return config, state_dir
 

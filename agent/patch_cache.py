@@ -39,7 +39,7 @@ from typing import Any
 
 from agent.context import Machine
 from agent.files import RootedFiles
-from agent.schema import CollectionError, Patches
+from agent.schema import CollectionError, Patches, convert, to_data
 from agent.state import atomic_write
 
 CACHE_FILE = "patches.json"
@@ -177,8 +177,8 @@ def load(state_dir: Path) -> Stored | None:
             fingerprint=str(raw["fingerprint"]),
             computed_at=computed_at,
             verified_at=verified_at,
-            patches=None if patches is None else Patches.model_validate(patches),
-            errors=[CollectionError.model_validate(e) for e in raw["errors"]],
+            patches=None if patches is None else convert(patches, Patches),
+            errors=convert(raw["errors"], list[CollectionError]),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         # Absent, or written by another version, or damaged: computed afresh.
@@ -191,8 +191,8 @@ def save(state_dir: Path, stored: Stored) -> None:
         "fingerprint": stored.fingerprint,
         "computed_at": stored.computed_at.isoformat(),
         "verified_at": stored.verified_at.isoformat(),
-        "patches": None if stored.patches is None else stored.patches.model_dump(mode="json"),
-        "errors": [e.model_dump(mode="json") for e in stored.errors],
+        "patches": None if stored.patches is None else to_data(stored.patches),
+        "errors": to_data(stored.errors),
     }
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     atomic_write(state_dir / CACHE_FILE, json.dumps(data).encode("utf-8"))

@@ -15,7 +15,16 @@ from typing import Any
 from agent import __version__
 from agent.context import ErrorLog, Machine, ProbeContext
 from agent.probes import probe_for
-from agent.schema import SECTIONS, Collection, CollectionError, Report
+from agent.schema import (
+    SCHEMA_VERSION,
+    SECTIONS,
+    AgentInfo,
+    Collection,
+    CollectionError,
+    Report,
+    SchemaError,
+    validated_section,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +71,13 @@ class _Run:
             if fn is None:
                 self.errors.add(section, f"no {section} probe for {self.machine.platform}")
                 return None
-            return fn(ProbeContext(self.machine, section, self.errors))
+            # Checked here, as the collector will check it: a value out of the contract
+            # costs this section (with the reason), not the whole report.
+            return validated_section(section, fn(ProbeContext(self.machine, section, self.errors)))
+        except SchemaError as exc:
+            log.error("probe %s returned data outside the report contract: %s", section, exc)
+            self.errors.add(section, f"internal error: outside the report contract: {exc}")
+            return None
         except OSError as exc:  # the machine could not be read (an SSH connection lost)
             self.errors.add(section, f"cannot read the machine: {exc}")
             return None
@@ -103,9 +118,10 @@ def collect(
     for message in machine.refusals[refused_before:]:
         run.errors.add("files", message)
     return Report(
+        schema_version=SCHEMA_VERSION,
         report_id=uuid.uuid4(),
         collected_at=dt.datetime.now(dt.UTC),
-        agent={"id": host_config.agent_id, "version": __version__},
+        agent=AgentInfo(id=host_config.agent_id, version=__version__),
         **results,
         collection=Collection(
             started_at=started,

@@ -42,7 +42,7 @@ from agent import state as agent_state
 from agent.config import AgentConfig
 from agent.context import Machine
 from agent.report import HostConfig, Selection, collect
-from agent.schema import SECTIONS, CollectionError, Patches, Report
+from agent.schema import SECTIONS, CollectionError, Patches, Report, to_data
 from agent.spool import Kind, Spool
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ class Service:
                 log.info("no full inventory acknowledged or queued yet: collecting one")
                 kind = "full"
             report, sections = self.collect_full() if kind == "full" else self.collect_light()
-            self.spool.put(kind, sections, report.model_dump(mode="json"))
+            self.spool.put(kind, sections, to_data(report))
             log.info(
                 "queued %s report %s (%d in the queue)", kind, report.report_id, len(self.spool)
             )

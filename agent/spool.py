@@ -15,13 +15,14 @@ full inventories; the newest full inventory is never dropped. Every drop is logg
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import msgspec
 
 from agent.schema import SECTIONS
 from agent.state import atomic_write, fsync_dir, remove_temp_files
@@ -48,7 +49,7 @@ class Entry:
 class Envelope:
     kind: Kind
     sections: list[str]  # the sections this report collected (fresh)
-    report: dict[str, Any]  # the report as JSON data (Report.model_dump(mode="json"))
+    report: dict[str, Any]  # the report as JSON data (agent.schema.to_data)
     queued_at: float
 
 
@@ -95,7 +96,7 @@ class Spool:
     def _read(self, path: Path) -> Envelope | None:
         """The entry's content, or None after moving a torn/invalid file aside."""
         try:
-            raw = json.loads(path.read_bytes())
+            raw = msgspec.json.decode(path.read_bytes())
             if not isinstance(raw, dict) or raw.get("format") != FORMAT:
                 raise ValueError(f"not a spool entry of format {FORMAT}")
             kind = raw["kind"]
@@ -151,7 +152,7 @@ class Spool:
             "queued_at": queued_at,
             "report": report,
         }
-        data = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        data = msgspec.json.encode(envelope)
         path = self.dir / f"{seq:012d}-{kind}.json"
         atomic_write(path, data)
         entry = Entry(seq, kind, path, len(data), queued_at)

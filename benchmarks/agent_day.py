@@ -145,6 +145,7 @@ class Collector:
 class Day:
     label: str
     cpu_s: float
+    commands_s: float  # of cpu_s: the commands the agent ran (apt, sshd -T, ...)
     peak_rss_mib: float
     idle_rss_mib: list[float]
     sent_bytes: int
@@ -234,6 +235,7 @@ def run_day(
             time.sleep(0.02)
         times = ps.cpu_times()
         cpu_s = times.user + times.system + times.children_user + times.children_system
+        commands_s = times.children_user + times.children_system
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
@@ -247,7 +249,7 @@ def run_day(
         print(
             f"  {label}: {len(spool)} report(s) left queued; last error {status.get('last_error')}"
         )
-    return Day(label, cpu_s / args.days, peak, idle, int(sent / args.days))
+    return Day(label, cpu_s / args.days, commands_s / args.days, peak, idle, int(sent / args.days))
 
 
 def export(ref: str, tmp: Path) -> Path:
@@ -309,6 +311,7 @@ def main() -> int:
     print(header)
     rows = [
         ("CPU s per day (agent + commands)", [f"{d.cpu_s:.2f}" for d in days]),
+        ("  of which commands (apt, ...)", [f"{d.commands_s:.2f}" for d in days]),
         ("peak RSS MiB (tree)", [f"{d.peak_rss_mib:.1f}" for d in days]),
         (
             "RSS between jobs MiB (median)",

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from agent.delta import Base, encode, wire_body  # noqa: E402
-from agent.schema import SECTIONS, Report  # noqa: E402
+from agent.schema import SECTIONS, Report, convert, object_data  # noqa: E402
 from benchmarks.ingest import drop_schema, make_report, postgres_url  # noqa: E402
 from collector import history  # noqa: E402
 from collector.api.ingest_endpoint import store_for  # noqa: E402
@@ -60,7 +60,7 @@ GROUPS = {
 
 
 def dump(report: dict[str, Any]) -> dict[str, Any]:
-    return Report.model_validate(report).model_dump(mode="json")
+    return object_data(convert(report, Report))
 
 
 class Fleet:

@@ -43,6 +43,8 @@ from typing import Any
 
 import psutil
 
+from agent.schema import convert, to_data
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -283,7 +285,7 @@ def delta_jobs(
         report = make_report(machine_id, 0, software)
         report["patches"]["pending"], report["patches"]["pending_count"] = [], 0
         report["patches"]["pending_security_count"] = 0
-        dump = Report.model_validate(report).model_dump(mode="json")
+        dump = to_data(convert(report, Report))
         body, current = wire_body(dump, SECTIONS, None)
         fulls.append((token, gzip.compress(encode(body), compresslevel=6)))
         state[machine_id] = (Base(dump["report_id"], current), report)
@@ -304,7 +306,7 @@ def delta_jobs(
                 package = report["software"][n % len(report["software"])]
                 package["version"] = f"{package['version']}.{n}"
                 collected.append("software")
-            dump = Report.model_validate(report).model_dump(mode="json")
+            dump = to_data(convert(report, Report))
             body, current = wire_body(dump, collected, base)
             deltas.append((token, gzip.compress(encode(body), compresslevel=6)))
             state[machine_id] = (Base(dump["report_id"], current), report)

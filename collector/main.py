@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -217,9 +218,13 @@ def _add_report_schema(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        report = Report.model_json_schema(ref_template="#/components/schemas/{model}")
+        (report,), defs = msgspec.json.schema_components(
+            [Report], ref_template="#/components/schemas/{name}"
+        )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(report.pop("$defs", {}))
+        components.update(defs)
+        if "$ref" in report:  # the Report itself is one of the components
+            report = components["Report"]
         components["Report"] = report
         app.openapi_schema = schema
         return schema

@@ -10,15 +10,26 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+import msgspec
+from pydantic import ValidationError
 
 from agent.delta import section_hash
-from agent.schema import SCHEMA_VERSION, SECTIONS, Report
+from agent.schema import (
+    SCHEMA_VERSION,
+    SECTIONS,
+    Report,
+    SchemaError,
+    convert,
+    decode_report,
+    encode,
+    to_data,
+)
 from collector import fastjson
 from collector.limits import Limits
 from collector.policy.facts import DATE_FACTS, FACTS_OF_SECTION, section_facts
@@ -28,7 +39,7 @@ from collector.sections import (
     DECLARATIONS,
     collection_state,
     host_columns,
-    volatile_exclude,
+    stable,
 )
 
 MAX_ERRORS_SHOWN = 20
@@ -125,9 +136,34 @@ def _clean_loc(loc: Iterable[Any]) -> list[Any]:
     return [part if isinstance(part, int) else str(part)[:100] for part in loc]
 
 
+# msgspec's message: "<what> - at `$.hardware.disks[0].size_bytes`" (no "at" at the top level).
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def schema_errors(exc: SchemaError) -> list[dict[str, Any]]:
+    """A report's schema error as a client may see it, in the form of validation_errors():
+    where (``loc``), what, which kind. msgspec stops at the first error, so there is one."""
+    match = _AT.match(str(exc))
+    assert match is not None  # the pattern matches any text
+    message, path = match.group("msg"), match.group("path") or ""
+    loc: list[Any] = [int(i) if i else key for key, i in _PATH_PART.findall(path)]
+    field = re.search(r"field `([^`]+)`", message)
+    if message.startswith("Object missing required field") and field:
+        kind = "missing"
+        loc.append(field.group(1))
+    elif message.startswith("Object contains unknown field") and field:
+        kind = "extra_forbidden"
+        loc.append(field.group(1))
+    else:
+        kind = "invalid"
+    return [{"loc": _clean_loc(loc), "msg": message[:300], "type": kind}]
+
+
 def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
-    """A request's schema errors as a client may see them: where, what, which kind (no input
-    echoed back), the first MAX_ERRORS_SHOWN only."""
+    """A request's schema errors (pydantic's, of the API's request models) as a client may
+    see them: where, what, which kind (no input echoed back), the first MAX_ERRORS_SHOWN
+    only."""
     errors = exc.errors(include_url=False, include_input=False, include_context=False)
     return [
         {"loc": _clean_loc(e["loc"]), "msg": e["msg"][:300], "type": e["type"]}
@@ -138,22 +174,17 @@ def validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
 def parse_report(data: bytes, limits: Limits) -> Report:
     """The validated report, or a BadReport saying what is wrong.
 
-    Most reports take the fast path: pydantic parses and validates the bytes in one go. A body
+    Most reports take the fast path: msgspec parses and validates the bytes in one go. A body
     with ``\\u`` escapes (which could hide NUL or lone surrogates) and every body the fast path
     refuses go through the careful path, which gives each kind of bad input its own answer.
     """
     if b"\\u" not in data:
         try:
-            report = Report.model_validate_json(data)
-        except ValidationError:
+            report = decode_report(data)
+        except msgspec.DecodeError:  # SchemaError too
             pass  # let the careful path say precisely what is wrong
         else:
-            # schema_version has a default in the model, but a report must say it.
-            if (
-                "schema_version" in report.model_fields_set
-                and report.host is not None
-                and report.host.machine_id
-            ):
+            if report.host is not None and report.host.machine_id:
                 return report
     return _parse_report_carefully(data, limits)
 
@@ -183,12 +214,12 @@ def _parse_report_carefully(data: bytes, limits: Limits) -> Report:
             422, f"unsupported schema_version {shown}; this collector accepts {SCHEMA_VERSION}"
         )
     try:
-        report = Report.model_validate(obj)
-    except ValidationError as exc:
+        report = convert(obj, Report)
+    except SchemaError as exc:
         raise BadReport(
             422,
-            f"report does not match schema version {SCHEMA_VERSION}: {exc.error_count()} error(s)",
-            validation_errors(exc),
+            f"report does not match schema version {SCHEMA_VERSION}: {exc}"[:400],
+            schema_errors(exc),
         ) from None
     if report.host is None or not report.host.machine_id:
         raise BadReport(422, "host.machine_id is required")
@@ -226,14 +257,17 @@ class DecodedReport:
     delta_hashes: dict[str, str]  # a delta's agent hashes of ALL its sections
 
     @classmethod
-    def of(cls, report: Report, basis: FactsBasis = NO_FACTS) -> DecodedReport:
+    def of(
+        cls, report: Report, basis: FactsBasis = NO_FACTS, sent: Iterable[str] | None = None
+    ) -> DecodedReport:
+        """``sent``: a delta's top-level keys as it came (see carried_sections)."""
         assert report.host is not None and report.host.machine_id
         collected_at = report.collected_at
         if collected_at.tzinfo is None:
             collected_at = collected_at.replace(tzinfo=dt.UTC)
         delta = report.delta
-        carried = SECTIONS if delta is None else carried_sections(report)
-        dumps = {s: _SECTION_ADAPTERS[s].dump_json(getattr(report, s)) for s in carried}
+        carried = SECTIONS if delta is None else carried_sections(report, sent)
+        dumps = {s: encode(getattr(report, s)) for s in carried}
         hashes = {s: _hash(dump) for s, dump in dumps.items()}
         facts: dict[str, Any] = {}
         if basis.digest:
@@ -249,7 +283,7 @@ class DecodedReport:
             is_delta=delta is not None,
             host_columns=_host_columns(report, carried),
             section_hashes=hashes,
-            stable_hashes={s: model_stable_hash(s, getattr(report, s), hashes[s]) for s in dumps},
+            stable_hashes={s: stable_hash(s, d, hashes[s]) for s, d in dumps.items()},
             # A delta is checked against them; a full report's are computed when a delta
             # first needs them (collector.current_state.agent_hashes).
             agent_hashes={s: section_hash(fastjson.loads(d)) for s, d in dumps.items()}
@@ -259,7 +293,7 @@ class DecodedReport:
             facts=facts,
             facts_digest=basis.digest,
             collection=json.dumps(
-                collection_state(report.collection.model_dump(mode="json")),
+                collection_state(to_data(report.collection)),
                 separators=(",", ":"),
                 ensure_ascii=False,
             ).encode(),
@@ -298,10 +332,23 @@ class DecodedReport:
                    agent_version, delta_base, delta_hashes)  # fmt: skip
 
 
-def carried_sections(report: Report) -> tuple[str, ...]:
-    """The sections a delta report really carries (an absent one means "unchanged")."""
-    sent = report.model_fields_set
-    return tuple(s for s in SECTIONS if s in sent or s == "host")
+def carried_sections(report: Report, sent: Iterable[str] | None = None) -> tuple[str, ...]:
+    """The sections a delta report really carries (an absent one means "unchanged"; a null
+    one "unknown now"). ``sent``: the report's top-level keys as it came; without them, the
+    sections that are not null."""
+    if sent is None:
+        return tuple(s for s in SECTIONS if getattr(report, s) is not None or s == "host")
+    keys = frozenset(sent)
+    return tuple(s for s in SECTIONS if s in keys or s == "host")
+
+
+def sent_keys(data: bytes) -> frozenset[str]:
+    """The top-level keys of a report's JSON (already parsed once, so valid), without
+    parsing their values."""
+    return frozenset(_TOP_LEVEL.decode(data))
+
+
+_TOP_LEVEL = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 def decode(
@@ -309,7 +356,9 @@ def decode(
 ) -> DecodedReport:
     """A request body to a DecodedReport, or a BadReport saying what is wrong with it."""
     data = decompress(body, content_encoding, limits)
-    return DecodedReport.of(parse_report(data, limits), basis)
+    report = parse_report(data, limits)
+    sent = sent_keys(data) if report.delta is not None else None
+    return DecodedReport.of(report, basis, sent)
 
 
 def _hash(dump: bytes) -> str:
@@ -321,31 +370,15 @@ def change_hash(dump: bytes) -> str:
     return _hash(dump)
 
 
-def stable_hash(section: str, dump: bytes) -> str:
+def stable_hash(section: str, dump: bytes, whole: str | None = None) -> str:
     """The hash of a section's JSON (as the schema dumps it) without its volatile fields
-    (collector.sections): equal hashes, no change the history keeps."""
+    (collector.sections): equal hashes, no change the history keeps. ``whole``: the dump's
+    change hash, if known (it is the stable hash of a section without volatile fields)."""
     if section in ALL_STABLE:
-        return _hash(dump)
-    return model_stable_hash(section, _SECTION_ADAPTERS[section].validate_json(dump), "")
-
-
-def model_stable_hash(section: str, value: Any, whole: str) -> str:
-    """stable_hash() of a section as the schema's model (``whole``: its change hash): its
-    dump without the volatile fields (pydantic's exclude, in Rust: 7x quicker than
-    stripping the JSON in Python)."""
-    if section in ALL_STABLE:
-        return whole
-    return _hash(_SECTION_ADAPTERS[section].dump_json(value, exclude=_EXCLUDE[section]))
-
-
-# One serializer per section, built once.
-def _section_adapter(section: str) -> TypeAdapter[Any]:
-    annotation: Any = Report.model_fields[section].annotation
-    return TypeAdapter(annotation)
-
-
-_SECTION_ADAPTERS = {s: _section_adapter(s) for s in SECTIONS}
-_EXCLUDE = {s: volatile_exclude(s) for s in SECTIONS}
+        return _hash(dump) if whole is None else whole
+    # Encoded as the schema encodes a section, so the hash equals that of the same section
+    # dumped without its volatile fields.
+    return _hash(encode(stable(section, fastjson.loads(dump))))
 
 
 def _host_columns(report: Report, carried: tuple[str, ...]) -> dict[str, Any]:

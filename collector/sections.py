@@ -313,16 +313,5 @@ def _without(data: Any, paths: tuple[FieldPath, ...]) -> Any:
     }
 
 
-def volatile_exclude(section: str) -> dict[Any, Any]:
-    """A section's volatile fields as pydantic's ``exclude`` of a dump ("*" = "__all__")."""
-    out: dict[Any, Any] = {}
-    for path in DECLARATIONS[section].volatile:
-        node = out
-        for key in path[:-1]:
-            node = node.setdefault("__all__" if key == "*" else key, {})
-        node["__all__" if path[-1] == "*" else path[-1]] = True
-    return out
-
-
 # Sections whose stable content is their whole content (no volatile fields).
 ALL_STABLE = frozenset(name for name, s in DECLARATIONS.items() if not s.volatile)

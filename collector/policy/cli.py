@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.schema import Report  # the wire contract: validation keeps reports honest
+from agent.schema import Report, convert, to_data  # the wire contract: keeps reports honest
 from collector.policy import _yaml
 from collector.policy.derive import derive
 from collector.policy.engine import evaluate
@@ -133,7 +133,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 1
     try:
         raw = json.loads(args.report.read_text(encoding="utf-8"))
-        report = Report.model_validate(raw).model_dump(mode="json")
+        report = to_data(convert(raw, Report))
     except (OSError, ValueError) as exc:
         print(f"{args.report}: not a valid report: {exc}", file=sys.stderr)
         return 2

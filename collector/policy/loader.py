@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import cel
 
-from agent.schema import Report
+from agent.schema import Report, field_names
 from collector.policy import _yaml
 from collector.policy import failure as failure_text
 from collector.policy.model import CATEGORIES, SEVERITIES, Category, Severity
@@ -27,7 +27,7 @@ from collector.policy.reference import ReferenceData, ReferenceDataError, load_r
 
 # The report's top-level names an expression may use, and `derived` for the collector's
 # derived facts.
-REPORT_VARIABLES: frozenset[str] = frozenset(Report.model_fields)
+REPORT_VARIABLES: frozenset[str] = frozenset(field_names(Report))
 DERIVED = "derived"
 ALLOWED_VARIABLES = REPORT_VARIABLES | {DERIVED}
 # A pack's `subject`: what its checks judge. `host` (default): a reporting host, by its

@@ -8,7 +8,7 @@ import types
 import typing
 from dataclasses import dataclass
 
-from pydantic import BaseModel
+import msgspec
 from sqlmodel import Session, col, select
 
 from agent.schema import Report
@@ -19,9 +19,9 @@ from collector.services import credential_state
 _FRAME = ("schema_version", "report_id", "collected_at", "agent", "collection", "delta")
 
 
-def _model_of(annotation: object) -> type[BaseModel] | None:
-    """The pydantic model inside ``X | None``, ``list[X]`` or ``Annotated[list[X], ...]``."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+def _model_of(annotation: object) -> type[msgspec.Struct] | None:
+    """The schema model inside ``X | None``, ``list[X]`` or ``Annotated[list[X], ...]``."""
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
         return annotation
     for arg in typing.get_args(annotation):
         found = _model_of(arg)
@@ -35,10 +35,11 @@ def _model_of(annotation: object) -> type[BaseModel] | None:
     return None
 
 
-def _fields(model: type[BaseModel], prefix: str = "", depth: int = 0) -> list[str]:
+def _fields(model: type[msgspec.Struct], prefix: str = "", depth: int = 0) -> list[str]:
     out: list[str] = []
-    for name, info in model.model_fields.items():
-        inner = _model_of(info.annotation)
+    for info in msgspec.structs.fields(model):
+        name = info.name
+        inner = _model_of(info.type)
         if inner is not None and depth < 1:
             out.extend(_fields(inner, f"{prefix}{name}.", depth + 1))
         else:
@@ -49,10 +50,11 @@ def _fields(model: type[BaseModel], prefix: str = "", depth: int = 0) -> list[st
 def collected_fields() -> list[tuple[str, list[str]]]:
     """(section, its fields) of every report section, in the wire contract's order."""
     out = []
-    for name, info in Report.model_fields.items():
+    for info in msgspec.structs.fields(Report):
+        name = info.name
         if name in _FRAME:
             continue
-        model = _model_of(info.annotation)
+        model = _model_of(info.type)
         out.append((name, _fields(model) if model is not None else []))
     return out
 

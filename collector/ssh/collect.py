@@ -26,7 +26,7 @@ from sqlmodel import select
 
 from agent.context import Machine
 from agent.report import HostConfig, Selection, collect
-from agent.schema import Report
+from agent.schema import Report, encode
 from collector.db import Database
 from collector.ingest import store
 from collector.limits import Limits
@@ -164,8 +164,7 @@ def store_ssh_report(
 ) -> tuple[str, int, str]:
     """Validates the report as any report and stores it with ``source="ssh"``: its status
     ("stored" or "duplicate"), host id and report id."""
-    raw = report.model_dump_json()
-    parsed = parse_report(raw.encode("utf-8"), limits)
+    parsed = parse_report(encode(report), limits)
     with db.write_session() as session:
         target = session.get(SshTarget, target_id)
         if target is None:

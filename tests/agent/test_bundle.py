@@ -12,12 +12,13 @@ import pytest
 from agent.bundle import BundleError, Recorder, open_bundle
 from agent.context import live_machine
 from agent.report import Selection, collect
+from agent.schema import encode
 
 VOLATILE = {"report_id", "collected_at", "collection"}
 
 
 def _facts(report) -> dict:
-    data = json.loads(report.model_dump_json())
+    data = json.loads(encode(report).decode())
     return {k: v for k, v in data.items() if k not in VOLATILE}
 
 
@@ -67,7 +68,7 @@ def test_replay_through_the_cli_from_another_working_directory(recorded, tmp_pat
     ).stdout
     replayed = json.loads(out)
     assert replayed["hardware"]["memory_bytes"] == live_report.hardware.memory_bytes
-    assert replayed["software"] == json.loads(live_report.model_dump_json())["software"]
+    assert replayed["software"] == json.loads(encode(live_report).decode())["software"]
 
 
 def test_a_command_missing_from_the_bundle_is_an_error_not_a_crash(recorded, tmp_path):

@@ -12,7 +12,7 @@ from dataclasses import replace
 from agent.parsers import ioreg
 from agent.parsers import system_profiler as sp
 from agent.probes.darwin import displays as probe
-from agent.schema import Display
+from agent.schema import Display, convert, to_data
 from tests.fakes import FIXTURES, FixtureRunner, context, machine
 
 SP_DISPLAYS = ["system_profiler", "-json", "SPDisplaysDataType"]
@@ -71,7 +71,7 @@ def test_apple_silicon_two_captures_of_two_macs():
     assert (dell_p.internal, dell_p.connector, dell_p.current_width_px) == (False, "DP", None)
     assert sum("no physical size" in e for e in errors) == 2
     # The values joined in after construction still fit the report's schema.
-    assert [Display.model_validate(d.model_dump()) for d in displays] == displays
+    assert [convert(to_data(d), Display) for d in displays] == displays
 
 
 def test_intel_mac_falls_back_to_the_edid():

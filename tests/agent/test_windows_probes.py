@@ -12,6 +12,7 @@ import pytest
 from agent.bundle import open_bundle
 from agent.probes.windows import displays, security, system
 from agent.report import collect
+from agent.schema import encode
 from tests.fakes import FixtureRunner, context, machine
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -39,7 +40,7 @@ def test_damaged_bundle_gives_nulls_and_errors_not_a_crash(tmp_path, name, damag
         assert report.software is None or report.software == []
         assert report.host is not None and report.host.serial is None
         assert report.displays in (None, [])
-    json.loads(report.model_dump_json())
+    json.loads(encode(report).decode())
 
 
 def test_two_monitors_get_sizes_but_no_guessed_names():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,12 +53,12 @@ def test_toml_and_environment(tmp_path: Path) -> None:
 
 
 def test_the_example_is_valid_and_documents_every_key() -> None:
-    from agent.config import AgentConfig
+    from agent.config import KEYS
 
     config, _ = load_config(EXAMPLE, {})
     assert config.role is None or config.role in ("workplace", "classroom")
     text = EXAMPLE.read_text()
-    for key in AgentConfig.model_fields:
+    for key in KEYS:
         assert f"{key} =" in text, f"{key} is not documented in {EXAMPLE}"
 
 
@@ -94,3 +97,34 @@ def test_invalid_configuration_stops_the_agent_at_start(
 def test_an_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.toml", {})
+
+
+# The service's between-jobs memory goal (<= 30 MiB) leaves no room for pydantic (12-17 MiB).
+ROOT = Path(__file__).parents[2]
+LOADED = "import json, sys; import agent.config; print(json.dumps(sorted(sys.modules)))"
+# agent.schema replaced by a stub holding the two names agent.config takes from it: what
+# agent.config and its other imports load, whatever agent.schema itself needs.
+STUBBED_SCHEMA = """
+import sys, types, typing
+schema = types.ModuleType("agent.schema")
+schema.SECTIONS = ("host", "os", "software")
+schema.Role = typing.Literal["workplace", "classroom"]
+sys.modules["agent.schema"] = schema
+"""
+
+
+def _modules_loaded(code: str) -> list[str]:
+    # a fresh interpreter: the test process itself has pydantic loaded long since
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    return [m for m in json.loads(out) if m.split(".")[0] == "pydantic"]
+
+
+def test_the_configuration_itself_imports_no_pydantic() -> None:
+    assert _modules_loaded(STUBBED_SCHEMA + LOADED) == []
+
+
+def test_importing_the_configuration_loads_no_pydantic() -> None:
+    # fails while agent.schema (imported for SECTIONS and Role) is still pydantic
+    assert _modules_loaded(LOADED) == []

@@ -15,7 +15,7 @@ from agent import delta
 from agent.bundle import open_bundle
 from agent.report import Selection, collect
 from agent.scheduler import LIGHT_SECTIONS
-from agent.schema import SECTIONS, Report
+from agent.schema import SECTIONS, Report, convert, object_data
 from collector.delta import merge, mismatched_sections
 from tests.collector import conftest as collector_conftest
 from tests.collector.conftest import Env
@@ -33,18 +33,18 @@ def gz(body: dict[str, Any]) -> int:
 
 
 def test_an_unchanged_report_is_small_on_the_wire(bundle: Path) -> None:
-    first = collect(open_bundle(bundle)).model_dump(mode="json")
+    first = object_data(collect(open_bundle(bundle)))
     full, current = delta.wire_body(first, SECTIONS, None)
     assert full["delta"] is None and all(s in full for s in SECTIONS)
     base = delta.Base(first["report_id"], current)
 
-    again = collect(open_bundle(bundle)).model_dump(mode="json")
+    again = object_data(collect(open_bundle(bundle)))
     body, after = delta.wire_body(again, SECTIONS, base)
     assert after == current
     assert set(body) & set(SECTIONS) == {"host"}  # nothing changed: only host is sent
     assert body["delta"]["section_hashes"] == delta.section_hashes(current)
     light = collect(open_bundle(bundle), Selection(only=frozenset(LIGHT_SECTIONS)))
-    light_body, _ = delta.wire_body(light.model_dump(mode="json"), LIGHT_SECTIONS, base)
+    light_body, _ = delta.wire_body(object_data(light), LIGHT_SECTIONS, base)
     sizes = {"full": gz(full), "unchanged": gz(body), "light": gz(light_body)}
     print(f"gzip'd wire sizes (bytes): {sizes}")
     assert sizes["unchanged"] <= 2048 and sizes["unchanged"] * 10 <= sizes["full"]
@@ -52,13 +52,13 @@ def test_an_unchanged_report_is_small_on_the_wire(bundle: Path) -> None:
 
 
 def test_a_light_report_needs_a_base() -> None:
-    report = Report.model_validate(make_report()).model_dump(mode="json")
+    report = object_data(convert(make_report(), Report))
     with pytest.raises(delta.NoBase):
         delta.wire_body(report, LIGHT_SECTIONS, None)
 
 
 def normalized(report: dict[str, Any]) -> dict[str, Any]:
-    return Report.model_validate(report).model_dump(mode="json")
+    return object_data(convert(report, Report))
 
 
 def changed(report: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def test_the_collector_asks_for_a_full_report_when_it_lacks_the_base(env: Env) -
 def test_the_base_keeps_its_hashes_and_a_light_report_hashes_only_its_sections(
     tmp_path: Path,
 ) -> None:
-    report = Report.model_validate(make_report()).model_dump(mode="json")
+    report = object_data(convert(make_report(), Report))
     _, current = delta.wire_body(report, SECTIONS, None)
     delta.save_base(tmp_path, delta.Base(report["report_id"], current))
     stored = delta.load_base(tmp_path)

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from agent import delta
-from agent.schema import Report
+from agent.schema import Report, convert, encode, object_data
 from collector import reference_cache
 from collector.ingest import store_decoded
 from collector.limits import Limits
@@ -30,7 +30,7 @@ from tests.collector.helpers import make_report
 
 def normalized(report: dict[str, Any]) -> dict[str, Any]:
     """A report as the agent holds it: the schema's JSON dump."""
-    return Report.model_validate(report).model_dump(mode="json")
+    return object_data(convert(report, Report))
 
 
 def stored_hashes(env: Env, host_id: int) -> dict[str, str]:
@@ -77,7 +77,7 @@ def test_a_delta_computes_the_hashes_a_full_report_left_open(env: Env) -> None:
 
 def store_with(env: Env, report: dict[str, Any], basis: FactsBasis) -> int:
     """Stores ``report`` decoded with ``basis`` (as a decode worker would have)."""
-    decoded = decode(Report.model_validate(report).model_dump_json().encode(), None, Limits(),
+    decoded = decode(encode(convert(report, Report)), None, Limits(),
                      basis)  # fmt: skip
     with env.db.session() as s:
         site = s.execute(sa.select(Site).where(table_of(Site).c.name == "GS Nord")).scalar_one()

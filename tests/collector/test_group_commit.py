@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from agent import delta
-from agent.schema import SECTIONS, Report
+from agent.schema import SECTIONS, Report, convert, object_data
 from collector.db import CoreWrite, Database
 from collector.ingest import Lookup, StoreResult, Writes, store_decoded
 from collector.models import Host, HostChange, HostHistory, HostSection, ReportReceipt, table_of
@@ -26,7 +26,7 @@ MACHINES = ("m-a", "m-b", "m-c", "m-d")
 
 
 def _dump(report: dict[str, Any]) -> dict[str, Any]:
-    return Report.model_validate(report).model_dump(mode="json")
+    return object_data(convert(report, Report))
 
 
 def _later(report: dict[str, Any], minutes: int, **sections: Any) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def _later(report: dict[str, Any], minutes: int, **sections: Any) -> dict[str, A
 
 
 def _decoded(report: dict[str, Any]) -> DecodedReport:
-    return DecodedReport.of(Report.model_validate(report))
+    return DecodedReport.of(convert(report, Report))
 
 
 def _rounds() -> list[list[DecodedReport]]:

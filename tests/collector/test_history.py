@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from agent import delta
-from agent.schema import SECTIONS, Report
+from agent.schema import SECTIONS, Report, convert, object_data
 from collector import partitions
 from collector.db import Database
 from collector.models import HostChange, HostHistory, ReportReceipt, table_of, utcnow
@@ -27,7 +27,7 @@ T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
 
 def dump(report: dict[str, Any]) -> dict[str, Any]:
     """A report as the agent holds it: the schema's JSON dump."""
-    return Report.model_validate(report).model_dump(mode="json")
+    return object_data(convert(report, Report))
 
 
 def count(db: Database, model: Any, **where: Any) -> int:

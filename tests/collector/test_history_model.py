@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from agent import delta
-from agent.schema import SECTIONS, Report
+from agent.schema import SECTIONS, Report, convert, object_data
 from collector.sections import stable
 from tests.collector.conftest import Env
 from tests.collector.helpers import make_report
@@ -33,7 +33,7 @@ EDITS = ("nothing", "free-space", "signal", "boot", "package-update", "package-a
 
 
 def dump(report: dict[str, Any]) -> dict[str, Any]:
-    return Report.model_validate(report).model_dump(mode="json")
+    return object_data(convert(report, Report))
 
 
 def edit(report: dict[str, Any], what: str, n: int) -> None:

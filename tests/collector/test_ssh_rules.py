@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.schema import Report
+from agent.schema import Report, convert
 from collector.ssh.access import Way, check_basics
 from collector.ssh.names import parse_jump
 from collector.ssh.session import SshError
@@ -44,7 +44,7 @@ def test_a_report_without_its_basics_is_refused_with_the_probes_reasons() -> Non
         {"probe": "os", "message": "/etc/os-release: cat not found on the host"},
         {"probe": "wlan", "message": "nmcli: not-found"},
     ]
-    report = Report.model_validate(data)
+    report = convert(data, Report)
     assert report.host is not None
     report.host.machine_id = None
     way = Way(runner=None, files=None, files_via="exec", sftp_refused="SFTP unavailable")  # type: ignore[arg-type]
@@ -58,6 +58,6 @@ def test_a_report_without_its_basics_is_refused_with_the_probes_reasons() -> Non
 
 
 def test_a_report_with_its_basics_passes() -> None:
-    report = Report.model_validate(make_report())
+    report = convert(make_report(), Report)
     way = Way(runner=None, files=None, files_via="SFTP")  # type: ignore[arg-type]
     check_basics("root@h", report, way)

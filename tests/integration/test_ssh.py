@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from agent.schema import to_data
 from tests.integration.test_collector_e2e import free_port
 from tests.needs import missing
 
@@ -182,7 +183,7 @@ def test_cli_collects_this_machine_like_the_local_agent(sshd: Sshd, tmp_path: Pa
     # only the key file's path is stored, never a secret
     assert target.key_file == str(sshd.user_key) and target.password_env is None
 
-    local = collect(live_machine()).model_dump(mode="json")
+    local = to_data(collect(live_machine()))
     assert remote["host"]["machine_id"] == local["host"]["machine_id"]
     assert remote["host"]["site"] == "Rathaus" and remote["host"]["role"] == "server"
     assert remote["os"]["name"] == local["os"]["name"]

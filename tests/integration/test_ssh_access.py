@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from agent.schema import object_data
 from tests.integration.test_collector_e2e import free_port
 from tests.integration.test_ssh import SSHD, _settings, _wait_for_banner, keygen
 from tests.needs import missing
@@ -197,7 +198,7 @@ def local() -> dict[str, Any]:
     from agent.context import live_machine
     from agent.report import collect
 
-    return collect(live_machine()).model_dump(mode="json")
+    return object_data(collect(live_machine()))
 
 
 def errors_of(report: dict[str, Any], probe: str) -> str:

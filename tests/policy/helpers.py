@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from agent.schema import Report
+from agent.schema import Report, convert, object_data
 from collector.policy import PolicySet, Result, Waiver, derive, evaluate
 
 POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
@@ -199,7 +199,7 @@ def make(overrides: dict[str, Any], report: dict[str, Any] | None = None) -> dic
             node[int(last)] = value
         else:
             node[last] = value
-    return Report.model_validate(data).model_dump(mode="json")
+    return object_data(convert(data, Report))
 
 
 def run(

@@ -17,9 +17,8 @@ from typing import Any
 
 import cel
 import pytest
-from pydantic import ValidationError
 
-from agent.schema import Report
+from agent.schema import Report, SchemaError, convert
 from benchmarks.policy_eval import NOW, synthetic_report
 from collector.policy import PolicySet, derive, evaluate
 from collector.policy.engine import Plan, _run
@@ -53,8 +52,8 @@ def _mutate(report: dict[str, Any], rng: random.Random) -> dict[str, Any]:
 def _valid(report: dict[str, Any]) -> bool:
     """What the collector would accept (a report it refuses is never evaluated)."""
     try:
-        Report.model_validate(report)
-    except ValidationError:
+        convert(report, Report)
+    except SchemaError:
         return False
     return True
 
@@ -64,7 +63,9 @@ def _fleet() -> list[dict[str, Any]]:
     hosts = [synthetic_report(rng, 3) for _ in range(400)]
     mutated = [_mutate(rng.choice(hosts), rng) for _ in range(1500)]
     hosts += [m for m in mutated if _valid(m)]
-    assert len(hosts) > 800  # enough of the mutations are reports the collector accepts
+    # enough of the mutations are reports the collector accepts (764 of 1,900 with msgspec;
+    # pydantic also took e.g. true for an integer and "yes" for a boolean)
+    assert len(hosts) > 700
     hosts += [base_report(), windows10_laptop(), make({"security": {"firewall": 1}})]
     return hosts
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from alembic import op
-from pydantic import TypeAdapter, ValidationError
 
 revision = "0007_current_state"
 down_revision = "0006_credential_lifecycle"
@@ -67,10 +67,8 @@ def upgrade() -> None:
 
 def _sections_from_latest_reports() -> None:
     from agent.delta import section_hash  # noqa: PLC0415  (the wire contract's own hash)
-    from agent.schema import SECTIONS, Report  # noqa: PLC0415
+    from agent.schema import SECTIONS, decode_report, encode, to_data  # noqa: PLC0415
 
-    annotations: dict[str, Any] = {s: Report.model_fields[s].annotation for s in SECTIONS}
-    adapters = {s: TypeAdapter(a) for s, a in annotations.items()}
     conn = op.get_bind()
     hosts = sa.table("hosts", sa.column("id"), sa.column("last_report_id"),
                      sa.column("agent_version"))  # fmt: skip
@@ -92,14 +90,14 @@ def _sections_from_latest_reports() -> None:
         for host_id, raw in rows:
             last_id = host_id
             try:
-                report = Report.model_validate_json(raw)
-            except ValidationError:
+                report = decode_report(raw)
+            except msgspec.DecodeError:  # a schema error too
                 continue  # a report this contract no longer reads: the next report fills in
             for name in SECTIONS:
-                data = adapters[name].dump_json(getattr(report, name))
+                data = encode(getattr(report, name))
                 out.append({"host_id": host_id, "section": name, "data": data.decode(),
                             "agent_hash": section_hash(json.loads(data))})  # fmt: skip
-            errors = report.collection.model_dump(mode="json")["errors"]
+            errors = to_data(report.collection)["errors"]
             state = json.dumps({"errors": errors}, separators=(",", ":"), ensure_ascii=False)
             # The agent hashes no collection: it is no section of the wire contract.
             out.append({"host_id": host_id, "section": "collection", "data": state,

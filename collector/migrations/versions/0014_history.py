@@ -22,9 +22,9 @@ import json
 import logging
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from alembic import op
-from pydantic import TypeAdapter, ValidationError
 
 revision = "0014_history"
 down_revision = "0013_policy_check_state"
@@ -160,7 +160,7 @@ def _create_partitioned() -> None:
 
 def _convert() -> None:
     """The raw reports as history rows, changes and receipts (see the module's text)."""
-    from agent.schema import SECTIONS, Report  # noqa: PLC0415
+    from agent.schema import SECTIONS, decode_report, encode  # noqa: PLC0415
     from collector import history, partitions  # noqa: PLC0415
     from collector.changes import Change, section_changes  # noqa: PLC0415
     from collector.models import (  # noqa: PLC0415
@@ -172,14 +172,11 @@ def _convert() -> None:
     )
     from collector.report_decoding import (  # noqa: PLC0415
         change_hash,
-        model_stable_hash,
         stable_hash,
     )
 
     conn = op.get_bind()
     now = dt.datetime.now(dt.UTC)
-    annotations: dict[str, Any] = {s: Report.model_fields[s].annotation for s in SECTIONS}
-    adapters = {s: TypeAdapter(a) for s, a in annotations.items()}
     reports = sa.table("reports", sa.column("host_id"), sa.column("report_id"),
                        sa.column("collected_at", UTCDateTime()),
                        sa.column("received_at", UTCDateTime()), sa.column("source"),
@@ -213,11 +210,11 @@ def _convert() -> None:
             if received_at >= receipt_from:
                 receipt_rows.append({**about, "source": history.source_code(source)})
             try:
-                report = Report.model_validate_json(raw)
-            except ValidationError:
+                report = decode_report(raw)
+            except msgspec.DecodeError:  # a schema error too
                 continue  # a report this contract no longer reads: nothing to compare
-            dumps = {s: adapters[s].dump_json(getattr(report, s)) for s in SECTIONS}
-            stables = {s: model_stable_hash(s, getattr(report, s), change_hash(dumps[s]))
+            dumps = {s: encode(getattr(report, s)) for s in SECTIONS}
+            stables = {s: stable_hash(s, dumps[s], change_hash(dumps[s]))
                        for s in SECTIONS}  # fmt: skip
             changed = [s for s in SECTIONS if s not in previous or previous[s][1] != stables[s]]
             if changed:

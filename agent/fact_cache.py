@@ -7,12 +7,16 @@ fingerprint (size and modification time) of the files it depends on and gives it
 they are unchanged and the answer is younger than ``max_age_s``; the age limit bounds what
 a fingerprint cannot see (a file included from an unusual place).
 
+The same for ``lsblk`` (disk encryption per mount, about 5 ms of CPU in every light report):
+its answer is kept while the mount table and the block devices stay as they are.
+
 Only commands run live on this machine (:class:`agent.runner.LocalRunner` over
 :class:`agent.files.RootedFiles`) are kept; recorded, replayed and test machines always run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Sequence
@@ -35,9 +39,17 @@ def _stat(path: Path) -> tuple[int, int]:
     return (st.st_size, st.st_mtime_ns)
 
 
-def fingerprint(files: RootedFiles, paths: Sequence[str]) -> tuple[object, ...]:
-    """Size and time of each path; of a directory, also of each entry in it."""
+def fingerprint(
+    files: RootedFiles, paths: Sequence[str], contents: Sequence[str] = ()
+) -> tuple[object, ...]:
+    """Size and time of each path; of a directory, also of each entry in it; the content of
+    each of ``contents`` (files whose size and time say nothing: /proc/self/mountinfo)."""
     parts: list[object] = []
+    for name in contents:
+        try:
+            parts.append((name, hashlib.blake2b(files.read_bytes(name)).digest()))
+        except OSError:
+            parts.append((name, None))
     for name in paths:
         path = files.resolve(name)
         parts.append((name, _stat(path)))
@@ -56,12 +68,14 @@ def run_cached(
     depends_on: Sequence[str],
     max_age_s: float,
     timeout: float,
+    *,
+    contents: Sequence[str] = (),
 ) -> CommandResult:
     files, runner = ctx.files, ctx.machine.runner
     if not isinstance(files, RootedFiles) or not isinstance(runner, LocalRunner):
         return ctx.run(argv, timeout=timeout)
     key = (files.rootfs, tuple(argv))
-    current = fingerprint(files, depends_on)
+    current = fingerprint(files, depends_on, contents)
     now = time.monotonic()
     with _lock:
         kept = _answers.get(key)

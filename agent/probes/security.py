@@ -65,6 +65,11 @@ SSHD_DEPENDS_ON = (
     "/etc/crypto-policies/back-ends",
 )
 SSHD_ANSWER_MAX_AGE_S = 3600.0
+# What decides which mount is encrypted: the mounts, and the block devices (an opened LUKS
+# volume is a new dm device). lsblk's answer is kept while they are unchanged, at most an hour.
+LSBLK_DEPENDS_ON = ("/sys/block",)
+LSBLK_CONTENTS = ("/proc/self/mountinfo",)
+LSBLK_ANSWER_MAX_AGE_S = 3600.0
 UFW_CONF = "/etc/ufw/ufw.conf"
 SMBD_BINARIES = ("/usr/sbin/smbd", "/usr/bin/smbd")
 SMB_CONF = "/etc/samba/smb.conf"
@@ -176,11 +181,22 @@ def _ufw_disabled(ctx: ProbeContext) -> bool:
 # --- disk encryption ------------------------------------------------------------------------
 
 
+def _lsblk(ctx: ProbeContext, columns: str) -> CommandResult:
+    return fact_cache.run_cached(
+        ctx,
+        ["lsblk", "-J", "-o", columns],
+        LSBLK_DEPENDS_ON,
+        LSBLK_ANSWER_MAX_AGE_S,
+        COMMAND_TIMEOUT_S,
+        contents=LSBLK_CONTENTS,
+    )
+
+
 def _disk_encryption(ctx: ProbeContext) -> list[DiskEncryption] | None:
-    result = _run(ctx, ["lsblk", "-J", "-o", "NAME,TYPE,FSTYPE,MOUNTPOINTS"])
+    result = _lsblk(ctx, "NAME,TYPE,FSTYPE,MOUNTPOINTS")
     if not result.ok and result.error is None:
         # util-linux < 2.37 has no MOUNTPOINTS column ("unknown column").
-        result = _run(ctx, ["lsblk", "-J", "-o", "NAME,TYPE,FSTYPE,MOUNTPOINT"])
+        result = _lsblk(ctx, "NAME,TYPE,FSTYPE,MOUNTPOINT")
     if not result.ok:
         ctx.error(f"disk encryption: {result.describe()}")
         return None

@@ -92,3 +92,28 @@ def test_machines_not_read_live_always_run(tmp_path: Path) -> None:
     for _ in range(2):
         fact_cache.run_cached(ctx, ["sshd", "-T"], DEPENDS, 3600, 10)
     assert len(runner.calls) == 2
+
+
+def test_a_content_dependency_is_compared_by_content(tmp_path: Path) -> None:
+    # /proc/self/mountinfo keeps its size (0) and time whatever is mounted: lsblk's answer
+    # is kept by what the mount table says.
+    ctx, runner, config = setup(tmp_path)
+    mounts = tmp_path / "proc-mountinfo"
+    mounts.write_text("25 1 8:2 / / rw - ext4 /dev/sda2 rw\n")  # as long as the next
+    os.utime(mounts, (1_700_000_000, 1_700_000_000))
+    relative = "/" + mounts.name
+
+    def ask_lsblk() -> CommandResult:
+        return fact_cache.run_cached(
+            ctx, ["cat", str(config)], DEPENDS, 3600, 10, contents=(relative,)
+        )
+
+    ask_lsblk()
+    ask_lsblk()
+    assert runner.runs == 1
+    size = mounts.stat().st_size
+    mounts.write_text("25 1 8:3 / / rw - ext4 /dev/sda3 rw\n")  # same size, same time
+    os.utime(mounts, (1_700_000_000, 1_700_000_000))
+    assert mounts.stat().st_size == size
+    ask_lsblk()
+    assert runner.runs == 2

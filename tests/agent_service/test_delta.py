@@ -163,3 +163,29 @@ def test_the_base_keeps_its_hashes_and_a_light_report_hashes_only_its_sections(
     # Stored hashes that do not cover every section are not trusted.
     partial = delta.Base(stored.report_id, current, {"os": "0" * 16})
     assert partial.section_hashes() == delta.section_hashes(current)
+
+
+def test_a_base_read_from_its_file_merges_and_is_written_back_unchanged(tmp_path: Path) -> None:
+    # The base's sections are kept as their JSON text when read (not parsed): what a light
+    # report does not carry must come back, written again, exactly as it was.
+    report = object_data(convert(make_report(), Report))
+    _, current = delta.wire_body(report, SECTIONS, None)
+    delta.save_base(tmp_path, delta.Base(report["report_id"], current))
+    stored = delta.load_base(tmp_path)
+    assert stored is not None
+
+    light = copy.deepcopy(report)
+    light["report_id"] = "00000000-0000-4000-8000-00000000beef"
+    light["os"]["version"] = "13"
+    body, merged = delta.wire_body(light, ["os"], stored)
+    assert body["host"] == report["host"]  # always sent, parsed
+    assert set(body) & set(SECTIONS) == {"host", "os"}
+    delta.save_base(
+        tmp_path, delta.Base(light["report_id"], merged, body["delta"]["section_hashes"])
+    )
+    delta.forget_base()
+    again = delta.load_base(tmp_path)
+    assert again is not None and again.report_id == light["report_id"]
+    expected = {**{s: report.get(s) for s in SECTIONS}, "os": light["os"]}
+    assert {s: delta.parsed(v) for s, v in again.sections.items()} == expected
+    assert again.section_hashes() == delta.section_hashes(expected)

@@ -14,7 +14,8 @@ is the same, byte for byte, so section hashes did not change.
 The limits on strings and lists are part of the contract: the collector validates incoming
 reports with these models (:func:`decode_report`), so a hostile or broken report is refused,
 not stored. Constructing a model in Python does *not* validate (msgspec checks types only
-when decoding); :func:`validated` does, and the agent runs every probe's section through it.
+when decoding); :func:`validated_section` does, and the agent runs every probe's section
+through it.
 """
 
 # No `from __future__ import annotations` here: msgspec would have to evaluate every field's
@@ -414,14 +415,9 @@ def convert(data: Any, kind: type[T]) -> T:
     return msgspec.convert(data, kind, strict=False)
 
 
-def validated(obj: T) -> T:
-    """A model built in Python, checked against the contract (and its nested dicts made
-    models); raises SchemaError. Building a model does not check it."""
-    return msgspec.json.decode(_encoder.encode(obj), type=type(obj), strict=False)
-
-
 def validated_section(section: str, value: Any) -> Any:
-    """A section's value as a probe built it, checked against the contract (see validated)."""
+    """A section's value as a probe built it, checked against the contract (and any nested
+    dicts made models); raises SchemaError. Building a model does not check it."""
     if value is None:
         return None
     return msgspec.json.decode(_encoder.encode(value), type=_SECTION_TYPES[section], strict=False)
@@ -429,11 +425,6 @@ def validated_section(section: str, value: Any) -> Any:
 
 def field_names(kind: type[msgspec.Struct]) -> tuple[str, ...]:
     return kind.__struct_fields__
-
-
-def section_types() -> dict[str, Any]:
-    """Each section's type as the report declares it (a model or a list of models, or None)."""
-    return dict(_SECTION_TYPES)
 
 
 def json_schema() -> dict[str, Any]:

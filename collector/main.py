@@ -218,14 +218,11 @@ def _add_report_schema(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = original()
-        (report,), defs = msgspec.json.schema_components(
+        _, defs = msgspec.json.schema_components(
             [Report], ref_template="#/components/schemas/{name}"
         )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(defs)
-        if "$ref" in report:  # the Report itself is one of the components
-            report = components["Report"]
-        components["Report"] = report
+        # The Report and each of its parts, as components of their own.
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs)
         app.openapi_schema = schema
         return schema
 

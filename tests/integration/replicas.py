@@ -325,7 +325,15 @@ def check_stored_exactly_once(url: str, fleet: Fleet) -> None:
             )
             hosts = {
                 row.machine_id: row
-                for row in conn.execute(sa.text("SELECT id, machine_id, last_report_id FROM hosts"))
+                for row in conn.execute(
+                    sa.text("SELECT id, machine_id, last_report_id, last_collected_at FROM hosts")
+                )
+            }
+            received = {
+                str(row.report_id): (row.collected_at, row.received_at)
+                for row in conn.execute(
+                    sa.text("SELECT report_id, collected_at, received_at FROM report_receipts")
+                )
             }
             software: dict[int, int] = {
                 int(row[0]): int(row[1])
@@ -344,7 +352,17 @@ def check_stored_exactly_once(url: str, fleet: Fleet) -> None:
             assert receipts[report_id] == 1, (agent.machine, report_id, receipts[report_id])
         host = hosts[agent.machine]
         latest = agent.acked[-1]
-        assert str(host.last_report_id) == latest["report_id"], agent.machine
+        if str(host.last_report_id) != latest["report_id"]:
+            # Which report the host holds instead, and when each was collected and received:
+            # tells a late or reordered store from a lost one.
+            stored = str(host.last_report_id)
+            position = ids.index(stored) if stored in ids else "not acknowledged"
+            raise AssertionError(
+                f"{agent.machine}: latest {stored} (acknowledged #{position} of {len(ids)}, "
+                f"{received.get(stored)}), host collected {host.last_collected_at}; "
+                f"last acknowledged {latest['report_id']} collected {latest['collected_at']} "
+                f"{received.get(latest['report_id'])}"
+            )
         assert software.get(host.id, 0) == len(latest["software"]), agent.machine
     # Nothing was stored that no agent had acknowledged (every stored report was resent until
     # answered, so a report stored by a replica killed before answering is acknowledged too).

@@ -1,8 +1,8 @@
 """Checks that the agent installs on 64-bit Windows with Python 3.12 from wheels alone.
 
 ``pip download --platform win_amd64`` evaluates environment markers for the machine it runs
-on, not for the target: on Linux it would skip ``comtypes; sys_platform == "win32"`` and
-tzlocal's ``tzdata; platform_system == "Windows"`` and pass without them. So this walks the
+on, not for the target: on Linux it would skip ``comtypes; sys_platform == "win32"`` (and
+any dependency's Windows-only requirement) and pass without them. So this walks the
 dependency tree itself: every requirement whose marker holds on Windows is downloaded as a
 win_amd64/cp312 wheel with ``pip download --no-deps --only-binary=:all:``, and the wheel's
 own Requires-Dist are followed. A requirement without such a wheel fails the run.

@@ -116,9 +116,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-# Commands that need nothing of the service stack (scheduler, transport, outbox): a one-shot
-# `collect` is what a footprint comparison measures, and apscheduler with its imports costs it
-# ~40 ms of CPU and ~8 MiB.
+# Commands that need nothing of the service stack (timetable, transport, outbox): a one-shot
+# `collect` is what a footprint comparison measures, and the transport's imports (urllib,
+# http.client, email, ssl) would cost it CPU and several MiB for nothing.
 _LIGHT_COMMANDS = frozenset({"collect", "schema"})
 
 

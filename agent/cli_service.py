@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from agent import config as agent_config
-from agent import delta, discover, scheduler, spool, transport
+from agent import delta, discover, forked, scheduler, spool, transport
 from agent import state as agent_state
 from agent.context import Machine, live_machine
 from agent.report import Selection, collect
@@ -232,11 +232,12 @@ def _once(service: scheduler.Service) -> int:
 
 
 def _serve(service: scheduler.Service) -> int:
-    sched = service.build_scheduler()
+    timetable = service.build_timetable()
 
     def stop(signum: int, _frame: object) -> None:
         log.info("signal %d: stopping", signum)
-        sched.shutdown(wait=False)
+        forked.stop_children()
+        timetable.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -245,7 +246,7 @@ def _serve(service: scheduler.Service) -> int:
         service.state_dir,
         len(service.spool),
     )
-    sched.start()  # blocks until shutdown; the process sleeps between jobs
+    timetable.run()  # until a signal; the process sleeps between jobs
     return 0
 
 

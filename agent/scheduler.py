@@ -1,4 +1,4 @@
-"""The agent service: apscheduler jobs with random splay, the outbox, and deltas.
+"""The agent service: jobs on a timetable with random splay, the outbox, and deltas.
 
 Three jobs (four where network discovery is configured), each on its own interval with
 random splay so that a site's devices, booted at the same minute, spread their sends over
@@ -19,31 +19,34 @@ first. A report leaves the spool only once the collector acknowledged it (2xx). 
 acknowledged full inventory the agent sends deltas (agent.delta). A transient failure keeps
 the queue and retries with exponential backoff and jitter; a 401/403 stops sending until
 the agent is enrolled again; a 409 ``need_full`` makes the next report a full one.
+
+The jobs run one at a time (agent.timetable). The rare, heavy ones (full inventory, patch
+refresh, discovery) run in a forked child (agent.forked), so that what they import and
+allocate does not stay in the service between jobs; a status report runs in the service
+itself (a fork would cost it more CPU than the report's own work saves memory).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor  # type: ignore[import-untyped]
-from apscheduler.schedulers.base import BaseScheduler  # type: ignore[import-untyped]
-from apscheduler.schedulers.blocking import BlockingScheduler  # type: ignore[import-untyped]
-from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
-
-from agent import delta, discover, memory, patch_cache, transport
+from agent import delta, discover, forked, memory, patch_cache, transport
 from agent import state as agent_state
 from agent.config import AgentConfig
 from agent.context import Machine
 from agent.report import HostConfig, Selection, collect
 from agent.schema import SECTIONS, CollectionError, Patches, Report, to_data
 from agent.spool import Kind, Spool
+from agent.timetable import Slots, Timetable
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,10 @@ LIGHT_SECTIONS = ("os", "network", "wlan", "security", "patches")
 # drawn so that first run + jitter stays inside the splay window.
 JITTER_FRACTION = 0.1
 MAX_RETRY_DELAY_S = 30 * 60.0
+# The jobs that run in a forked child, and how long one may take before it is killed (a
+# full inventory with its probe timeouts and a drain of a long queue stay far below).
+FORKED_JOBS = frozenset({"full", "patches", "discovery"})
+CHILD_DEADLINE_S = 3600.0
 
 
 # -- schedule --------------------------------------------------------------------------------
@@ -64,19 +71,22 @@ class JobPlan:
     first_run: dt.datetime  # before the trigger's per-run jitter
     jitter_s: float
 
-    def trigger(self) -> IntervalTrigger:
-        return IntervalTrigger(
-            seconds=self.interval_s,
-            start_date=self.first_run,
-            jitter=self.jitter_s or None,
-            timezone=dt.UTC,
-        )
+    def slots(self) -> Slots:
+        return Slots(self.first_run.timestamp(), self.interval_s, self.jitter_s)
 
-    def first_fire(self) -> dt.datetime:
-        """The first run: ``first_run`` plus the trigger's jitter. Given to the scheduler
+    def first_fire(self, rng: random.Random) -> dt.datetime:
+        """The first run: ``first_run`` plus the run's jitter. Given to the timetable
         explicitly, so that a start a moment past ``first_run`` does not skip an interval."""
-        fire: dt.datetime = self.trigger().get_next_fire_time(None, self.first_run)
-        return fire
+        return _time(self.slots().fire(self.slots().first_run, rng))
+
+    def next_fire(self, after: dt.datetime, rng: random.Random) -> dt.datetime:
+        """The run after a run that ended at ``after``: the next slot, plus jitter."""
+        slots = self.slots()
+        return _time(slots.fire(slots.slot_after(after.timestamp()), rng))
+
+
+def _time(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
 
 
 def run_jitter(interval_s: float, splay_s: float) -> float:
@@ -207,7 +217,7 @@ class Service:
         self.allow_http = allow_http or config.allow_http
         self.spool = Spool(state_dir / "spool", config.spool_max_bytes, config.spool_max_age)
         self.spool.open()
-        self.scheduler: BaseScheduler | None = None
+        self.timetable: Timetable | None = None
         self._lock = threading.Lock()
         self._failures = 0
 
@@ -446,16 +456,33 @@ class Service:
 
     def _job(self, name: str, fn: Callable[[], DrainResult | None]) -> None:
         try:
-            self._run_job(name, fn)
+            if name in FORKED_JOBS and forked.AVAILABLE:
+                self._run_job(name, lambda: self._in_child(fn))
+            else:
+                self._run_job(name, fn)
         finally:
             # The service sleeps until the next job: it keeps no report, gives back the heap.
             delta.forget_base()
             memory.release()
 
+    def _in_child(self, fn: Callable[[], DrainResult | None]) -> DrainResult | None:
+        """``fn`` in a forked child; the spool as the child left it."""
+        try:
+            answer = forked.run(lambda: _drain_data(fn()), CHILD_DEADLINE_S)
+        finally:
+            self.spool.open()  # the child queued, sent and removed reports
+        if answer is None:
+            return None
+        answer["sent"] = [(str(report_id), str(status)) for report_id, status in answer["sent"]]
+        return DrainResult(**answer)
+
     def _run_job(self, name: str, fn: Callable[[], DrainResult | None]) -> None:
         try:
             result = fn()
-        except Exception as exc:  # a job must never take the scheduler down
+        except forked.ChildStopped:
+            log.info("job %s stopped with the service", name)
+            return
+        except Exception as exc:  # a job must never take the timetable down
             log.exception("job %s failed: %s", name, exc)
             agent_state.update_status(
                 self.state_dir,
@@ -470,10 +497,8 @@ class Service:
             self._schedule_retry()
         else:
             self._failures = 0
-        if result.need_full and self.scheduler is not None:
-            self.scheduler.add_job(
-                self.job_full, id="full-now", replace_existing=True, misfire_grace_time=None
-            )
+        if result.need_full and self.timetable is not None:
+            self.timetable.once("full-now", time.time(), self.job_full)
 
     def _schedule_retry(self) -> None:
         self._failures += 1
@@ -481,15 +506,8 @@ class Service:
         delay = min(MAX_RETRY_DELAY_S, base * 2 ** (self._failures - 1))
         delay *= random.uniform(0.5, 1.5)
         log.info("next attempt to send the queue in %.0f s", delay)
-        if self.scheduler is not None:
-            self.scheduler.add_job(
-                self.job_retry,
-                "date",
-                run_date=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay),
-                id="retry",
-                replace_existing=True,
-                misfire_grace_time=None,
-            )
+        if self.timetable is not None:
+            self.timetable.once("retry", time.time() + delay, self.job_retry)
 
     def job_full(self) -> None:
         self._job("full", lambda: self.cycle("full"))
@@ -506,33 +524,36 @@ class Service:
     def job_discovery(self) -> None:
         # Logged only: a failed sweep is no failed report, so the status stays as it is.
         try:
+            if forked.AVAILABLE:  # scapy and the sweep's memory leave with the child
+                forked.run(self._discover_logged, CHILD_DEADLINE_S)
+            else:
+                self._discover_logged()
+        except Exception as exc:  # a job must never take the timetable down
+            log.exception("discovery failed: %s", exc)
+        finally:
+            memory.release()
+
+    def _discover_logged(self) -> None:
+        try:
             self.discover_and_send()
         except discover.DiscoveryError as exc:
             log.error("discovery: %s", exc.message)
-        except Exception as exc:  # a job must never take the scheduler down
-            log.exception("discovery failed: %s", exc)
 
-    def build_scheduler(
-        self,
-        now: dt.datetime | None = None,
-        rng: random.Random | None = None,
-        scheduler_class: type[BaseScheduler] = BlockingScheduler,
-    ) -> BaseScheduler:
+    def build_timetable(
+        self, now: dt.datetime | None = None, rng: random.Random | None = None
+    ) -> Timetable:
         now = now or dt.datetime.now(dt.UTC)
+        rng = rng or random.Random()
         status = agent_state.load_status(self.state_dir)
         last_full = _parse_time(status.get("last_full_at"))
         plans = plan_jobs(
             self.config,
             now,
-            rng or random.Random(),
+            rng,
             has_base=delta.load_base(self.state_dir) is not None,
             last_full_at=last_full,
         )
-        scheduler = scheduler_class(
-            executors={"default": ThreadPoolExecutor(1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=dt.UTC,
-        )
+        timetable = Timetable(rng)
         jobs = {
             "full": self.job_full,
             "status": self.job_status,
@@ -540,12 +561,8 @@ class Service:
             "discovery": self.job_discovery,
         }
         for plan in plans:
-            scheduler.add_job(
-                jobs[plan.name],
-                plan.trigger(),
-                id=plan.name,
-                name=plan.name,
-                next_run_time=plan.first_fire(),
+            timetable.every(
+                plan.name, plan.slots(), jobs[plan.name], plan.first_fire(rng).timestamp()
             )
             log.info(
                 "job %s: every %g s, first run after %s (+ up to %g s jitter)",
@@ -562,8 +579,13 @@ class Service:
             )
         # What an earlier run left queued goes out with the first report (within the splay
         # window, not all devices at once after an outage).
-        self.scheduler = scheduler
-        return scheduler
+        self.timetable = timetable
+        return timetable
+
+
+def _drain_data(result: DrainResult | None) -> dict[str, Any] | None:
+    """A job's result as JSON data (what a forked child hands back)."""
+    return None if result is None else dataclasses.asdict(result)
 
 
 def _parse_time(value: object) -> dt.datetime | None:

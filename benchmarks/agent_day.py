@@ -10,11 +10,13 @@ every interval divided by ``--compress`` (900: a day in 96 s, a status report ev
 and no splay. It reports to a real collector (`inventar-collector serve` on SQLite in a temp
 directory) through a counting TCP relay. Printed per day:
 
-- CPU seconds of the agent process and of every command it ran (user + system of the
-  process and its waited-for children, from /proc: psutil's cpu_times);
-- peak RSS of the process tree (the service plus any child it runs at that moment, sampled
-  every 20 ms) and the service's RSS between jobs (sampled while neither it nor a child
-  of it used CPU for 100 ms: the median and the largest of those samples);
+- CPU seconds of the agent process and of its child processes, the commands it ran and
+  the jobs it forked (user + system of the process and its waited-for children, from
+  /proc: psutil's cpu_times);
+- peak RSS and peak PSS of the process tree (the service plus any child it runs at that
+  moment, sampled every 20 ms; PSS counts a page the service shares with a forked child
+  once, RSS twice) and the service's RSS between jobs (sampled while neither it nor a
+  child of it used CPU for 100 ms: the median and the largest of those samples);
 - bytes sent to the collector (requests, with headers; the relay counts them).
 
 Time compression shortens the waits, not the work: every job does what it does in a real
@@ -145,8 +147,9 @@ class Collector:
 class Day:
     label: str
     cpu_s: float
-    commands_s: float  # of cpu_s: the commands the agent ran (apt, sshd -T, ...)
+    commands_s: float  # of cpu_s: its child processes (commands it ran, forked jobs)
     peak_rss_mib: float
+    peak_pss_mib: float
     idle_rss_mib: list[float]
     sent_bytes: int
 
@@ -169,12 +172,23 @@ def agent_env(src: Path | None, compress: float) -> dict[str, str]:
     return env
 
 
-def tree_sample(proc: psutil.Process) -> tuple[float, float, int]:
-    """(RSS of the process and its children in MiB, CPU seconds of all of them, children)."""
+def pss_bytes(pid: int) -> int:
+    """The process's proportional set size: a page shared by n processes counts 1/n (a
+    forked child shares the service's pages; their RSS would count those twice)."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+        for line in f:
+            if line.startswith(b"Pss:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def tree_sample(proc: psutil.Process) -> tuple[float, float, float, int]:
+    """(RSS and PSS of the process and its children in MiB, CPU seconds of all of them,
+    children)."""
     procs = [proc]
     with contextlib.suppress(psutil.Error):
         procs += proc.children(recursive=True)
-    rss = cpu = 0.0
+    rss = pss = cpu = 0.0
     for p in procs:
         try:
             rss += p.memory_info().rss
@@ -182,7 +196,8 @@ def tree_sample(proc: psutil.Process) -> tuple[float, float, int]:
             cpu += t.user + t.system
         except psutil.Error:
             continue
-    return rss / 2**20, cpu, len(procs) - 1
+        pss += pss_bytes(p.pid)
+    return rss / 2**20, pss / 2**20, cpu, len(procs) - 1
 
 
 def run_day(
@@ -212,14 +227,15 @@ def run_day(
     )
     ps = psutil.Process(proc.pid)
     duration = args.days * DAY_S / args.compress
-    peak = 0.0
+    peak = peak_pss = 0.0
     idle: list[float] = []
     history: list[tuple[float, float, int]] = []  # (time, tree cpu, children)
     t0 = time.monotonic()
     try:
         while (now := time.monotonic()) - t0 < duration:
-            rss, cpu, children = tree_sample(ps)
+            rss, pss, cpu, children = tree_sample(ps)
             peak = max(peak, rss)
+            peak_pss = max(peak_pss, pss)
             history.append((now, cpu, children))
             # Idle: no child now, and no CPU used by the tree during the last 100 ms.
             recent = [h for h in history if now - h[0] <= 0.1]
@@ -249,7 +265,8 @@ def run_day(
         print(
             f"  {label}: {len(spool)} report(s) left queued; last error {status.get('last_error')}"
         )
-    return Day(label, cpu_s / args.days, commands_s / args.days, peak, idle, int(sent / args.days))
+    return Day(label, cpu_s / args.days, commands_s / args.days, peak, peak_pss, idle,
+               int(sent / args.days))  # fmt: skip
 
 
 def export(ref: str, tmp: Path) -> Path:
@@ -311,8 +328,9 @@ def main() -> int:
     print(header)
     rows = [
         ("CPU s per day (agent + commands)", [f"{d.cpu_s:.2f}" for d in days]),
-        ("  of which commands (apt, ...)", [f"{d.commands_s:.2f}" for d in days]),
+        ("  of which child processes", [f"{d.commands_s:.2f}" for d in days]),
         ("peak RSS MiB (tree)", [f"{d.peak_rss_mib:.1f}" for d in days]),
+        ("peak PSS MiB (tree)", [f"{d.peak_pss_mib:.1f}" for d in days]),
         (
             "RSS between jobs MiB (median)",
             [f"{statistics.median(d.idle_rss_mib):.1f}" if d.idle_rss_mib else "-" for d in days],

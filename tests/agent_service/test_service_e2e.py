@@ -220,3 +220,46 @@ def test_the_service_sends_on_its_schedule_and_stops_on_sigterm(
     text = (tmp_path / "agent.log").read_text()
     assert "service started" in text and "(light, delta): stored" in text
     assert os.path.exists(state / "base.json")
+
+
+# The service's jobs as `inventar-agent run` runs them, one after the other in one process.
+_JOBS = """
+import json, sys
+from pathlib import Path
+from agent import delta
+from agent.bundle import open_bundle
+from agent.config import AgentConfig
+from agent.scheduler import Service
+
+state, bundle = Path(sys.argv[1]), Path(sys.argv[2])
+service = Service(AgentConfig(send_attempts=1), state, lambda: open_bundle(bundle))
+service.job_full()
+after_full = sorted(m for m in sys.modules if m.startswith("agent.probes."))
+queued_after_full = len(service.spool)
+base = delta.load_base(state)
+service.job_status()
+print(json.dumps({"probes_after_full": after_full, "queued_after_full": queued_after_full,
+                  "base": base.report_id if base else None, "queued": len(service.spool)}))
+"""
+
+
+def test_the_services_full_inventory_runs_in_a_child_that_takes_its_probes_along(
+    bundle: Path, tmp_path: Path, collector: Collector
+) -> None:
+    site, state = enrolled(collector, bundle, tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", _JOBS, str(state), str(bundle)],
+        capture_output=True, text=True, timeout=120, env=agent_env(), cwd=REPO, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    # The full inventory's probes were imported in the child only: the service has none.
+    assert result["probes_after_full"] == []
+    # What the child did is the service's: its report left the outbox, its base is the
+    # one the next status report (in the service itself) is a delta on.
+    assert result["queued_after_full"] == 0 and result["queued"] == 0
+    history = site.history()
+    assert len(history) == 2 and len(history[0]["changed_sections"]) > 5
+    assert result["base"] == history[0]["report_id"]  # the child's full inventory
+    last = json.loads((state / "status.json").read_text())["last_success"]
+    assert last["kind"] == "light" and last["delta"] is True

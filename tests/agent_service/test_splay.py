@@ -8,10 +8,6 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from apscheduler.schedulers.background import (  # type: ignore[import-untyped]
-    BackgroundScheduler,
-)
-
 from agent.config import AgentConfig
 from agent.scheduler import Service, plan_jobs
 
@@ -23,7 +19,8 @@ def test_thousand_agents_spread_their_first_send_over_the_splay_window() -> None
     firsts = []
     for n in range(1000):
         plans = plan_jobs(config, NOW, random.Random(n), has_base=True)
-        first = min(p.first_fire() for p in plans if p.name != "patches")  # a report goes out
+        rng = random.Random(n + 10_000)
+        first = min(p.first_fire(rng) for p in plans if p.name != "patches")  # a report goes out
         firsts.append((first - NOW).total_seconds())
     assert all(0 <= s <= 300 for s in firsts)
     per_second = Counter(int(s) for s in firsts)
@@ -35,14 +32,16 @@ def test_thousand_agents_spread_their_first_send_over_the_splay_window() -> None
 
 def test_a_new_agent_sends_its_full_inventory_first_within_the_splay() -> None:
     config = AgentConfig(splay=120)
-    plans = {p.name: p for p in plan_jobs(config, NOW, random.Random(1), has_base=False)}
-    full = plans["full"].trigger().get_next_fire_time(None, NOW)
-    status = plans["status"].trigger().get_next_fire_time(None, NOW)
+    rng = random.Random(1)
+    plans = {p.name: p for p in plan_jobs(config, NOW, rng, has_base=False)}
+    full = plans["full"].first_fire(rng)
+    status = plans["status"].first_fire(rng)
     assert NOW <= full <= NOW + dt.timedelta(seconds=120)
     assert status >= NOW + dt.timedelta(seconds=config.status_interval)
-    # later runs keep the interval, plus at most the jitter
-    after = plans["full"].trigger().get_next_fire_time(full, full)
-    assert dt.timedelta(hours=6) <= after - full <= dt.timedelta(hours=6, seconds=12)
+    # later runs keep the interval (on the first run's slot), plus at most the jitter
+    slot = plans["full"].first_run
+    after = plans["full"].next_fire(full + dt.timedelta(minutes=3), rng)
+    assert slot + dt.timedelta(hours=6) <= after <= slot + dt.timedelta(hours=6, seconds=12)
 
 
 def test_a_restart_does_not_resend_the_full_inventory_early() -> None:
@@ -62,28 +61,27 @@ def test_a_configured_discovery_is_one_more_job_with_the_same_splay() -> None:
     assert "discovery" not in {p.name for p in unconfigured}
     firsts = []
     for n in range(500):
-        plans = {p.name: p for p in plan_jobs(config, NOW, random.Random(n), has_base=True)}
+        rng = random.Random(n)
+        plans = {p.name: p for p in plan_jobs(config, NOW, rng, has_base=True)}
         discovery = plans["discovery"]
         assert discovery.interval_s == 86400 and discovery.jitter_s == 30  # 10 % of the splay
-        first = discovery.first_fire()
+        first = discovery.first_fire(rng)
         firsts.append((first - NOW).total_seconds())
-        after = discovery.trigger().get_next_fire_time(first, first)
-        assert dt.timedelta(days=1) <= after - first <= dt.timedelta(days=1, seconds=30)
+        after = discovery.next_fire(first, rng)
+        slot = discovery.first_run + dt.timedelta(days=1)
+        assert slot <= after <= slot + dt.timedelta(seconds=30)
     assert all(0 <= s <= 300 for s in firsts)
     per_minute = Counter(int(s // 60) for s in firsts)
     assert len(per_minute) == 5 and min(per_minute.values()) >= 60  # spread over the window
 
 
-def test_the_scheduler_gets_these_jobs(tmp_path: Path) -> None:
+def test_the_timetable_gets_these_jobs(tmp_path: Path) -> None:
     service = Service(AgentConfig(splay=300), tmp_path, machine=lambda: None)  # type: ignore[arg-type,return-value]
-    scheduler = service.build_scheduler(NOW, random.Random(3), BackgroundScheduler)
-    scheduler.start(paused=True)
-    try:
-        jobs = {j.id: j for j in scheduler.get_jobs()}
-        assert set(jobs) == {"full", "status", "patches"}
-        runs = {name: job.next_run_time for name, job in jobs.items()}
-    finally:
-        scheduler.shutdown(wait=False)
+    timetable = service.build_timetable(NOW, random.Random(3))
+    runs = {
+        name: dt.datetime.fromtimestamp(at, dt.UTC) for name, at in timetable.next_runs().items()
+    }
+    assert set(runs) == {"full", "status", "patches"}
     # no base yet: the full inventory goes first, within the splay window of NOW, even
     # though the scheduler started a moment after NOW
     assert NOW <= runs["full"] <= NOW + dt.timedelta(seconds=300)

@@ -83,17 +83,12 @@ def test_without_cap_net_raw_a_clear_message() -> None:
 
 
 def test_the_service_schedules_discovery_only_where_configured(tmp_path: Path) -> None:
-    from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
-
     from agent.config import AgentConfig, ConfigError, load_config, with_overrides
     from agent.scheduler import Service
 
     def jobs(config: AgentConfig) -> set[str]:
         service = Service(config, tmp_path / "state", machine=lambda: None)  # type: ignore[arg-type,return-value]
-        return {
-            job.id
-            for job in service.build_scheduler(scheduler_class=BackgroundScheduler).get_jobs()
-        }
+        return set(service.build_timetable().next_runs())
 
     assert "discovery" not in jobs(AgentConfig())
     assert "discovery" not in jobs(AgentConfig(discovery_interface="eth0"))

@@ -30,7 +30,7 @@ from agent.schema import SECTIONS, Report
 from collector import bulk, current_state, delta, fastjson, history, reference_cache
 from collector.changes import Change, differing_items, section_changes
 from collector.db import CoreWrite
-from collector.models import Agent, Host, ReportReceipt, Site, table_of, utcnow
+from collector.models import Agent, Host, HostEvaluation, ReportReceipt, Site, table_of, utcnow
 from collector.policy import facts
 from collector.report_decoding import BadReport, DecodedReport, change_hash
 from collector.sections import (
@@ -57,6 +57,7 @@ _HOSTS = table_of(Host)
 _RECEIPTS = table_of(ReportReceipt)
 _AGENTS = table_of(Agent)
 _SITES = table_of(Site)
+_EVALUATIONS = table_of(HostEvaluation)
 
 
 @dataclass
@@ -306,6 +307,23 @@ _UPDATE_HOST_REPORTED = (
         }
     )
 )
+# A report that changed no section (a wired PC's status report, most of a day) cannot change
+# its host's findings on a day they were evaluated: the checks read the sections, the host's
+# stored facts and the date (derived facts count days in UTC: collector.policy.derive), and
+# what changes otherwise (vulnerability matches, waivers, packs) queues the host itself. Such
+# a report counts as evaluated where the one before it was, that UTC day, and no claim
+# holds the host: the evaluator (findings ~2 ms a host, and its reads) is spared.
+_CARRY_EVALUATION = (
+    sa.update(_EVALUATIONS)
+    .where(
+        _EVALUATIONS.c.host_id == sa.bindparam("b_host_id"),
+        _EVALUATIONS.c.evaluated_report_id == sa.bindparam("b_previous"),
+        _EVALUATIONS.c.lease_until.is_(None),
+        _EVALUATIONS.c.evaluated_at
+        >= sa.bindparam("b_day_start", type_=_EVALUATIONS.c.evaluated_at.type),
+    )
+    .values(evaluated_report_id=sa.bindparam("b_report_id"))
+)
 _UPDATE_HOST_SEEN = (
     sa.update(_HOSTS)
     .where(_HOSTS.c.id == sa.bindparam("b_host_id"))
@@ -485,6 +503,11 @@ def store_decoded(
             writes.add(_UPDATE_HOST_LATEST, [values])
         else:
             writes.add(_UPDATE_HOST_REPORTED, [values])
+            if old_hashes.get(COLLECTION) == hashes[COLLECTION] and host.last_report_id:
+                day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+                writes.add(_CARRY_EVALUATION, [{"b_host_id": host_id, "b_report_id": report_id,
+                                                "b_previous": host.last_report_id,
+                                                "b_day_start": day_start}])  # fmt: skip
         if lasting:
             snapshot = host is None or (
                 not decoded.is_delta

@@ -612,7 +612,9 @@ class PolicyState(SQLModel, table=True):
 class HostEvaluation(SQLModel, table=True):
     """The durable findings queue (collector.findings.queue): a host is due for evaluation
     while ``evaluated_report_id`` differs from its ``hosts.last_report_id``; the evaluator
-    that claimed it holds it until ``lease_until`` (a crashed replica's claim expires)."""
+    that claimed it holds it until ``lease_until`` (a crashed replica's claim expires).
+    ``evaluated_at``: when it was evaluated (a report that changes nothing that day counts
+    as evaluated, collector.ingest)."""
 
     __tablename__ = "host_evaluations"
 
@@ -623,6 +625,7 @@ class HostEvaluation(SQLModel, table=True):
     )
     evaluated_report_id: str | None = Field(default=None, max_length=36)
     lease_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    evaluated_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class JobRun(SQLModel, table=True):

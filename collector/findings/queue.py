@@ -1,7 +1,9 @@
 """The durable findings queue: a host is due for evaluation while the report its findings
 were evaluated from (``host_evaluations.evaluated_report_id``) differs from its latest
 (``hosts.last_report_id``). Nothing is kept in memory, so a crashed collector loses no
-evaluation: any replica finds the host due again.
+evaluation: any replica finds the host due again. A report that changes nothing counts as
+evaluated where the one before it was, the same UTC day (collector.ingest: the evaluation
+would give the same findings); ``evaluated_at`` says when a host was evaluated.
 
 An evaluator claims a batch of due hosts with a lease (``lease_until``) so that no host is
 evaluated by two replicas at once; on PostgreSQL the claim's ``SELECT ... FOR UPDATE SKIP
@@ -76,15 +78,17 @@ def claim(
     return claimed
 
 
-def done(db: Database, evaluated: dict[int, str]) -> None:
-    """Records the hosts as evaluated from the given reports and ends their lease. A host
-    whose latest report is newer by now stays due."""
+def done(db: Database, evaluated: dict[int, str], now: dt.datetime | None = None) -> None:
+    """Records the hosts as evaluated from the given reports (at ``now``) and ends their
+    lease. A host whose latest report is newer by now stays due."""
     if not evaluated:
         return
     statement = (
         sa.update(_E)
         .where(_E.c.host_id == sa.bindparam("h"))
-        .values(evaluated_report_id=sa.bindparam("r"), lease_until=None)
+        .values(
+            evaluated_report_id=sa.bindparam("r"), lease_until=None, evaluated_at=now or utcnow()
+        )
     )
     with db.core_write() as tx:
         tx.connection().execute(statement, [{"h": h, "r": r} for h, r in evaluated.items()])

@@ -115,10 +115,15 @@ def test_fixed_finding_is_resolved_and_a_new_failure_is_a_new_finding(env: Env) 
     _, token = env.enroll(MACHINE)
     send(env, token, report(security__firewall=False))
     failed = by_check(findings(env))["sec.firewall"]
-    send(env, token, report(security__firewall=False))
+    # Seen failing again (in a report that changed something: an unchanged one counts as
+    # evaluated the same day, collector.ingest): the same finding, seen later.
+    send(env, token, report(security__firewall=False, hostname="rathaus-pc-017a"))
     again = by_check(findings(env))["sec.firewall"]
     assert again["id"] == failed["id"] and again["first_seen"] == failed["first_seen"]
     assert again["last_seen"] > failed["last_seen"]
+    # The same state once more: nothing to evaluate, the finding stays as it was.
+    send(env, token, report(security__firewall=False, hostname="rathaus-pc-017a"))
+    assert by_check(findings(env))["sec.firewall"] == again
 
     send(env, token, report(security__firewall=True))  # fixed
     now = by_check(findings(env))["sec.firewall"]

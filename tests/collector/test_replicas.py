@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from collector import jobs
 from collector.db import Database
 from collector.findings import evaluator_for, queue
-from collector.models import JobRun, SshTarget, table_of, utcnow
+from collector.models import HostEvaluation, JobRun, SshTarget, table_of, utcnow
 from collector.services import add_site
 from collector.ssh import schedule
 from tests.collector.conftest import Env
@@ -140,10 +140,10 @@ def quiet(env: Env) -> Env:
     return env
 
 
-def _send(env: Env, machine: str) -> str:
+def _send(env: Env, machine: str, software: int = 3) -> str:
     if machine not in env.agents:
         env.enroll(machine)
-    report = make_report(machine, f"pc-{machine}")
+    report = make_report(machine, f"pc-{machine}", software=software)
     r = env.post(env.agents[machine][1], report)
     assert r.status_code == 201, r.text
     return str(report["report_id"])
@@ -165,11 +165,61 @@ def test_due_hosts_are_claimed_once_and_stay_due_until_evaluated(quiet: Env) -> 
     assert again == first
     queue.done(env.db, {**again, **second})
     assert queue.due_count(env.db) == 0
-    # A newer report makes the host due again; the evaluated report id is what was claimed.
-    newer = _send(env, "q1")
+    # A newer report that changes something makes the host due again; the evaluated report
+    # id is what was claimed.
+    newer = _send(env, "q1", software=4)
     ((host_id, report_id),) = queue.claim(env.db, 10, lease=60).items()
     assert report_id == newer and report_id != sent["q1"]
     assert host_id in {**first, **second}
+
+
+def _evaluation(env: Env, machine: str) -> tuple[str, str]:
+    """(the host's latest report id, the report id its findings were evaluated from)."""
+    with env.db.engine.connect() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT h.last_report_id, e.evaluated_report_id FROM hosts h "
+                "JOIN host_evaluations e ON e.host_id = h.id WHERE h.machine_id = :m"
+            ),
+            {"m": machine},
+        ).one()
+    return str(row[0]), str(row[1])
+
+
+def _set_evaluation(env: Env, **values: object) -> None:
+    table = table_of(HostEvaluation)
+    with env.db.engine.begin() as conn:
+        conn.execute(sa.update(table).values(**values))
+
+
+def test_a_report_that_changes_nothing_counts_as_evaluated_that_day(quiet: Env) -> None:
+    env = quiet
+    _send(env, "u1")
+    queue.done(env.db, queue.claim(env.db, 10))
+    assert queue.due_count(env.db) == 0
+    # The same state again (a wired PC's status report): evaluated, as the one before it.
+    again = _send(env, "u1")
+    assert queue.due_count(env.db) == 0
+    assert _evaluation(env, "u1") == (again, again)
+    # A changed section: due.
+    changed = _send(env, "u1", software=5)
+    assert queue.due_count(env.db) == 1
+    claimed = queue.claim(env.db, 10)
+    assert list(claimed.values()) == [changed]
+    queue.done(env.db, claimed)
+    assert queue.due_count(env.db) == 0
+    # Evaluated before today (UTC): the date-bound checks (days pending, support left) may
+    # judge otherwise now, so an unchanged report is evaluated.
+    yesterday = utcnow() - dt.timedelta(days=1)
+    _set_evaluation(env, evaluated_at=yesterday)
+    _send(env, "u1", software=5)
+    assert queue.due_count(env.db) == 1
+    queue.done(env.db, queue.claim(env.db, 10))
+    # Claimed by an evaluator right now: its result will be of the report before, so an
+    # unchanged report stays due.
+    _set_evaluation(env, lease_until=utcnow() + dt.timedelta(seconds=60))
+    _send(env, "u1", software=5)
+    assert queue.due_count(env.db) == 1
 
 
 def test_concurrent_claims_on_postgres_never_share_a_host(tmp_path: Path) -> None:

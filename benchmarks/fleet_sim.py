@@ -604,6 +604,10 @@ def provision(url: str, state: sqlite3.Connection, count: int, templates: int) -
     print(f"provisioned {len(local)} agents in the database", flush=True)
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=1000)
@@ -653,6 +657,10 @@ def main() -> int:
         provision(args.database_url, state, args.agents, len(fleet.templates))
     log_dir = args.state.parent
     replicas = Replicas(args.database_url, args.replicas, log_dir)
+    # A SIGTERM (kill, timeout) ends the run through the finally below, which stops the
+    # replicas: they would otherwise go on serving, evaluating and claiming beside the
+    # next run.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     replicas.start()
     try:
 

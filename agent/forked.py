@@ -45,7 +45,12 @@ def run(job: Callable[[], Any], deadline_s: float) -> Any:
     if not AVAILABLE:
         return job()
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:  # no memory or no process left for a child: the job fails, no fd leaks
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
     if pid == 0:  # the child: never returns
         os.close(read_fd)
         _child(job, write_fd)

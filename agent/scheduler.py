@@ -77,7 +77,8 @@ class JobPlan:
     def first_fire(self, rng: random.Random) -> dt.datetime:
         """The first run: ``first_run`` plus the run's jitter. Given to the timetable
         explicitly, so that a start a moment past ``first_run`` does not skip an interval."""
-        return _time(self.slots().fire(self.slots().first_run, rng))
+        slots = self.slots()
+        return _time(slots.fire(slots.first_run, rng))
 
     def next_fire(self, after: dt.datetime, rng: random.Random) -> dt.datetime:
         """The run after a run that ended at ``after``: the next slot, plus jitter."""

@@ -349,13 +349,21 @@ POOL_CONNECTIONS = 16
 KEEPALIVE_S = 4.0
 
 
-def client_limits(concurrency: int) -> list[httpx.Limits]:
-    """Connection limits of the simulator's clients: ``concurrency`` connections in all."""
+async def open_clients(
+    stack: contextlib.AsyncExitStack, concurrency: int, timeout: float
+) -> list[httpx.AsyncClient]:
+    """The simulator's clients, ``concurrency`` connections in all, closed with ``stack``."""
     pools = max(1, -(-concurrency // POOL_CONNECTIONS))
+    sizes = [concurrency // pools + (1 if i < concurrency % pools else 0) for i in range(pools)]
     return [
-        httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=KEEPALIVE_S)
-        for n in (concurrency // pools + (1 if i < concurrency % pools else 0)
-                  for i in range(pools))
+        await stack.enter_async_context(
+            httpx.AsyncClient(
+                timeout=timeout,
+                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n,
+                                    keepalive_expiry=KEEPALIVE_S),
+            )
+        )
+        for n in sizes
     ]  # fmt: skip
 
 
@@ -415,10 +423,7 @@ class Simulation:
     async def run(self) -> None:
         self.sem = asyncio.Semaphore(self.args.concurrency)
         async with contextlib.AsyncExitStack() as stack:
-            self.clients = [
-                await stack.enter_async_context(httpx.AsyncClient(timeout=60, limits=limits))
-                for limits in client_limits(self.args.concurrency)
-            ]
+            self.clients = await open_clients(stack, self.args.concurrency, timeout=60)
             heap = self.schedule()
             self.start_real = time.monotonic()
             end_sim = self.args.minutes * 60.0
@@ -542,10 +547,7 @@ async def seed(sim: Simulation) -> None:
     t0 = time.monotonic()
     sim.sem = asyncio.Semaphore(sim.args.concurrency)
     async with contextlib.AsyncExitStack() as stack:
-        sim.clients = [
-            await stack.enter_async_context(httpx.AsyncClient(timeout=120, limits=limits))
-            for limits in client_limits(sim.args.concurrency)
-        ]
+        sim.clients = await open_clients(stack, sim.args.concurrency, timeout=120)
         sim.start_real = time.monotonic()
         done = 0
         work = iter(pending)

@@ -39,10 +39,17 @@ class Change:
                 "field": self.field, "old": self.old, "new": self.new}  # fmt: skip
 
 
-def section_changes(section: str, old: Any, new: Any) -> list[Change]:
+def section_changes(
+    section: str,
+    old: Any,
+    new: Any,
+    known: Mapping[FieldPath, tuple[list[Any], list[Any]]] | None = None,
+) -> list[Change]:
     """What changed in ``section`` from ``old`` to ``new`` (JSON data, volatile fields
-    included or not: they are left out here)."""
-    where = _Where(section, DECLARATIONS[section].keys, None)
+    included or not: they are left out here). ``known``: differing_items of a keyed list
+    whose items have no volatile field, where the caller computed them already (ingest,
+    for a normalized section's rows: 300 packages compared once, not twice)."""
+    where = _Where(section, DECLARATIONS[section].keys, None, known or {})
     return list(_diff(where, (), stable(section, old), stable(section, new)))
 
 
@@ -51,6 +58,7 @@ class _Where:
     section: str
     keys: Mapping[FieldPath, ListKey]  # the section's list keys (none inside a list item)
     item: str | None  # the list item being compared, if any
+    known: Mapping[FieldPath, tuple[list[Any], list[Any]]]  # see section_changes
 
 
 def _diff(where: _Where, path: FieldPath, old: Any, new: Any) -> Iterator[Change]:
@@ -76,7 +84,8 @@ def _diff(where: _Where, path: FieldPath, old: Any, new: Any) -> Iterator[Change
 
 def _diff_keyed(where: _Where, path: FieldPath, old: list[Any], new: list[Any]) -> Iterator[Change]:
     section, key = where.section, where.keys[path]
-    old, new = differing_items(old, new)  # the items both lists have are no change
+    # The items both lists have are no change.
+    old, new = where.known[path] if path in where.known else differing_items(old, new)
     before = _by_key(old, key)
     after = _by_key(new, key)
     field = _field(path)
@@ -94,7 +103,7 @@ def _diff_keyed(where: _Where, path: FieldPath, old: list[Any], new: list[Any]) 
             continue
         if len(previous) == 1 and len(items) == 1:
             # One item under this key on both sides: say which of its fields changed.
-            yield from _diff(_Where(section, {}, name), (), previous[0], items[0])
+            yield from _diff(_Where(section, {}, name, {}), (), previous[0], items[0])
             continue
         # Several items share the key (two versions of one package): as wholes.
         for value in _minus(items, previous):

@@ -38,6 +38,7 @@ from collector.sections import (
     DECLARATIONS,
     HOST_COLUMNS,
     NORMALIZED,
+    FieldPath,
     row_items,
     rows_of_items,
 )
@@ -344,6 +345,12 @@ def _check_identity(
     log.warning("host %s: hardware identity changed (%s)", host_id, change)
 
 
+def check_machine(agent: AgentIdentity, decoded: DecodedReport) -> None:
+    """An agent reports the machine it was enrolled on, no other."""
+    if decoded.machine_id != agent.machine_id:
+        raise BadReport(403, "this agent may only report the machine it was enrolled on")
+
+
 def find_agent(conn: sa.Connection, token_hash: str) -> AgentIdentity | None:
     """The enrolled, not revoked agent with this token hash, with its site's organization."""
     row = conn.execute(_FIND_AGENT, {"token_hash": token_hash}).first()
@@ -564,7 +571,9 @@ def _write_history(
         changes = [
             change
             for section in lasting
-            for change in section_changes(section, update.before(section), update.after(section))
+            for change in section_changes(
+                section, update.before(section), update.after(section), update.known(section)
+            )
         ]
     after = decoded.sections if snapshot else {s: decoded.sections[s] for s in lasting}
     history.write_change(update.writes.add, received, changed=lasting, after=after,
@@ -585,12 +594,32 @@ class _Update:
     old: dict[str, str]  # the changed sections as stored before (JSON text)
     writes: Writes
     _parsed: dict[tuple[bool, str], Any] = field(default_factory=dict)
+    _differing: dict[str, tuple[list[Any], list[Any]]] = field(default_factory=dict)
 
     def after(self, section: str) -> Any:
         """A carried section's data (JSON) as the report has it."""
         if (True, section) not in self._parsed:
             self._parsed[True, section] = self.decoded.section_data(section)
         return self._parsed[True, section]
+
+    def differing(self, section: str) -> tuple[list[Any], list[Any]]:
+        """A normalized section's row items that went and came (changes.differing_items),
+        compared once for its rows and its change log."""
+        if section not in self._differing:
+            self._differing[section] = differing_items(
+                row_items(section, self.before(section)), row_items(section, self.after(section))
+            )
+        return self._differing[section]
+
+    def known(self, section: str) -> dict[FieldPath, tuple[list[Any], list[Any]]]:
+        """What section_changes may take from differing(): the row items' list, where the
+        change log compares it as it is (no volatile field inside its items)."""
+        items = DECLARATIONS[section].items
+        if section not in self._differing or any(
+            path[: len(items)] == items for path in DECLARATIONS[section].volatile
+        ):
+            return {}
+        return {items: self._differing[section]}
 
     def before(self, section: str) -> Any:
         """A changed section's data as stored before the report (None: none stored)."""
@@ -651,9 +680,7 @@ def _write_rows(update: _Update, derived: dict[str, Any]) -> None:
             continue
         read_rows, delete_rows, insert_rows = _ROW_STATEMENTS[section]
         keys = _ROW_KEYS[section]
-        old_items, new_items = differing_items(
-            row_items(section, update.before(section)), row_items(section, update.after(section))
-        )
+        old_items, new_items = update.differing(section)
         surplus: dict[tuple[Any, ...], int] = {}  # row value -> stored rows too many
         for row in rows_of_items(section, old_items):
             key = _hashable([row[k] for k in keys])

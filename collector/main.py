@@ -123,9 +123,20 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     db = db or Database(settings.database_url, settings.db_pool_size)
     db.limit_statements(settings.db_statement_timeout or None)
 
+    # On PostgreSQL the decode workers store the reports too (collector.worker_store).
+    storing = not db.is_sqlite
     workers = settings.decode_workers
-    workers = default_decode_workers() if workers is None else workers
-    pool = DecodePool(workers, settings.limits) if workers else None
+    workers = default_decode_workers(storing=storing) if workers is None else workers
+    pool = (
+        DecodePool(
+            workers,
+            settings.limits,
+            database_url=db.url if storing else None,
+            statement_timeout=settings.db_statement_timeout or None,
+        )
+        if workers
+        else None
+    )
     # Several reports per transaction (collector/group_commit.py).
     writer = GroupCommit(db)
 

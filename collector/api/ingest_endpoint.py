@@ -26,10 +26,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from collector import reference_cache
 from collector.api.drain import drain
 from collector.db import Database
-from collector.decode_pool import DecodePool, WorkerUnavailable
+from collector.decode_pool import DecodePool, StoreUnavailable, WorkerUnavailable
 from collector.findings import notify
 from collector.group_commit import GroupCommit, WriterStopping
-from collector.ingest import AgentIdentity, StoreResult, find_agent, store_decoded
+from collector.ingest import AgentIdentity, StoreResult, check_machine, find_agent, store_decoded
 from collector.limits import Limits
 from collector.metrics import Metrics
 from collector.report_decoding import BadReport, DecodedReport, decode
@@ -133,11 +133,6 @@ def store_for(
     return result
 
 
-def check_machine(agent: AgentIdentity, decoded: DecodedReport) -> None:
-    if decoded.machine_id != agent.machine_id:
-        raise BadReport(403, "this agent may only report the machine it was enrolled on")
-
-
 async def store_grouped(
     writer: GroupCommit, db: Database, agent: AgentIdentity, token_hash: str,
     decoded: DecodedReport,
@@ -211,13 +206,15 @@ class IngestEndpoint:
             encoding = headers.get(b"content-encoding", b"").decode("latin-1") or None
             started = time.perf_counter()
             agent = await self._agent(token_hash)
-            decoded = await self._decode(body, encoding)
-            if self.writer is not None:
-                result = await store_grouped(self.writer, self.db, agent, token_hash, decoded)
-            else:
-                result = await anyio.to_thread.run_sync(
-                    store_for, self.db, agent, token_hash, decoded, limiter=_INGEST_THREADS
-                )
+            result = await self._store_in_worker(body, encoding, agent, token_hash)
+            if result is None:
+                decoded = await self._decode(body, encoding)
+                if self.writer is not None:
+                    result = await store_grouped(self.writer, self.db, agent, token_hash, decoded)
+                else:
+                    result = await anyio.to_thread.run_sync(
+                        store_for, self.db, agent, token_hash, decoded, limiter=_INGEST_THREADS
+                    )
             self.metrics.ingest_seconds.observe(time.perf_counter() - started)
         except Unauthorized as exc:
             self.metrics.reports.labels("unauthorized").inc()
@@ -231,7 +228,9 @@ class IngestEndpoint:
             return
         except Exception as exc:
             self.metrics.reports.labels("error").inc()
-            if not database_unavailable(exc) and not isinstance(exc, WriterStopping):
+            if not database_unavailable(exc) and not isinstance(
+                exc, WriterStopping | StoreUnavailable
+            ):
                 raise
             # The agent keeps the report and sends it again (a 4xx would make it drop it).
             log.warning("report not stored, database unavailable: %s",
@@ -261,6 +260,25 @@ class IngestEndpoint:
         if agent is None:
             raise Unauthorized("invalid or revoked agent token")
         return agent
+
+    async def _store_in_worker(
+        self, body: bytes, encoding: str | None, agent: AgentIdentity, token_hash: str
+    ) -> StoreResult | None:
+        """The report decoded and stored by a decode worker (PostgreSQL); None where none
+        can (then this process does both)."""
+        if self.pool is None or not self.pool.stores:
+            return None
+        try:
+            result = await self.pool.store(body, encoding, reference_cache.basis().digest, agent)
+        except WorkerUnavailable:
+            return None
+        except BadReport as exc:
+            if exc.status == 401:  # revoked since it was cached
+                _agents.forget(self.db, token_hash)
+            raise
+        if result.status == "stored":
+            notify(self.db, result.host_id)  # the findings evaluator runs in this process
+        return result
 
     async def _decode(self, body: bytes, encoding: str | None) -> DecodedReport:
         basis = reference_cache.basis()

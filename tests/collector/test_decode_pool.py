@@ -8,15 +8,19 @@ import asyncio
 import datetime as dt
 import gzip
 import json
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
+from unittest import mock
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
@@ -24,12 +28,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent import delta
 from agent.schema import SECTIONS
 from collector import reference_cache
-from collector.decode_pool import DecodePool, WorkerUnavailable
+from collector.db import Database
+from collector.decode_pool import DecodePool, StoreUnavailable, WorkerUnavailable
+from collector.ingest import AgentIdentity, find_agent
 from collector.limits import Limits
 from collector.report_decoding import BadReport, DecodedReport, decode
+from collector.security import hash_secret
+from collector.services import add_site, create_enroll_secret, enroll
 from tests.agent.test_windows_bundles import replay
 from tests.collector.conftest import TEST_LIMITS, Env
-from tests.collector.helpers import make_report
+from tests.collector.helpers import database_url, make_report
 from tests.collector.test_bad_input import CASES, MACHINE, PATHS, _with, json_value, snapshot
 
 T = TypeVar("T")
@@ -251,3 +259,105 @@ def test_the_endpoint_through_a_worker(env: Env) -> None:
         time.sleep(0.05)
     assert env.post(token, make_report(MACHINE, "pc-1-again")).status_code == 201
     assert sample(env, "inventar_decode_workers") == 1
+
+
+# --- storing workers (PostgreSQL): the store happens in the worker, with the same answers --
+
+
+def _agent(db: Database, machine_id: str) -> AgentIdentity:
+    with db.session() as s:
+        secret = create_enroll_secret(s, "GS Nord")
+        enrollment = enroll(s, secret, machine_id, "h")
+    with db.engine.connect() as conn:
+        agent = find_agent(conn, hash_secret(enrollment.token))
+    assert agent is not None
+    return agent
+
+
+def test_a_storing_worker_stores_and_answers_as_the_serving_process_would(
+    tmp_path: Path,
+) -> None:
+    with database_url("postgres", tmp_path) as url:
+        db = Database(url)
+        db.upgrade()
+        with db.session() as s:
+            add_site(s, "GS Nord", "school")
+        agent, other = _agent(db, "m-store"), _agent(db, "m-other")
+        loop = LoopThread()
+        storing = DecodePool(1, LIMITS, database_url=url)
+        digest = reference_cache.basis().digest
+        try:
+            loop.run(storing.start())
+            assert storing.stores and all(worker.ready for worker in storing.workers)
+            report = make_report("m-store", "pc-store", software=5)
+            body = json.dumps(report).encode()
+            # This process never writes: the host and its rows can only come from the worker.
+            first = loop.run(storing.store(body, None, digest, agent))
+            assert first.status == "stored" and "software" in first.changed_sections
+            with db.engine.connect() as conn:
+                hostname, count = conn.execute(
+                    sa.text(
+                        "SELECT hostname, (SELECT count(*) FROM software WHERE host_id = h.id) "
+                        "FROM hosts h WHERE id = :id"
+                    ),
+                    {"id": first.host_id},
+                ).one()
+            assert (hostname, count) == ("pc-store", 5)
+            again = loop.run(storing.store(body, None, digest, agent))
+            assert (again.status, again.host_id) == ("duplicate", first.host_id)
+            with pytest.raises(BadReport) as refused:  # another agent's machine
+                loop.run(storing.store(body, None, digest, other))
+            assert refused.value.status == 403
+            with pytest.raises(BadReport) as bad:  # a decode's refusal, as in-process
+                loop.run(storing.store(b"{", None, digest, agent))
+            assert bad.value.status == 400
+        finally:
+            loop.run(storing.stop())
+            loop.close()
+            db.dispose()
+
+
+def test_a_storing_worker_answers_unavailable_while_the_database_is(tmp_path: Path) -> None:
+    with database_url("postgres", tmp_path) as url:
+        db = Database(url)
+        db.upgrade()
+        with db.session() as s:
+            add_site(s, "GS Nord", "school")
+        agent = _agent(db, "m-down")
+        db.dispose()
+    # The same database name on a port where nothing listens: every connect is refused.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = sa.engine.make_url(url).set(port=port).render_as_string(hide_password=False)
+    loop = LoopThread()
+    storing = DecodePool(1, LIMITS, database_url=down)
+    try:
+        loop.run(storing.start())
+        body = json.dumps(make_report("m-down")).encode()
+        with pytest.raises(StoreUnavailable):
+            loop.run(storing.store(body, None, reference_cache.basis().digest, agent))
+        assert all(worker.ready for worker in storing.workers)  # the worker keeps running
+    finally:
+        loop.run(storing.stop())
+        loop.close()
+
+
+def test_a_hosts_reports_go_to_one_worker() -> None:
+    storing = DecodePool(3, LIMITS, database_url="postgresql+psycopg://unused/none")
+    chosen: dict[str, set[int]] = {}
+
+    async def record(worker: Any, request: tuple[Any, ...]) -> Any:
+        chosen.setdefault(request[3][1], set()).add(storing.workers.index(worker))
+        return ("stored", "stored", "r", 1, [])
+
+    worker_class = type(storing.workers[0])
+    with (  # as if all three ran, without processes
+        mock.patch.object(worker_class, "ready", new_callable=mock.PropertyMock) as ready,
+        mock.patch.object(worker_class, "request", record),
+    ):
+        ready.return_value = True
+        for machine in [f"m-{n}" for n in range(30)] * 3:
+            asyncio.run(storing.store(b"{}", None, "", AgentIdentity("a", machine, 1, 1)))
+    assert len(chosen) == 30 and all(len(workers) == 1 for workers in chosen.values())
+    assert len({next(iter(w)) for w in chosen.values()}) == 3  # spread over all workers

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from agent.delta import section_hash
 from agent.schema import SCHEMA_VERSION
 from collector import fastjson
+from collector.agent_hash import agent_hash
 from collector.db import Database
 from collector.models import Asset, DisplayRow, Host, HostSection, PolicyState, table_of
 from collector.policy import facts
@@ -117,7 +117,7 @@ def agent_hashes(
     missing = [name for name, value in out.items() if not value and name not in skip]
     if missing:
         for name, data in stored_sections(conn, [host_id], missing)[host_id].items():
-            out[name] = section_hash(fastjson.loads(data))
+            out[name] = agent_hash(name, fastjson.loads(data))
             conn.execute(_SET_HASH, {"b_host_id": host_id, "b_section": name, "b_hash": out[name]})
     return out
 

@@ -19,7 +19,6 @@ from typing import Any
 import msgspec
 from pydantic import ValidationError
 
-from agent.delta import section_hash
 from agent.schema import (
     SCHEMA_VERSION,
     SECTIONS,
@@ -31,6 +30,7 @@ from agent.schema import (
     to_data,
 )
 from collector import fastjson
+from collector.agent_hash import agent_hash
 from collector.limits import Limits
 from collector.policy.facts import DATE_FACTS, FACTS_OF_SECTION, section_facts
 from collector.reference_cache import NO_FACTS, FactsBasis
@@ -286,7 +286,7 @@ class DecodedReport:
             stable_hashes={s: stable_hash(s, d, hashes[s]) for s, d in dumps.items()},
             # A delta is checked against them; a full report's are computed when a delta
             # first needs them (collector.current_state.agent_hashes).
-            agent_hashes={s: section_hash(fastjson.loads(d)) for s, d in dumps.items()}
+            agent_hashes={s: agent_hash(s, fastjson.loads(d)) for s, d in dumps.items()}
             if delta
             else {},
             sections=dumps,

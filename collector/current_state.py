@@ -105,9 +105,10 @@ def agent_hashes(
     """The hash the agent gave each stored section (what a delta's base is checked against);
     ``read``: AGENT_HASHES as read with the host, else read here.
 
-    A section stored from a full report has none yet ("": hashing every section of every
-    full report would cost more than the rest of storing it); it is computed here when a
-    delta first needs it, and kept. ``omit``: sections whose hash is not needed."""
+    A section stored before reports carried their hashes has none ("": collectors before
+    collector.agent_hash hashed a full report's sections only when a delta needed them); it
+    is computed here when a delta first needs it, and kept. ``omit``: sections whose hash is
+    not needed."""
     if read is not None:
         out = dict(part.partition(":")[::2] for part in read.split(",") if part)
     else:

@@ -30,7 +30,7 @@ from agent.schema import (
     to_data,
 )
 from collector import fastjson
-from collector.agent_hash import agent_hash
+from collector.agent_hash import model_hash
 from collector.limits import Limits
 from collector.policy.facts import DATE_FACTS, FACTS_OF_SECTION, section_facts
 from collector.reference_cache import NO_FACTS, FactsBasis
@@ -233,8 +233,8 @@ class DecodedReport:
     ``sections`` holds the JSON (as the schema dumps it) of every section the report carries:
     all of them for a full report, for a delta report (``is_delta``) only those it sent, which
     the store merges with the host's current state after checking ``delta_hashes``.
-    ``host_columns`` are the ``hosts`` columns of the carried sections; ``agent_hashes`` (of a
-    delta only) the agent's hash (agent.delta.section_hash) of each carried section;
+    ``host_columns`` are the ``hosts`` columns of the carried sections; ``agent_hashes`` the
+    agent's hash (agent.delta.section_hash) of each carried section;
     ``facts`` the derived host facts of the carried sections (collector.policy.facts.
     section_facts), computed with the reference data of digest ``facts_digest`` ("" = none).
     """
@@ -284,11 +284,8 @@ class DecodedReport:
             host_columns=_host_columns(report, carried),
             section_hashes=hashes,
             stable_hashes={s: stable_hash(s, d, hashes[s]) for s, d in dumps.items()},
-            # A delta is checked against them; a full report's are computed when a delta
-            # first needs them (collector.current_state.agent_hashes).
-            agent_hashes={s: agent_hash(s, fastjson.loads(d)) for s, d in dumps.items()}
-            if delta
-            else {},
+            # A delta is checked against them, and the next delta against them as stored.
+            agent_hashes={s: model_hash(s, getattr(report, s), d) for s, d in dumps.items()},
             sections=dumps,
             facts=facts,
             facts_digest=basis.digest,

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.delta import section_hash
-from agent.schema import SECTIONS
-from collector.agent_hash import FLOAT_FREE, agent_hash
+from agent.schema import SECTIONS, Report, Software, convert, encode, to_data
+from collector.agent_hash import FLOAT_FREE, agent_hash, model_hash
 from tests.agent.test_windows_bundles import replay, replay_dir
 from tests.windows_bundles import assemble
 
@@ -50,3 +50,34 @@ def test_real_reports_hash_as_the_agent_hashes_them(bundle: str, tmp_path: Path)
     assert report["software"]  # the comparison covers real package lists
     for section in SECTIONS:
         assert agent_hash(section, report[section]) == section_hash(report[section]), section
+
+
+PACKAGES = st.lists(
+    st.fixed_dictionaries(
+        {"name": st.text(min_size=1, max_size=40), "version": st.text(max_size=20)},
+        optional={
+            "publisher": st.text(max_size=20),
+            "source": st.none() | st.text(max_size=9),
+            "install_date": st.dates().map(str),
+        },
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(packages=PACKAGES)
+def test_a_decoded_sections_hash_is_the_agents(packages: list[dict[str, Any]]) -> None:
+    """From the models as decoded (msgspec, sorted keys), as from the JSON data."""
+    model = convert(packages, list[Software])
+    data = to_data(model)
+    assert model_hash("software", model, encode(model)) == section_hash(data)
+
+
+@pytest.mark.parametrize("bundle", ["windows-11-en-laptop", "darwin-macbook-pro-m2"])
+def test_real_decoded_sections_hash_as_the_agent_hashes_them(bundle: str, tmp_path: Path) -> None:
+    data = replay_dir(assemble(bundle, tmp_path)) if bundle.startswith("win") else replay(bundle)
+    report = convert(data, Report)
+    for section in SECTIONS:  # the float sections (displays, hardware) included
+        model = getattr(report, section)
+        assert model_hash(section, model, encode(model)) == section_hash(to_data(model)), section

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from agent import delta
-from agent.schema import Report, convert, encode, object_data
+from agent.schema import SECTIONS, Report, convert, encode, object_data
 from collector import reference_cache
 from collector.ingest import store_decoded
 from collector.limits import Limits
@@ -46,14 +46,25 @@ def host_row(env: Env, host_id: int) -> Any:
         return conn.execute(sa.select(table).where(table.c.id == host_id)).one()
 
 
-def test_a_delta_computes_the_hashes_a_full_report_left_open(env: Env) -> None:
+def test_a_full_report_stores_the_agents_hashes_and_a_delta_computes_missing_ones(
+    env: Env,
+) -> None:
     _agent, token = env.enroll("m-lazy")
     base = normalized(make_report("m-lazy", software=30))
     r = env.post(token, base)
     assert r.status_code == 201, r.text
     host_id = r.json()["host_id"]
-    # A full report stores its sections without the agent's hashes (not needed yet).
-    assert stored_hashes(env, host_id)["software"] == ""
+    # A full report stores every section with the agent's hash of it.
+    stored = stored_hashes(env, host_id)
+    assert {s: stored[s] for s in SECTIONS} == delta.section_hashes(base)
+    # Sections stored by a collector before that one have none: the next delta computes it.
+    table = table_of(HostSection)
+    with env.db.engine.begin() as conn:
+        conn.execute(
+            sa.update(table)
+            .where(table.c.host_id == host_id, table.c.section == "software")
+            .values(agent_hash="")
+        )
 
     new = normalized({**base, "report_id": str(uuid.uuid4()),
                       "hardware": {**base["hardware"], "cpu_model": "changed"}})  # fmt: skip

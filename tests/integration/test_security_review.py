@@ -13,35 +13,19 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from collector.cli import main as collector_main
 from tests.collector.helpers import BACKENDS, database_url, make_report
+from tests.collector_cli import run_cli
 from tests.integration.test_collector_e2e import AGENT, COLLECTOR, free_port, http, run
 
 # The findings evaluator of the collectors under test waits this long after a report
 # (INVENTAR_FINDINGS_SETTLE_SECONDS; 10 s by default) before it evaluates.
 SETTLE_SECONDS = "1"
-
-
-def cli_main(argv: list[str], db_url: str) -> subprocess.CompletedProcess[str]:
-    """``inventar-collector ARGV`` run in this process (``collector.cli.main``, what the
-    console script runs): the admin's commands against the served database, without
-    starting Python and importing the collector each time. test_collector_e2e.py and
-    the first refusal below run the real console script."""
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as env, redirect_stdout(out), redirect_stderr(err):
-        env.setenv("INVENTAR_DATABASE_URL", db_url)
-        try:
-            rc = collector_main(argv)
-        except SystemExit as exc:  # argparse's errors
-            rc = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    return subprocess.CompletedProcess(argv, rc, out.getvalue(), err.getvalue())
 
 
 @dataclass
@@ -52,7 +36,7 @@ class Collector:
     log: Path
 
     def cli(self, *argv: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = cli_main(list(argv), self.db_url)
+        done = run_cli(list(argv), self.db_url)
         if ok:
             assert done.returncode == 0, done.stderr
         return done
@@ -96,7 +80,7 @@ def serve(db_url: str, tmp: Path, env: dict[str, str] | None = None) -> Collecto
 def collector(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Collector]:
     with database_url(request.param, tmp_path) as url:
         if request.param != "sqlite":
-            assert cli_main(["db", "upgrade", "--database-url", url], url).returncode == 0
+            assert run_cli(["db", "upgrade", "--database-url", url], url).returncode == 0
         server = serve(url, tmp_path)
         try:
             yield server

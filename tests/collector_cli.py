@@ -7,6 +7,7 @@ command's exit status and message from the process)."""
 
 from __future__ import annotations
 
+import gc
 import io
 import subprocess
 from contextlib import redirect_stderr, redirect_stdout
@@ -26,4 +27,9 @@ def run_cli(argv: list[str], db_url: str) -> subprocess.CompletedProcess[str]:
             rc = main(argv)
         except SystemExit as exc:  # argparse's errors
             rc = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    if not db_url.startswith("sqlite"):
+        # The command's Database is garbage in a reference cycle (its engine's event
+        # listeners are its bound methods): collected now, its pooled PostgreSQL
+        # connection is closed now, as at the end of a process.
+        gc.collect()
     return subprocess.CompletedProcess(argv, rc, out.getvalue(), err.getvalue())

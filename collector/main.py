@@ -142,7 +142,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        evaluator = start_evaluator(db)  # findings: evaluates queued hosts, reloads packs
+        # findings: evaluates queued hosts, reloads packs
+        evaluator = start_evaluator(db, settle=settings.findings_settle_seconds)
         retention = RetentionJob(
             db, settings.history_retention_days, audit_days=settings.audit_retention_days
         ).start()

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     # job deletes older rows (collector.retention). Report ids are kept 45 days regardless,
     # so that an agent's resend from its outbox (up to 30 days) stays a duplicate.
     history_retention_days: int = Field(default=730, ge=1, le=36500)
+    # Seconds the background evaluator waits after the first report it is told of before it
+    # evaluates (collector.findings.evaluator.SETTLE_SECONDS): hosts that report meanwhile
+    # join the batch, and a host that sends twice is evaluated once.
+    findings_settle_seconds: float = Field(default=10.0, ge=0, le=3600)
     # Known vulnerabilities (collector.vulns): hosts whose packages changed are matched again
     # this often; where the collector has internet, these feed URLs are imported every
     # vuln_feed_interval_hours (empty: feeds are imported by `inventar-collector vulns import`).

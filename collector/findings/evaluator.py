@@ -306,6 +306,8 @@ class Evaluator:
             devices.evaluate_devices(self.db, found, policies)
 
 
-def start_evaluator(db: Database, policies_dir: Path | None = None) -> Evaluator:
+def start_evaluator(
+    db: Database, policies_dir: Path | None = None, *, settle: float = SETTLE_SECONDS
+) -> Evaluator:
     """Start the background evaluator for ``db`` (the app's lifespan calls this)."""
-    return Evaluator(db, policies_dir).start()
+    return Evaluator(db, policies_dir, settle=settle).start()

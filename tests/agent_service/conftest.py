@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from agent import state as agent_state
+from tests.collector_cli import run_cli
 from tests.integration.test_collector_e2e import free_port, http
 
 BIN = Path(sys.executable).parent
@@ -94,10 +95,8 @@ class Collector:
         self.proc = None
 
     def cli(self, *argv: str) -> str:
-        env = {**os.environ, "INVENTAR_DATABASE_URL": self.db_url}
-        done = subprocess.run(
-            [COLLECTOR, *argv], capture_output=True, text=True, timeout=60, env=env, check=False
-        )
+        """The admin's command (in this process: tests/collector_cli.py); its last line."""
+        done = run_cli(list(argv), self.db_url)
         assert done.returncode == 0, done.stderr
         return done.stdout.strip().splitlines()[-1]
 

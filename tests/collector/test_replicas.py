@@ -339,9 +339,11 @@ MID_WORK = 0.5  # how long a round takes
 MID_TAKEOVER_MARGIN = 1.5  # for the others' polls and their round's start on a loaded machine
 
 
-def _mid_job_replica(url: str, seconds: float) -> None:
+def _mid_job_replica(url: str, stop: Path, seconds: float) -> None:
     """A 'replica' running the job thread of collector.jobs; a round logs its start, works
-    MID_WORK seconds, logs its end."""
+    MID_WORK seconds, logs its end. It stops (finishing a round it is in) once the file
+    ``stop`` exists, at the latest after ``seconds``. (A file, not a multiprocessing.Event:
+    setting an Event waits for every waiter to wake, and the killed one never does.)"""
     import time
 
     db = Database(url, pool_size=2)
@@ -362,11 +364,13 @@ def _mid_job_replica(url: str, seconds: float) -> None:
 
     job = jobs.PeriodicJob(db, "mid", work, interval=MID_INTERVAL, poll=0.05, lease=MID_LEASE)
     job.start()
-    time.sleep(seconds)
+    end = time.monotonic() + seconds
+    while not stop.exists() and time.monotonic() < end:
+        time.sleep(0.05)
     job.stop()
 
 
-def test_a_replica_killed_mid_job_its_tick_runs_once_elsewhere() -> None:
+def test_a_replica_killed_mid_job_its_tick_runs_once_elsewhere(tmp_path: Path) -> None:
     import signal
     import time
 
@@ -376,7 +380,10 @@ def test_a_replica_killed_mid_job_its_tick_runs_once_elsewhere() -> None:
         with db.engine.begin() as conn:
             conn.execute(sa.text("CREATE TABLE mid_log (tick bigint, pid integer, phase text)"))
         context = multiprocessing.get_context("spawn")
-        processes = [context.Process(target=_mid_job_replica, args=(url, 14.0)) for _ in range(3)]
+        stop = tmp_path / "stop"
+        processes = [
+            context.Process(target=_mid_job_replica, args=(url, stop, 40.0)) for _ in range(3)
+        ]
         for p in processes:
             p.start()
         victim = None
@@ -399,6 +406,23 @@ def test_a_replica_killed_mid_job_its_tick_runs_once_elsewhere() -> None:
                 os.kill(running.pid, signal.SIGKILL)  # mid-job
             time.sleep(0.02)
         assert victim is not None
+        # The replicas run until the victim's tick has been taken over and finished and
+        # another tick has run (what the assertions below look at), not a fixed time.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with db.engine.connect() as conn:
+                ended = {
+                    (row.tick, row.pid)
+                    for row in conn.execute(
+                        sa.text("SELECT tick, pid FROM mid_log WHERE phase = 'end'")
+                    )
+                }
+            if {t for t, _ in ended} - {victim.tick} and any(
+                t == victim.tick and pid != victim.pid for t, pid in ended
+            ):
+                break
+            time.sleep(0.1)
+        stop.touch()
         for p in processes:
             p.join(60)
         with db.engine.connect() as conn:

@@ -126,6 +126,11 @@ class Replica:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
+        """Starts the process without waiting for it to answer (start_all)."""
         log = self.log_path.open("ab")
         env = {**os.environ, "INVENTAR_SSH_INTERVAL": "0", **self.env}
         self.proc = subprocess.Popen(
@@ -135,6 +140,8 @@ class Replica:
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )  # fmt: skip
         log.close()
+
+    def wait_ready(self) -> None:
         wait_for(f"{self.name} to answer", lambda: get_status(f"{self.base}/healthz") == 200)
 
     def kill(self) -> None:
@@ -151,6 +158,20 @@ class Replica:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
+
+
+def start_all(replicas: list[Replica]) -> None:
+    """Starts the replicas side by side (each spends seconds importing) and waits until
+    each answers."""
+    for replica in replicas:
+        replica.spawn()
+    try:
+        for replica in replicas:
+            replica.wait_ready()
+    except BaseException:
+        for replica in replicas:
+            replica.stop()
+        raise
 
 
 class HAProxy:

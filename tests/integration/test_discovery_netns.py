@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.collector.helpers import make_report
+from tests.collector_cli import run_cli
 from tests.needs import missing
 
 BIN = Path(sys.executable).parent
@@ -181,13 +182,9 @@ def test_discovery_finds_the_three_hosts_and_sends_them(lab: Lab) -> None:
 
     # A collector on the scanner namespace's loopback.
     db_url = f"sqlite:///{lab.tmp / 'inventar.db'}"
-    env_cli = {**os.environ, "INVENTAR_DATABASE_URL": db_url}
 
-    def cli(*argv: str) -> str:
-        done = subprocess.run(
-            [COLLECTOR, *argv], capture_output=True, text=True, env=env_cli, timeout=60,
-            check=False,
-        )  # fmt: skip
+    def cli(*argv: str) -> str:  # the admin's setup, in this process (tests/collector_cli.py)
+        done = run_cli(list(argv), db_url)
         assert done.returncode == 0, done.stderr
         return done.stdout.strip().splitlines()[-1]
 

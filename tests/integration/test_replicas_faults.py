@@ -30,6 +30,7 @@ from tests.integration.replicas import (
     check_stored_exactly_once,
     post,
     prepare,
+    start_all,
     wait_for,
 )
 
@@ -55,8 +56,7 @@ def logs(tmp_path: Path) -> Path:
 
 def _replicas(cluster: PgCluster, logs: Path, count: int, **kwargs: object) -> list[Replica]:
     replicas = [Replica(cluster.url(), logs, f"collector-{i}", **kwargs) for i in range(count)]  # type: ignore[arg-type]
-    for replica in replicas:
-        replica.start()
+    start_all(replicas)
     return replicas
 
 
@@ -250,6 +250,5 @@ def test_a_full_disk_gives_503_the_agents_keep_their_reports_and_ingest_resumes(
 
 def _replicas_on(url: str, logs: Path, count: int) -> list[Replica]:
     replicas = [Replica(url, logs, f"collector-{i}") for i in range(count)]
-    for replica in replicas:
-        replica.start()
+    start_all(replicas)
     return replicas

@@ -17,12 +17,15 @@ from typing import Any
 
 from collector.policy import _yaml as yaml
 from tests.collector.helpers import make_report, postgres_schema
-from tests.integration.replicas import Fleet, Replica, post, prepare, wait_for
+from tests.integration.replicas import Fleet, Replica, post, prepare, start_all, wait_for
 from tests.integration.test_collector_e2e import free_port
 from tests.needs import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
+# The findings evaluator waits 1 s after a report instead of 10 (the figures compared include
+# the failing checks, so the test waits for the evaluation).
+SETTLE = {"INVENTAR_FINDINGS_SETTLE_SECONDS": "1"}
 
 
 def _haproxy() -> str:
@@ -126,14 +129,13 @@ def test_inventory_through_haproxy_equals_one_collector_and_prometheus_counts_on
     processes: list[Any] = []
     with postgres_schema() as url:
         secret = prepare(url)
-        replicas = [Replica(url, tmp_path, f"collector-{i}") for i in range(2)]
+        replicas = [Replica(url, tmp_path, f"collector-{i}", env=SETTLE) for i in range(2)]
         single_url = f"sqlite:///{tmp_path / 'single.db'}"
         single_secret = prepare(single_url)
-        single = Replica(single_url, tmp_path, "single")
+        single = Replica(single_url, tmp_path, "single", env=SETTLE)
         try:
-            for replica in (*replicas, single):
-                replica.start()
-                processes.append(replica)
+            processes.extend((*replicas, single))
+            start_all([*replicas, single])
             proxy = _Proxy(tmp_path, replicas)
             processes.append(proxy)
             for base, enroll_secret in ((proxy.base, secret), (single.base, single_secret)):

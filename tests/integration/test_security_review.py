@@ -20,7 +20,12 @@ from typing import Any
 import pytest
 
 from tests.collector.helpers import BACKENDS, database_url, make_report
+from tests.collector_cli import run_cli
 from tests.integration.test_collector_e2e import AGENT, COLLECTOR, free_port, http, run
+
+# The findings evaluator of the collectors under test waits this long after a report
+# (INVENTAR_FINDINGS_SETTLE_SECONDS; 10 s by default) before it evaluates.
+SETTLE_SECONDS = "1"
 
 
 @dataclass
@@ -31,11 +36,14 @@ class Collector:
     log: Path
 
     def cli(self, *argv: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "INVENTAR_DATABASE_URL": self.db_url}
-        done = run(COLLECTOR, *argv, env=env)
+        done = run_cli(list(argv), self.db_url)
         if ok:
             assert done.returncode == 0, done.stderr
         return done
+
+    def cli_process(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """The same command as a process of the console script."""
+        return run(COLLECTOR, *argv, env={**os.environ, "INVENTAR_DATABASE_URL": self.db_url})
 
     def last_line(self, *argv: str) -> str:
         return self.cli(*argv).stdout.strip().splitlines()[-1]
@@ -52,7 +60,7 @@ def serve(db_url: str, tmp: Path, env: dict[str, str] | None = None) -> Collecto
         [COLLECTOR, "serve", "--port", str(port), "--database-url", db_url,
          "--log-level", "warning", "--decode-workers", "0"],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=tmp,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "INVENTAR_FINDINGS_SETTLE_SECONDS": SETTLE_SECONDS, **(env or {})},
     )  # fmt: skip
     collector = Collector(f"http://127.0.0.1:{port}", db_url, proc, log)
     deadline = time.monotonic() + 30
@@ -72,7 +80,7 @@ def serve(db_url: str, tmp: Path, env: dict[str, str] | None = None) -> Collecto
 def collector(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Collector]:
     with database_url(request.param, tmp_path) as url:
         if request.param != "sqlite":
-            assert run(COLLECTOR, "db", "upgrade", "--database-url", url).returncode == 0
+            assert run_cli(["db", "upgrade", "--database-url", url], url).returncode == 0
         server = serve(url, tmp_path)
         try:
             yield server
@@ -102,7 +110,7 @@ def report(c: Collector, token: str, machine_id: str, **host: Any) -> tuple[int,
 
 def wait_for_findings(c: Collector, host_id: int, viewer: str, check: str) -> dict[str, Any]:
     """The host's current findings once ``check`` has been evaluated (the evaluator settles
-    10 s after a report)."""
+    SETTLE_SECONDS after a report)."""
     deadline = time.monotonic() + 40
     while time.monotonic() < deadline:
         status, body = http("GET", f"{c.url}/api/v1/hosts/{host_id}/findings", viewer)
@@ -198,7 +206,7 @@ def test_re_imaging_with_a_replace_agents_secret(sqlite_collector: Collector) ->
     c.cli("sites", "add", "GS Nord", "--kind", "school")
     c.cli("sites", "add", "GS Süd", "--kind", "school")
     school = c.last_line("enroll-secret", "create", "--site", "GS Nord")
-    refused = c.cli("enroll-secret", "create", "--site", "GS Nord", "--replace-agents", ok=False)
+    refused = c.cli_process("enroll-secret", "create", "--site", "GS Nord", "--replace-agents")
     assert refused.returncode == 1 and "needs --expires" in refused.stderr
     refused = c.cli("enroll-secret", "create", "--site", "GS Nord", "--replace-agents",
                     "--expires", "90d", ok=False)  # fmt: skip
@@ -287,8 +295,9 @@ def test_revoked_and_expired_tokens_and_secrets_get_401_at_once(
     status, body = http("GET", f"{c.url}/api/v1/hosts", admin)
     assert status == 401 and "revoked" in body["detail"]
 
-    # Long enough for two CLI processes on a busy CI machine (8 s were not), then waited out.
-    expiry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=15)
+    # Long enough for two commands (in this process) and a request on a busy CI machine,
+    # then waited out.
+    expiry = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)
     soon = expiry.isoformat()
     short = c.last_line("token", "create", "--role", "viewer", "--expires", soon)
     secret = c.last_line("enroll-secret", "create", "--site", "Rathaus", "--expires", soon)

@@ -6,6 +6,7 @@ of the lists they link to."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -33,11 +34,20 @@ def _pages(server: Server) -> list[str]:
     return ["/", "/hosts", f"/hosts/{host}", "/findings", "/devices", *NEW_PAGES]
 
 
+@functools.cache
+def _axe_source() -> str:
+    return AXE.read_text(encoding="utf-8") + "\n;0"
+
+
 def _axe(page: Any) -> list[dict[str, Any]]:
-    page.evaluate(AXE.read_text(encoding="utf-8") + "\n;0")
+    page.evaluate(_axe_source())
     page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+    # Every rule of the tags runs on every element as before; resultTypes only spares axe
+    # the node details of what passed (a third of its time), which nothing here reads.
     result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags},"
+        " resultTypes: ['violations']})",
+        AXE_TAGS,
     )
     violations: list[dict[str, Any]] = result["violations"]
     return violations

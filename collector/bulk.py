@@ -11,12 +11,18 @@ dictionaries) with the same conversions SQLAlchemy applies.
 A statement SQLAlchemy would add values to (Python-side defaults of columns the rows do not
 carry, Python-side ``onupdate``) or one with expanding parameters is run the ordinary way
 instead.
+
+On PostgreSQL an INSERT's rows go as one statement with many VALUES rows (up to
+MAX_VALUES_ROWS each) instead of one execution per row: psycopg's pipelined executemany
+costs ~22 us of client CPU and ~20 us of PostgreSQL CPU per row, a multi-row VALUES ~15
+and ~6-15 (measured here with 16 rows of five columns).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +30,11 @@ from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any]
+
+# Rows per multi-row INSERT: few statement shapes (each is prepared by the server once it
+# repeats), and far below PostgreSQL's 65,535 parameters.
+MAX_VALUES_ROWS = 64
+_PARAM = re.compile(r"%\((\w+)\)s")
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,27 @@ class Prepared:
     keys: tuple[str, ...]  # the parameter key each bind name takes its value from
     processors: tuple[Processor | None, ...]
     positional: bool
+    # A PostgreSQL INSERT: its SQL before and after its one VALUES row, and that row.
+    values: tuple[str, str, str] | None = None
+    _many: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def many_sql(self, rows: int) -> str:
+        """The INSERT with ``rows`` VALUES rows, the parameters of row i named ``<name>_i``."""
+        sql = self._many.get(rows)
+        if sql is None:
+            assert self.values is not None
+            head, row, tail = self.values
+            groups = (_PARAM.sub(rf"%(\1_{i})s", row) for i in range(rows))
+            sql = self._many[rows] = f"{head}{', '.join(groups)}{tail}"
+        return sql
+
+    def many_params(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        fields = list(zip(self.names, self.keys, self.processors, strict=True))
+        return {
+            f"{name}_{i}": row[k] if p is None else p(row[k])
+            for i, row in enumerate(rows)
+            for name, k, p in fields
+        }
 
     def params(self, rows: Sequence[dict[str, Any]]) -> list[Any]:
         """The rows as the driver takes them, with the columns' conversions applied."""
@@ -84,9 +116,26 @@ def _compile(statement: sa.Executable, dialect: Dialect, keys: Sequence[str]) ->
     if any(bind.key not in keys for bind in binds):
         return None  # a value not from the rows (a literal, or missing: SQLAlchemy says so)
     processors = tuple(bind.type.dialect_impl(dialect).bind_processor(dialect) for bind in binds)
+    values = None
+    if isinstance(statement, sa.Insert) and dialect.name == "postgresql" and not positional:
+        values = _values_row(compiled.string)
     return Prepared(
-        compiled.string, names, tuple(bind.key for bind in binds), processors, positional
+        compiled.string, names, tuple(bind.key for bind in binds), processors, positional, values
     )
+
+
+def _values_row(sql: str) -> tuple[str, str, str] | None:
+    """An INSERT's SQL split around its one VALUES row (None: not of that form)."""
+    start = sql.find(" VALUES (")
+    if start < 0:
+        return None
+    start += len(" VALUES ")
+    depth = 0
+    for end in range(start, len(sql)):
+        depth += {"(": 1, ")": -1}.get(sql[end], 0)
+        if depth == 0:
+            return sql[:start], sql[start : end + 1], sql[end + 1 :]
+    return None
 
 
 def executemany(conn: sa.Connection, statement: sa.Executable, rows: list[dict[str, Any]]) -> None:
@@ -98,5 +147,10 @@ def executemany(conn: sa.Connection, statement: sa.Executable, rows: list[dict[s
     prepared = prepare(statement, conn.dialect, list(keys))
     if prepared is None or any(row.keys() != keys for row in rows):
         conn.execute(statement, rows)
+        return
+    if prepared.values is not None and len(rows) > 1:
+        for at in range(0, len(rows), MAX_VALUES_ROWS):
+            part = rows[at : at + MAX_VALUES_ROWS]
+            conn.exec_driver_sql(prepared.many_sql(len(part)), prepared.many_params(part))
         return
     conn.exec_driver_sql(prepared.sql, prepared.params(rows))

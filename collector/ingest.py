@@ -23,6 +23,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
@@ -143,7 +144,16 @@ _AGENT_REVOKED = sa.select(_AGENTS.c.revoked).where(_AGENTS.c.id == sa.bindparam
 # The same for all hosts of a group commit's batch at once (Lookup): one round trip where
 # there was one per report. Whether a host has a receipt of any of the batch's report ids is
 # only a hint; a host with one is asked again about its own report (_RESENT_EXACT).
-def _batch_hosts(find_host: sa.Select[Any]) -> sa.Select[Any]:
+def _among(column: sa.Column[Any], name: str, item: sa.types.TypeEngine[Any] | None) -> Any:
+    """``column IN (the list in parameter name)``: on PostgreSQL (``item``: the list's type)
+    as ``= ANY(array)``, one parameter, so that the statement is compiled once; an expanding
+    IN is rendered again for every length of the list (a third of reading a batch)."""
+    if item is None:
+        return column.in_(sa.bindparam(name, expanding=True))
+    return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(item)))
+
+
+def _batch_hosts(find_host: sa.Select[Any], *, postgres: bool) -> sa.Select[Any]:
     per_report = ("resent", "agent_revoked")
     return sa.select(
         _HOSTS.c.org_id,
@@ -152,21 +162,31 @@ def _batch_hosts(find_host: sa.Select[Any]) -> sa.Select[Any]:
         sa.exists()
         .where(
             _RECEIPTS.c.host_id == _HOSTS.c.id,
-            _RECEIPTS.c.report_id.in_(sa.bindparam("report_ids", expanding=True)),
+            _among(_RECEIPTS.c.report_id, "report_ids",
+                   postgresql.UUID(as_uuid=False) if postgres else None),
         )
         .label("maybe_resent"),
     ).where(
-        _HOSTS.c.org_id.in_(sa.bindparam("org_ids", expanding=True)),
-        _HOSTS.c.machine_id.in_(sa.bindparam("machine_ids", expanding=True)),
+        _among(_HOSTS.c.org_id, "org_ids", sa.Integer() if postgres else None),
+        _among(_HOSTS.c.machine_id, "machine_ids", sa.String() if postgres else None),
+    )  # fmt: skip
+
+
+# By dialect (PostgreSQL or not), then whether the batch has a delta: the agents' hashes of
+# the stored sections (an aggregate per host) are read only for deltas.
+_BATCH_HOSTS = {
+    postgres: {
+        False: _batch_hosts(_FIND_HOST, postgres=postgres),
+        True: _batch_hosts(_FIND_HOST_FOR_DELTA, postgres=postgres),
+    }
+    for postgres in (False, True)
+}
+_BATCH_AGENTS = {
+    postgres: sa.select(_AGENTS.c.id, _AGENTS.c.revoked).where(
+        _among(_AGENTS.c.id, "agent_ids", sa.String() if postgres else None)
     )
-
-
-# The agents' hashes of the stored sections (an aggregate per host) only for deltas.
-_BATCH_HOSTS = _batch_hosts(_FIND_HOST)
-_BATCH_HOSTS_FOR_DELTA = _batch_hosts(_FIND_HOST_FOR_DELTA)
-_BATCH_AGENTS = sa.select(_AGENTS.c.id, _AGENTS.c.revoked).where(
-    _AGENTS.c.id.in_(sa.bindparam("agent_ids", expanding=True))
-)
+    for postgres in (False, True)
+}
 _RESENT_EXACT = sa.select(
     sa.exists().where(
         _RECEIPTS.c.host_id == sa.bindparam("host_id"),
@@ -189,15 +209,20 @@ class Lookup:
     ) -> Lookup:
         """``reports``: each one's organization id, agent id and the report (one per host)."""
         deltas = any(d.is_delta for _, _, d in reports)
+        postgres = conn.dialect.name == "postgresql"
         found = conn.execute(
-            _BATCH_HOSTS_FOR_DELTA if deltas else _BATCH_HOSTS,
+            _BATCH_HOSTS[postgres][deltas],
             {"org_ids": sorted({org for org, _, _ in reports}),
              "machine_ids": [d.machine_id for _, _, d in reports],
              "report_ids": [d.report_id for _, _, d in reports]},
         )  # fmt: skip
         hosts = {(row.org_id, row.machine_id): row for row in found}
         agents = sorted({agent for _, agent, _ in reports if agent is not None})
-        revoked = dict(conn.execute(_BATCH_AGENTS, {"agent_ids": agents}).all()) if agents else {}
+        revoked = (
+            dict(conn.execute(_BATCH_AGENTS[postgres], {"agent_ids": agents}).all())
+            if agents
+            else {}
+        )
         return cls(hosts, revoked)
 
     def host(

@@ -32,8 +32,8 @@ import socket
 import struct
 import sys
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from collector import reference_cache
 from collector.limits import Limits
@@ -41,6 +41,7 @@ from collector.report_decoding import BadReport, DecodedReport, decode
 
 if TYPE_CHECKING:  # a decode-only worker stays without the database layer
     from collector.ingest import AgentIdentity, StoreResult
+    from collector.worker_store import WorkerStore
 
 log = logging.getLogger(__name__)
 
@@ -277,9 +278,9 @@ def answer_for(
         return ("error", f"{exc.__class__.__name__}: {exc}"[:500])
 
 
-def serve(conn: socket.socket, limits: Limits, store: Any = None) -> None:
-    """Answer requests in order until the serving process closes the socket. ``store``: a
-    collector.worker_store.WorkerStore, for requests that carry an agent."""
+def serve(conn: socket.socket, limits: Limits, store: WorkerStore | None = None) -> None:
+    """Answer requests in order until the serving process closes the socket. ``store``: for
+    requests that carry an agent (PostgreSQL)."""
     reading, writing = conn.makefile("rb"), conn.makefile("wb")
     _write_frame(writing, ("ready",))
     if store is None:
@@ -311,7 +312,7 @@ def serve(conn: socket.socket, limits: Limits, store: Any = None) -> None:
         answering.join()
 
 
-def _requests(stream: Any) -> Any:
+def _requests(stream: BinaryIO) -> Iterator[Any]:
     """The requests from the serving process, until it closes the socket."""
     while header := stream.read(_HEADER.size):
         if len(header) < _HEADER.size:
@@ -323,7 +324,7 @@ def _requests(stream: Any) -> Any:
         yield marshal.loads(request)
 
 
-def _answer(stream: Any, answer: tuple[Any, ...]) -> None:
+def _answer(stream: BinaryIO, answer: tuple[Any, ...]) -> None:
     try:
         _write_frame(stream, answer)
     except ValueError as exc:  # a value marshal cannot carry: a bug, answered as such

@@ -20,6 +20,7 @@ report_id, host_id, changed_sections)``, ``("bad", ...)`` as a decode's refusal,
 from __future__ import annotations
 
 import concurrent.futures
+from collections.abc import Sequence
 from typing import Any
 
 from collector import reference_cache
@@ -46,7 +47,12 @@ class WorkerStore:
         self.writer = GroupCommit(self.db)
 
     def submit(
-        self, body: bytes, encoding: str | None, limits: Limits, digest: str, agent: list[Any]
+        self,
+        body: bytes,
+        encoding: str | None,
+        limits: Limits,
+        digest: str,
+        agent: Sequence[Any],
     ) -> Answer | concurrent.futures.Future[StoreResult]:
         """The answer at once (a refusal), or the future of the report's store (answer_of
         turns it into the answer once its batch committed). ``agent``: its id, machine id,

@@ -32,7 +32,7 @@ VALUES = st.recursive(
 )
 
 
-def test_the_sections_with_floats_are_hashed_as_the_agent_does() -> None:
+def test_the_sections_whose_schema_holds_floats_are_not_float_free() -> None:
     # hardware (battery Wh), displays (inches, Hz) and wlan (Mbit/s) carry floats.
     assert {"software", "patches", "security", "os", "host"} <= FLOAT_FREE
     assert not {"hardware", "displays", "wlan"} & FLOAT_FREE
